@@ -1,0 +1,103 @@
+"""Endocrine resistance per the ESO-ESMO ABC consensus (ABC4, Cardoso et al., Ann Oncol 2018;29:1634-57)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.assess.therapy import Course, Line
+from mbcnav.dates import PartialDate, interval, months_to_days
+from mbcnav.knowledge.drugs import catalogue
+
+_SEVERITY = {"primary": 3, "secondary": 2, "sensitive": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Resistance:
+    value: str  # primary | secondary | sensitive | not_applicable | unknown
+    basis: tuple[str, ...]
+
+
+def _endocrine(c: Course) -> bool:
+    return catalogue().has_class(c.drug, "endocrine")
+
+
+def assess_resistance(hr_positive: bool | None, courses: list[Course], lines: list[Line],
+                      first_metastasis: PartialDate | None, config: AssessmentConfig) -> Resistance:
+    """ABC4 definitions:
+    - primary: relapse while on the first 2 years of adjuvant endocrine therapy (ET), or progression within the
+      first 6 months of first-line ET for advanced disease, while on ET;
+    - secondary: relapse while on adjuvant ET after the first 2 years, relapse within 12 months of completing
+      adjuvant ET, or progression >=6 months after starting ET for advanced disease, while on ET;
+    - sensitive (as used in ABC5-derived trials): relapse >12 months after completing adjuvant ET, or no prior ET.
+    When several situations apply, the most resistant one is reported (resistance is acquired, not lost)."""
+    if hr_positive is False:
+        return Resistance("not_applicable", ("hormone-receptor negative",))
+    if hr_positive is None:
+        return Resistance("unknown", ("hormone-receptor status unknown",))
+    findings: list[tuple[str, str]] = []
+    unknown: list[str] = []
+    adjuvant = [c for c in courses if c.setting in ("adjuvant", "neoadjuvant") and _endocrine(c)]
+    if adjuvant:
+        if first_metastasis is None:
+            unknown.append("adjuvant endocrine therapy given, but the date of distant relapse is unknown")
+        else:
+            starts = [c.start for c in adjuvant if c.start is not None]
+            if not starts:
+                unknown.append("adjuvant endocrine therapy without a start date")
+            else:
+                et_start = min(starts, key=lambda d: d.earliest)
+                ongoing = any(c.exposure.ongoing or c.end is None or c.end.latest >= first_metastasis.earliest
+                              for c in adjuvant)
+                ends = [c.end for c in adjuvant if c.end is not None]
+                if ongoing:
+                    on = interval(et_start, first_metastasis)
+                    limit = months_to_days(config.adjuvant_primary_resistance_months)
+                    if on.max_days < limit:
+                        findings.append(("primary", f"relapse ({first_metastasis}) within the first 2 years of "
+                                         f"adjuvant endocrine therapy (started {et_start})"))
+                    elif on.min_days >= limit:
+                        findings.append(("secondary", f"relapse ({first_metastasis}) on adjuvant endocrine therapy, "
+                                         f"after its first 2 years (started {et_start})"))
+                    else:
+                        unknown.append("date precision cannot tell relapse before/after 2 years of adjuvant ET")
+                elif ends:
+                    et_end = max(ends, key=lambda d: d.earliest)
+                    off = interval(et_end, first_metastasis)
+                    limit = months_to_days(config.post_adjuvant_secondary_months)
+                    if off.max_days <= limit:
+                        findings.append(("secondary", f"relapse ({first_metastasis}) within 12 months of completing "
+                                         f"adjuvant endocrine therapy ({et_end})"))
+                    elif off.min_days > limit:
+                        findings.append(("sensitive", f"relapse ({first_metastasis}) more than 12 months after "
+                                         f"completing adjuvant endocrine therapy ({et_end})"))
+                    else:
+                        unknown.append("date precision cannot place relapse within/after 12 months of adjuvant ET")
+    first_line = lines[0] if lines else None
+    if first_line is not None and any(_endocrine(c) for c in first_line.courses):
+        if first_line.reason_stopped == "progression":
+            if first_line.start is None or first_line.end is None:
+                unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
+            else:
+                on = interval(first_line.start, first_line.end)
+                limit = months_to_days(config.first_line_primary_resistance_months)
+                if on.max_days < limit:
+                    findings.append(("primary", f"progression within 6 months of first-line endocrine therapy "
+                                     f"({first_line.start} to {first_line.end})"))
+                elif on.min_days >= limit:
+                    findings.append(("secondary", f"progression after >=6 months of first-line endocrine therapy "
+                                     f"({first_line.start} to {first_line.end})"))
+                else:
+                    unknown.append("date precision cannot tell progression before/after 6 months of 1st-line ET")
+    if findings:
+        worst = max(findings, key=lambda f: _SEVERITY[f[0]])
+        return Resistance(worst[0], tuple(f[1] for f in findings) + tuple(unknown))
+    if unknown:
+        return Resistance("unknown", tuple(unknown))
+    unplaced = sorted({c.drug for c in courses if _endocrine(c) and c.setting == "unknown"})
+    if unplaced:
+        return Resistance("unknown", (f"endocrine therapy ({', '.join(unplaced)}) whose setting or dates are unknown",))
+    if not any(_endocrine(c) for c in courses):
+        return Resistance("sensitive", ("no prior endocrine therapy (endocrine-naive)",))
+    return Resistance("sensitive", ("endocrine therapy given without relapse on or soon after it, or without "
+                                    "documented progression on first-line endocrine therapy",))

@@ -1,0 +1,62 @@
+"""Where the disease has spread: the site vocabulary, bone-only, visceral, CNS, and oligometastatic (ABC)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.assess.stage import distant
+from mbcnav.record.model import Metastasis
+from mbcnav.terminology.sites import site_table
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    sites: tuple[str, ...]
+    bone_only: bool | None
+    visceral: bool | None
+    cns: bool | None
+    oligometastatic: bool | None
+    lesion_count: int | None
+    details: tuple[dict[str, object], ...]
+    basis: str
+
+
+def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, config: AssessmentConfig) -> Spread:
+    """Active distant sites. Visceral = liver, lung, pleura, peritoneum or another visceral organ (sites.yaml);
+    CNS = brain or leptomeninges; oligometastatic = up to 5 lesions in total (ABC4 definition, expert opinion)."""
+    vocab = site_table().vocabulary
+    active = [m for m in metastases if distant(m) and m.status != "resolved" and m.site != "unspecified"]
+    resolved = [m for m in metastases if distant(m) and m.status == "resolved"]
+    sites = tuple(sorted({m.site for m in active}))
+    details = tuple({"site": m.site, "detail": m.detail, "date": str(m.date) if m.date else None,
+                     "lesions": m.lesion_count, "status": m.status, "source": m.source.resource}
+                    for m in sorted(metastases, key=lambda m: (m.date.earliest.isoformat() if m.date else "9", m.site))
+                    if distant(m))
+    if not metastatic:
+        return Spread((), None if metastatic is None else False, None if metastatic is None else False,
+                      None if metastatic is None else False, None, None, details, "not metastatic")
+    if not active:
+        basis = "all recorded metastases resolved" if resolved else "metastatic, but no site recorded"
+        return Spread((), None, None, None, None, None, details, basis)
+    visceral_hits = [m for m in active if vocab.get(m.site, {}).get("visceral") or
+                     (m.site == "other" and _other_visceral(m))]
+    cns = any(vocab.get(m.site, {}).get("cns") for m in active)
+    counts = [m.lesion_count for m in active]
+    total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
+    oligo: bool | None
+    if total is not None:
+        oligo = total <= config.oligometastatic_max_lesions
+    elif sum(c for c in counts if c is not None) > config.oligometastatic_max_lesions:
+        oligo = False
+    else:
+        oligo = None
+    return Spread(sites, sites == ("bone",), bool(visceral_hits), cns, oligo, total, details,
+                  f"{len(active)} active distant metastasis record(s)")
+
+
+def _other_visceral(m: Metastasis) -> bool:
+    for rule in site_table().rules:
+        if rule.site == "other" and rule.visceral and rule.words is not None and rule.words.search(m.detail):
+            return True
+    return False

@@ -1,0 +1,123 @@
+"""Stage and metastatic status per AJCC 8th edition (ch. 48, breast): any M1 is stage IV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbcnav.dates import PartialDate
+from mbcnav.record.model import Metastasis, Record
+
+_ORDER = ["0", "IA", "IB", "IIA", "IIB", "IIIA", "IIIB", "IIIC", "IV"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One fact that says the disease is (or is not) metastatic."""
+
+    text: str
+    date: PartialDate | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageResult:
+    group: str  # "IV", "0", "IA".."IIIC" or "unknown"
+    basis: str
+    metastatic: bool | None
+    first_metastasis: PartialDate | None
+    metastatic_evidence: tuple[Evidence, ...]
+    conflicts: tuple[str, ...]
+    initial_group: str | None
+
+
+def distant(m: Metastasis) -> bool:
+    """A metastasis that makes the disease M1: any distant site; lymph nodes only when non-regional.
+
+    AJCC 8th ch. 48: ipsilateral axillary, internal mammary and supraclavicular nodes are regional (N3c for
+    supraclavicular), contralateral or other non-regional nodes are M1."""
+    if m.site == "lymph_node":
+        return False
+    return m.nodal_region != "regional"
+
+
+def m_category_is_m1(value: str) -> bool | None:
+    """cM1 / pM1 -> True; cM0, cM0(i+) -> False (AJCC 8th: cM0(i+) is not stage IV); MX -> None."""
+    v = value.lower()
+    if "m1" in v:
+        return True
+    if "m0" in v:
+        return False
+    return None
+
+
+def _earliest(dates: list[PartialDate | None]) -> PartialDate | None:
+    known = [d for d in dates if d is not None]
+    return min(known, key=lambda d: d.earliest) if known else None
+
+
+def assess_stage(record: Record) -> StageResult:
+    """Stage IV when any source says M1: a stage group IV, an M1 category, or a distant secondary cancer condition.
+
+    Sources may disagree (e.g. a record that carries both 'stage IIIA' and a liver metastasis): the metastatic
+    evidence wins, and the disagreement is reported as a conflict unless the dates show a later relapse."""
+    evidence: list[Evidence] = []
+    not_met: list[Evidence] = []
+    for g in record.stage_groups:
+        if g.group == "IV":
+            evidence.append(Evidence(f"stage group IV ({g.staging_type})", g.date, g.source.resource))
+        else:
+            not_met.append(Evidence(f"stage group {g.group} ({g.staging_type})", g.date, g.source.resource))
+    for t in record.tnm:
+        if t.axis != "M":
+            continue
+        m1 = m_category_is_m1(t.value)
+        if m1:
+            evidence.append(Evidence(f"{t.value}", t.date, t.source.resource))
+        elif m1 is False:
+            not_met.append(Evidence(f"{t.value}", t.date, t.source.resource))
+    nodes_unclassified: list[Metastasis] = []
+    for m in record.metastases:
+        if m.site == "lymph_node" and m.nodal_region is None:
+            nodes_unclassified.append(m)
+            continue
+        if distant(m):
+            evidence.append(Evidence(f"metastasis: {m.detail}", m.date, m.source.resource))
+
+    conflicts: list[str] = []
+    for m in nodes_unclassified:
+        conflicts.append(
+            f"lymph-node metastasis ({m.detail}, {m.source.resource}) does not say which side or station: "
+            "regional (N) or distant (M1) cannot be told"
+        )
+    first = _earliest([e.date for e in evidence])
+    initial = None
+    if not_met:
+        earliest_non = min(not_met, key=lambda e: e.date.earliest if e.date else PartialDate.parse("9999").earliest)
+        initial = earliest_non.text.split()[2] if earliest_non.text.startswith("stage group") else None
+
+    if evidence:
+        for e in not_met:
+            if e.date is None or first is None:
+                conflicts.append(f"{e.text} ({e.source}) undated, while {evidence[0].text} ({evidence[0].source}) "
+                                 "says metastatic")
+            elif e.date.earliest >= first.earliest:
+                conflicts.append(f"{e.text} ({e.source}, {e.date}) is dated on/after metastatic disease was "
+                                 f"documented ({first}); metastatic evidence kept")
+        parts = "; ".join(f"{e.text} ({e.source}{', ' + str(e.date) if e.date else ''})" for e in evidence[:4])
+        basis = f"AJCC 8th: any M1 is stage IV — {parts}"
+        if initial and initial != "IV":
+            basis += f"; initial stage {initial} before distant relapse"
+        return StageResult("IV", basis, True, first, tuple(evidence), tuple(conflicts), initial)
+
+    if not_met:
+        latest = max(not_met, key=lambda e: e.date.earliest if e.date else PartialDate.parse("1900").earliest)
+        group_ev = [e for e in not_met if e.text.startswith("stage group")]
+        group = "unknown"
+        if group_ev:
+            g = max(group_ev, key=lambda e: e.date.earliest if e.date else PartialDate.parse("1900").earliest)
+            group = g.text.split()[2]
+        basis = f"no distant metastasis recorded; {latest.text} ({latest.source})"
+        return StageResult(group if group in _ORDER else "unknown", basis, False if group != "unknown" or any(
+            "M0" in e.text for e in not_met) else None, None, (), tuple(conflicts), initial)
+    return StageResult("unknown", "no stage group, M category or metastasis in the record", None, None, (),
+                       tuple(conflicts), None)

@@ -1,0 +1,211 @@
+"""Treatment setting of each drug course, lines of therapy in the metastatic setting, and exposure flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.dates import PartialDate
+from mbcnav.knowledge.drugs import catalogue
+from mbcnav.record.model import DiseaseStatus, LocalTreatment, Record, TherapyExposure
+
+# Drugs that get their own exposure flag (later rules name them, not only their class).
+FLAG_DRUGS = ("fulvestrant", "capecitabine", "trastuzumab", "pertuzumab", "trastuzumab emtansine",
+              "trastuzumab deruxtecan", "sacituzumab govitecan", "datopotamab deruxtecan", "eribulin", "tamoxifen")
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """A drug course with its resolved setting."""
+
+    exposure: TherapyExposure
+    setting: str  # neoadjuvant | adjuvant | metastatic | unknown
+    basis: str
+
+    @property
+    def drug(self) -> str:
+        return self.exposure.drug
+
+    @property
+    def start(self) -> PartialDate | None:
+        return self.exposure.start
+
+    @property
+    def end(self) -> PartialDate | None:
+        return self.exposure.end
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: int
+    drugs: tuple[str, ...]
+    start: PartialDate | None
+    end: PartialDate | None
+    reason_stopped: str | None
+    ongoing: bool
+    courses: tuple[Course, ...]
+    why_new: str
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "number": self.number,
+            "drugs": list(self.drugs),
+            "start": str(self.start) if self.start else None,
+            "end": str(self.end) if self.end else None,
+            "reason_stopped": self.reason_stopped,
+            "ongoing": self.ongoing,
+            "why_new_line": self.why_new,
+            "sources": sorted({c.exposure.source.resource for c in self.courses}),
+        }
+
+
+def _first_breast_surgery(local: tuple[LocalTreatment, ...]) -> PartialDate | None:
+    dates = [t.start for t in local if t.kind == "surgery" and t.start is not None and (
+        t.site is None or "breast" in (t.site or "").lower() or "breast" in t.description.lower()
+        or "mastectomy" in t.description.lower() or "lumpectomy" in t.description.lower())]
+    return min(dates, key=lambda d: d.earliest) if dates else None
+
+
+def resolve_settings(record: Record, first_metastasis: PartialDate | None, presentation: str) -> list[Course]:
+    """Setting of each course: as stated; else from dates against the first distant metastasis and surgery."""
+    surgery = _first_breast_surgery(record.local_treatments)
+    out: list[Course] = []
+    for t in record.therapies:
+        setting, basis = t.setting, t.setting_basis
+        if setting == "early" or setting == "unknown":
+            if presentation == "de_novo" and t.start is not None:
+                setting, basis = "metastatic", "started after a de novo stage IV diagnosis"
+            elif first_metastasis is not None and t.start is not None and t.start.earliest >= first_metastasis.earliest:
+                if t.setting == "early":
+                    setting, basis = "unknown", "curative intent stated but started after metastasis was found"
+                else:
+                    setting, basis = "metastatic", f"started on/after the first distant metastasis ({first_metastasis})"
+            elif t.start is not None and (first_metastasis is not None or presentation == "not_metastatic"
+                                          or t.setting == "early"):
+                if surgery is not None and t.start.latest < surgery.earliest:
+                    setting, basis = "neoadjuvant", f"early setting, before breast surgery ({surgery})"
+                elif surgery is not None:
+                    setting, basis = "adjuvant", f"early setting, after breast surgery ({surgery})"
+                else:
+                    setting = "adjuvant" if t.setting == "early" else "unknown"
+                    basis = ("curative intent, no surgery date: taken as adjuvant" if t.setting == "early"
+                             else "before metastasis, but no surgery date to tell neoadjuvant from adjuvant")
+            else:
+                setting, basis = "unknown", "no start date or no metastasis date to place it"
+        out.append(Course(t, setting, basis))
+    return out
+
+
+def _progressed_between(statuses: tuple[DiseaseStatus, ...], start: PartialDate, end: PartialDate) -> bool:
+    return any(s.status == "progression" and s.date is not None and start.earliest < s.date.earliest <= end.latest
+               for s in statuses)
+
+
+def build_lines(courses: list[Course], statuses: tuple[DiseaseStatus, ...],
+                config: AssessmentConfig) -> tuple[list[Line], list[str]]:
+    """Group metastatic-setting courses into regimens and lines (rules in docs/assessment.md, 'Lines of therapy').
+
+    1. Bone-modifying agents never form or join a line; ovarian suppression joins the line it accompanies.
+    2. Drugs started within `regimen_window_days` of a line's start belong to that line.
+    3. A new line starts when a new drug begins after a drug of the current line stopped for progression, or after
+       documented progression, or after every drug of the current line has stopped (a switch) — except a switch
+       for toxicity within the same drug class (e.g. paclitaxel -> nab-paclitaxel), which stays in the line.
+    4. A drug added while the current line is still running without progression joins it (maintenance/add-on);
+       dropping drugs (e.g. THP -> HP maintenance) stays the same line."""
+    cat = catalogue()
+    notes: list[str] = []
+    met = [c for c in courses if c.setting == "metastatic"]
+    undated = [c for c in met if c.start is None]
+    if undated:
+        notes.append("metastatic therapy without a start date: " + ", ".join(sorted({c.drug for c in undated})))
+    dated = sorted((c for c in met if c.start is not None), key=lambda c: (c.start.earliest, c.drug))  # type: ignore[union-attr]
+    groups: list[tuple[list[Course], str]] = []
+    companions: list[Course] = []
+    for c in dated:
+        drug = cat.drugs.get(c.drug)
+        if drug is not None and not drug.line_defining:
+            if "ovarian_suppression" in drug.classes:
+                companions.append(c)
+            continue
+        assert c.start is not None
+        if not groups:
+            groups.append(([c], "first therapy in the metastatic setting"))
+            continue
+        line, _ = groups[-1]
+        line_start = line[0].start
+        assert line_start is not None
+        if (c.start.earliest - line_start.earliest).days <= config.regimen_window_days:
+            line.append(c)
+            continue
+        if c.drug in {x.drug for x in line} and not any(x.exposure.reason_stopped == "progression" for x in line):
+            line.append(c)
+            continue
+        progressed = [x for x in line if x.exposure.reason_stopped == "progression"]
+        if progressed or _progressed_between(statuses, line_start, c.start):
+            groups.append(([c], "started after progression on line %d" % len(groups)))
+            continue
+        running = [x for x in line if x.exposure.ongoing or x.end is None or x.end.latest >= c.start.earliest]
+        if running:
+            line.append(c)
+            continue
+        last = max(line, key=lambda x: x.end.earliest if x.end else date.min)
+        if last.exposure.reason_stopped == "toxicity" and drug is not None and last.drug in cat.drugs and (
+                drug.classes - {"chemotherapy", "endocrine"}) & (cat.drugs[last.drug].classes - {"chemotherapy",
+                                                                                                 "endocrine"}):
+            line.append(c)
+            continue
+        groups.append(([c], f"switch after line {len(groups)} stopped"))
+    lines: list[Line] = []
+    for i, (members, why) in enumerate(groups, 1):
+        start = members[0].start
+        assert start is not None
+        next_start = groups[i][0][0].start if i < len(groups) else None
+        for comp in companions:
+            assert comp.start is not None
+            if comp.start.earliest >= start.earliest - _days(config.regimen_window_days) and (
+                    next_start is None or comp.start.earliest < next_start.earliest):
+                members = [*members, comp]
+        ongoing = any(m.exposure.ongoing or m.end is None for m in members if cat.drugs.get(m.drug) is None
+                      or cat.drugs[m.drug].line_defining)
+        ends = [m.end for m in members if m.end is not None]
+        end = None if ongoing or not ends else max(ends, key=lambda d: d.earliest)
+        if next_start is not None and ongoing:
+            ongoing, end = False, None
+        reasons = [m.exposure.reason_stopped for m in members if m.exposure.reason_stopped]
+        reason = "progression" if "progression" in reasons else (reasons[-1] if reasons else None)
+        if reason is None and next_start is not None and _progressed_between(statuses, start, next_start):
+            reason = "progression"
+        drugs = tuple(dict.fromkeys(m.drug for m in members))
+        lines.append(Line(i, drugs, start, end, reason, ongoing, tuple(members), why))
+    return lines, notes
+
+
+def _days(n: int) -> object:
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
+    """For every drug class and flagged drug: ever given, given for metastatic disease, given for early disease."""
+    cat = catalogue()
+    keys = list(cat.classes) + list(FLAG_DRUGS)
+    out: dict[str, dict[str, object]] = {k: {"any": False, "metastatic": False, "early": False, "drugs": []}
+                                         for k in keys}
+    for c in courses:
+        drug = cat.drugs.get(c.drug)
+        if drug is None:
+            continue
+        for k in [*drug.classes, *( [drug.name] if drug.name in FLAG_DRUGS else [])]:
+            row = out[k]
+            row["any"] = True
+            if c.setting == "metastatic":
+                row["metastatic"] = True
+            elif c.setting in ("neoadjuvant", "adjuvant"):
+                row["early"] = True
+            names = row["drugs"]
+            assert isinstance(names, list)
+            if drug.name not in names:
+                names.append(drug.name)
+    return out

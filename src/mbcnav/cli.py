@@ -1,0 +1,116 @@
+"""The `mbcnav` command line: assess and convert. Exit codes: 0 done, 2 unusable input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from mbcnav import __version__
+from mbcnav.assess import assess
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.record.reader import UnusableInput, read_path
+
+EXIT_OK = 0
+EXIT_UNUSABLE = 2
+EXIT_INTERNAL = 70
+
+
+def _as_of(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mbcnav", description="Decision support for metastatic breast cancer.")
+    p.add_argument("--version", action="version", version=f"mbcnav {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("assess", help="read a record and state what the disease is, with reasons")
+    a.add_argument("path", type=Path, help="FHIR R4 JSON (Bundle, resource, NDJSON, folder) or a .yaml case file")
+    a.add_argument("--format", choices=["text", "json"], default="text")
+    a.add_argument("--strict", action="store_true", help="reject the input when any problem is found")
+    a.add_argument("--patient", help="patient id, when the input holds more than one patient")
+    a.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
+    a.add_argument("--de-novo-window-months", type=float, default=AssessmentConfig().de_novo_window_months,
+                   help="months after diagnosis within which metastases count as de novo (default 4, AJCC)")
+    c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
+    c.add_argument("path", type=Path)
+    c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    return p
+
+
+def _fail(err: UnusableInput, fmt: str) -> int:
+    if fmt == "json":
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "invalid", "diagnostics": err.message}]
+            + [{"severity": "error", "code": "invalid", "diagnostics": p.message, "expression": [p.location]}
+               for p in err.problems],
+        }
+        print(json.dumps(outcome, indent=2))
+    else:
+        print(f"mbcnav: {err.message}", file=sys.stderr)
+        for p in err.problems[:50]:
+            print(f"  {p.location}: {p.message}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+def cmd_assess(args: argparse.Namespace) -> int:
+    today = args.as_of or date.today()
+    if not 0 < args.de_novo_window_months <= 24:
+        return _fail(UnusableInput("--de-novo-window-months must be between 0 and 24"), args.format)
+    try:
+        record = read_path(args.path, strict=args.strict, today=today, patient_id=args.patient)
+    except UnusableInput as err:
+        return _fail(err, args.format)
+    result = assess(record, as_of=today, config=AssessmentConfig(de_novo_window_months=args.de_novo_window_months))
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        from mbcnav.report import render_assessment
+
+        render_assessment(result)
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from mbcnav.record.casefile import case_to_bundle, load_case
+
+    if args.path.suffix not in (".yaml", ".yml"):
+        return _fail(UnusableInput(f"{args.path}: convert takes a .yaml case file"), "text")
+    try:
+        bundle = case_to_bundle(load_case(args.path))
+    except UnusableInput as err:
+        return _fail(err, "text")
+    text = json.dumps(bundle, indent=2, ensure_ascii=False)
+    if args.output:
+        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(args.output)  # atomic: never a half-written file
+    else:
+        print(text)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "assess":
+            return cmd_assess(args)
+        return cmd_convert(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a defect in mbcnav, not in the input: say so without a traceback or patient data
+        print(f"mbcnav: internal error ({type(exc).__name__}); please report it with the command you ran",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,703 @@
+"""FHIR R4 / mCODE (STU1-STU4) resources -> Record; every problem becomes an InputIssue with its location."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from mbcnav.dates import DateError, PartialDate
+from mbcnav.knowledge.drugs import catalogue
+from mbcnav.record import markers
+from mbcnav.record.model import (
+    UNKNOWN_SPECIMEN,
+    DiseaseStatus,
+    GenomicFinding,
+    GenomicSignature,
+    InputIssue,
+    LocalTreatment,
+    Metastasis,
+    Patient,
+    PerformanceStatus,
+    PrimaryCancer,
+    Record,
+    Source,
+    Specimen,
+    StageGroup,
+    StagingType,
+    TherapyExposure,
+    TnmCategory,
+    TumorMeasurement,
+)
+from mbcnav.record.reader import Located, UnusableInput
+from mbcnav.terminology.codes import LOINC, MBCNAV_SD, codings, first_code, has_code, texts
+from mbcnav.terminology.sites import classify_site
+
+# Resource types mbcnav reads; others (Practitioner, Organization...) are accepted and ignored.
+READ_TYPES = frozenset({
+    "Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement",
+    "MedicationAdministration", "Medication", "Procedure", "BodyStructure", "Specimen", "DiagnosticReport",
+})
+
+# Administrations of the same drug less than this many days apart are one continuous course (project convention,
+# configurable; cycles of 3-4 weeks and short treatment breaks must not split a course).
+ADMINISTRATION_GAP_DAYS = 60
+
+CURATIVE = "373808002"
+PALLIATIVE = "363676003"
+SETTING_EXT = f"{MBCNAV_SD}/therapy-setting"
+LESIONS_EXT = f"{MBCNAV_SD}/lesion-count"
+GRADE_EXT = f"{MBCNAV_SD}/histologic-grade"
+HISTOLOGY_EXT_SUFFIX = "mcode-histology-morphology-behavior"
+
+
+def _profiles(res: dict[str, Any]) -> str:
+    meta = res.get("meta")
+    prof = meta.get("profile") if isinstance(meta, dict) else None
+    return " ".join(p for p in prof if isinstance(p, str)) if isinstance(prof, list) else ""
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _stu3_reason(res: dict[str, Any]) -> str | None:
+    """A tell-tale of FHIR STU3 (3.0): fields whose type changed in R4."""
+    rtype = res.get("resourceType")
+    if rtype == "Condition" and isinstance(res.get("clinicalStatus"), str):
+        return "Condition.clinicalStatus is a plain code (STU3); R4 uses a CodeableConcept"
+    if rtype == "Condition" and isinstance(res.get("verificationStatus"), str):
+        return "Condition.verificationStatus is a plain code (STU3); R4 uses a CodeableConcept"
+    if rtype == "MedicationStatement" and "taken" in res:
+        return "MedicationStatement.taken exists only in STU3"
+    if rtype == "MedicationRequest" and "context" in res:
+        return "MedicationRequest.context exists only in STU3 (R4: encounter)"
+    if rtype == "AllergyIntolerance" and isinstance(res.get("verificationStatus"), str):
+        return "AllergyIntolerance.verificationStatus is a plain code (STU3)"
+    return None
+
+
+class _Reader:
+    def __init__(self, located: list[Located], today: date, patient_id: str | None) -> None:
+        self.today = today
+        self.issues: list[InputIssue] = []
+        self.located = located
+        self.by_ref: dict[str, Located] = {}
+        self.patient_id = patient_id
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def issue(self, loc: str, msg: str, severity: str = "warning") -> None:
+        self.issues.append(InputIssue(loc, msg, "error" if severity == "error" else "warning"))
+
+    def date(self, value: Any, loc: str, field: str) -> PartialDate | None:
+        if value is None:
+            return None
+        try:
+            d = PartialDate.parse(value)
+        except DateError as exc:
+            self.issue(f"{loc}.{field}", f"{exc}; treated as unknown", "error")
+            return None
+        if d.is_future(self.today):
+            self.issue(f"{loc}.{field}", f"date {d} is in the future (today is {self.today}); treated as unknown",
+                       "error")
+            return None
+        if d.earliest.year < 1900:
+            self.issue(f"{loc}.{field}", f"implausible date {d}; treated as unknown", "error")
+            return None
+        return d
+
+    def effective(self, res: dict[str, Any], loc: str) -> PartialDate | None:
+        for key in ("effectiveDateTime", "issued", "onsetDateTime", "performedDateTime", "recordedDate"):
+            if key in res:
+                return self.date(res[key], loc, key)
+        period = res.get("effectivePeriod") or res.get("performedPeriod") or res.get("onsetPeriod")
+        if isinstance(period, dict):
+            return self.date(period.get("start"), loc, "period.start")
+        return None
+
+    def resolve(self, ref: Any) -> Located | None:
+        if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
+            return None
+        r = ref["reference"]
+        return self.by_ref.get(r) or self.by_ref.get(r.split("/_history")[0])
+
+    def source(self, item: Located) -> Source:
+        res = item.resource
+        return Source(f"{res.get('resourceType')}/{res.get('id', '?')}", item.location)
+
+    # ---- validation ----------------------------------------------------------------------------------------
+    def validate(self, items: list[Located]) -> list[Located]:
+        """Check each read resource against the FHIR model (fhir.resources R4B, see docs/fhir.md).
+
+        Invalid resources are kept for lenient extraction: a broken field is reported and skipped, the rest of
+        the resource is still read."""
+        from fhir.resources.R4B import get_fhir_model_class
+
+        kept: list[Located] = []
+        for item in items:
+            res = item.resource
+            rtype = res.get("resourceType")
+            if rtype == "__invalid__":
+                self.issue(item.location, "entry has no resource object; skipped", "error")
+                continue
+            if not isinstance(rtype, str):
+                self.issue(item.location, "resource has no resourceType; skipped", "error")
+                continue
+            if rtype not in READ_TYPES:
+                continue
+            try:
+                get_fhir_model_class(rtype).model_validate(res)
+            except ValidationError as exc:
+                for err in exc.errors()[:10]:
+                    where = _loc_path(tuple(err.get("loc", ())))
+                    self.issue(f"{item.location}.{where}" if where else item.location,
+                               f"invalid {rtype}: {err.get('msg', 'invalid value')}")
+            except (ValueError, TypeError, RecursionError) as exc:
+                self.issue(item.location, f"invalid {rtype}: {str(exc)[:200]}")
+            kept.append(item)
+        return kept
+
+    # ---- main ----------------------------------------------------------------------------------------------
+    def run(self) -> Record:
+        items = self.located
+        for item in items:
+            reason = _stu3_reason(item.resource)
+            if reason:
+                raise UnusableInput(
+                    f"{item.location}: this looks like FHIR STU3, not R4 ({reason}). mbcnav reads FHIR R4 "
+                    "(4.0.1) with mCODE profiles; convert the record to R4 first."
+                )
+        items = self.validate(items)
+        for item in items:
+            res = item.resource
+            rid = res.get("id")
+            if isinstance(rid, str):
+                self.by_ref[f"{res['resourceType']}/{rid}"] = item
+            full = res.get("fullUrl")
+            if isinstance(full, str):
+                self.by_ref[full] = item
+        # Bundle-level fullUrls (urn:uuid) are in the raw entries; register them too.
+        patients = [i for i in items if i.resource.get("resourceType") == "Patient"]
+        patient_item = self.pick_patient(patients)
+        by_type: dict[str, list[Located]] = defaultdict(list)
+        for item in items:
+            if item.resource.get("resourceType") != "Patient" and self.belongs(item, patient_item):
+                by_type[item.resource["resourceType"]].append(item)
+
+        primaries, metastases = self.conditions(by_type["Condition"])
+        laterality = next((p.laterality for p in primaries if p.laterality != "unknown"), None)
+        metastases = self.reclassify_nodes(metastases, by_type["Condition"], laterality)
+        obs = self.observations(by_type["Observation"], laterality)
+        therapies = self.medications(by_type)
+        local = self.procedures(by_type["Procedure"])
+        patient = self.patient(patient_item, obs.pop("_menopause", None), obs.pop("_pregnant", None))
+        if not primaries:
+            self.issue("(record)", "no primary breast cancer Condition found")
+        return Record(
+            patient=patient,
+            primaries=tuple(primaries),
+            receptors=tuple(obs["receptors"]),
+            genomics=tuple(obs["genomics"]),
+            signatures=tuple(obs["signatures"]),
+            metastases=tuple(metastases) + tuple(obs["history_mets"]),
+            tnm=tuple(obs["tnm"]),
+            stage_groups=tuple(obs["stage_groups"]),
+            performance=tuple(obs["performance"]),
+            therapies=tuple(therapies),
+            local_treatments=tuple(local),
+            measurements=tuple(obs["measurements"]),
+            disease_statuses=tuple(obs["statuses"]),
+            input_issues=tuple(self.issues),
+            resource_count=len(self.located),
+        )
+
+    def pick_patient(self, patients: list[Located]) -> Located | None:
+        ids = {p.resource.get("id") for p in patients}
+        if self.patient_id is not None:
+            chosen = [p for p in patients if p.resource.get("id") == self.patient_id]
+            if not chosen:
+                raise UnusableInput(f"no Patient with id {self.patient_id!r} in the input")
+            return chosen[0]
+        if len(ids) > 1:
+            raise UnusableInput(
+                f"the input holds {len(ids)} different patients ({', '.join(sorted(map(str, ids))[:5])}); "
+                "mbcnav reads one patient at a time: pass --patient ID"
+            )
+        if len(patients) > 1:
+            self.issue(patients[1].location, "duplicate Patient resource; the first one is used")
+        return patients[0] if patients else None
+
+    def belongs(self, item: Located, patient: Located | None) -> bool:
+        if patient is None:
+            return True
+        subject = item.resource.get("subject") or item.resource.get("patient")
+        if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
+            return True
+        ref = subject["reference"]
+        pid = patient.resource.get("id")
+        if ref.startswith("Patient/") and isinstance(pid, str) and ref != f"Patient/{pid}":
+            self.issue(item.location, f"refers to another patient ({ref}); skipped")
+            return False
+        return True
+
+    # ---- Patient -------------------------------------------------------------------------------------------
+    def patient(self, item: Located | None, menopause: Any, pregnant: Any) -> Patient:
+        if item is None:
+            self.issue("(record)", "no Patient resource: sex and age unknown")
+            return Patient(None, None, "unknown", menopause or "unknown", pregnant, None)
+        res = item.resource
+        gender = res.get("gender")
+        sex = gender if gender in ("female", "male", "other") else "unknown"
+        birth = self.date(res.get("birthDate"), item.location, "birthDate")
+        pid = res.get("id") if isinstance(res.get("id"), str) else None
+        return Patient(pid, birth, sex, menopause or "unknown", pregnant, self.source(item))
+
+    # ---- Conditions ----------------------------------------------------------------------------------------
+    def conditions(self, items: list[Located]) -> tuple[list[PrimaryCancer], list[Metastasis]]:
+        primaries: list[PrimaryCancer] = []
+        mets: list[Metastasis] = []
+        seen: dict[tuple[str, str], str] = {}
+        for item in items:
+            res = item.resource
+            code = res.get("code")
+            if not isinstance(code, dict) or not (code.get("coding") or code.get("text")):
+                self.issue(f"{item.location}.code", "Condition without a code; skipped", "error")
+                continue
+            ver = first_code(res.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status")
+            if ver in ("refuted", "entered-in-error"):
+                self.issue(item.location, f"Condition marked {ver}; ignored")
+                continue
+            kind = markers.condition_kind(code, _profiles(res))
+            if kind is None:
+                continue
+            onset = self.effective(res, item.location)
+            key = (kind + "|" + "|".join(sorted(f"{s}:{c}" for s, c, _ in codings(code))) + "|" + " ".join(
+                texts(code)[:1]), str(onset))
+            if key in seen:
+                self.issue(item.location, f"duplicate of {seen[key]}; ignored")
+                continue
+            seen[key] = self.source(item).resource
+            if kind == "primary":
+                primaries.append(self.primary(item, onset))
+            else:
+                mets.append(self.metastasis(item, onset, None))
+        return primaries, mets
+
+    def primary(self, item: Located, onset: PartialDate | None) -> PrimaryCancer:
+        res = item.resource
+        words = " ".join(texts(res.get("code")) + [t for b in _list(res.get("bodySite")) for t in texts(b)]).lower()
+        lat: Any = "unknown"
+        if "bilateral" in words:
+            lat = "bilateral"
+        elif re.search(r"\bleft\b", words):
+            lat = "left"
+        elif re.search(r"\bright\b", words):
+            lat = "right"
+        histology = grade = None
+        for ext in _list(res.get("extension")):
+            if not isinstance(ext, dict) or not isinstance(ext.get("url"), str):
+                continue
+            if ext["url"].endswith(HISTOLOGY_EXT_SUFFIX):
+                histology = next(iter(texts(ext.get("valueCodeableConcept"))), None)
+            elif ext["url"] == GRADE_EXT and isinstance(ext.get("valueString"), str):
+                grade = ext["valueString"]
+        if onset is None:
+            self.issue(item.location, "primary breast cancer without a diagnosis date (onset)")
+        desc = next(iter(texts(res.get("code"))), "breast cancer")
+        return PrimaryCancer(onset, lat, histology, grade, desc, self.source(item))
+
+    def metastasis(self, item: Located, onset: PartialDate | None, laterality: str | None) -> Metastasis:
+        res = item.resource
+        extra = [n.get("text") for n in _list(res.get("note")) if isinstance(n, dict) and isinstance(n.get("text"), str)]
+        match = classify_site(res.get("code"), _list(res.get("bodySite")), extra, laterality)
+        if match.matched_by == "none":
+            self.issue(f"{item.location}.code", f"metastatic site not recognised ({match.detail!r}); recorded as other")
+        count = None
+        method = None
+        for ext in _list(res.get("extension")):
+            if isinstance(ext, dict) and ext.get("url") == LESIONS_EXT:
+                v = ext.get("valueInteger")
+                if isinstance(v, int) and 0 < v < 10_000:
+                    count = v
+                else:
+                    self.issue(f"{item.location}.extension", "lesion count is not a plausible whole number")
+        for ev in _list(res.get("evidence")):
+            if isinstance(ev, dict):
+                t = texts(_first(ev.get("code")))
+                if t:
+                    method = t[0]
+        clinical = first_code(res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical")
+        status: Any = ("resolved" if clinical in ("resolved", "remission", "inactive")
+                       else "active" if clinical in ("active", "recurrence", "relapse") else "unknown")
+        if onset is None:
+            self.issue(item.location, "metastasis without a date (onsetDateTime)")
+        return Metastasis(match.site, match.detail, onset, method, count, match.nodal_region, status,
+                          self.source(item))
+
+    def reclassify_nodes(self, mets: list[Metastasis], items: list[Located], laterality: str | None) -> list[Metastasis]:
+        """Nodal sites depend on the primary's side, known only after all Conditions are read."""
+        if laterality is None:
+            return mets
+        by_src = {self.source(i).resource: i for i in items}
+        out = []
+        for m in mets:
+            if m.site == "lymph_node" and m.nodal_region is None and m.source.resource in by_src:
+                item = by_src[m.source.resource]
+                m = self.metastasis(item, m.date, laterality)
+                self.issues.pop() if self.issues and self.issues[-1].location == item.location else None
+            out.append(m)
+        return out
+
+    # ---- Observations --------------------------------------------------------------------------------------
+    def observations(self, items: list[Located], laterality: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = defaultdict(list)
+        handlers: dict[str, Callable[[Located, PartialDate | None, dict[str, Any]], None]] = {
+            "stage_group": self.obs_stage_group,
+            "tnm": self.obs_tnm,
+            "receptor": self.obs_receptor,
+            "performance": self.obs_performance,
+            "genomic": self.obs_genomic,
+            "signature": self.obs_signature,
+            "status": self.obs_status,
+            "tumor_size": self.obs_tumor_size,
+            "menopause": self.obs_menopause,
+            "pregnancy": self.obs_pregnancy,
+            "history_mets": self.obs_history_mets,
+        }
+        for item in items:
+            res = item.resource
+            if res.get("status") in ("entered-in-error", "cancelled"):
+                self.issue(item.location, f"Observation status {res.get('status')}; ignored")
+                continue
+            code = res.get("code")
+            if not isinstance(code, dict) or not (code.get("coding") or code.get("text")):
+                self.issue(f"{item.location}.code", "Observation without a code; skipped", "error")
+                continue
+            kind = markers.observation_kind(code, _profiles(res))
+            if kind is None:
+                continue
+            when = self.effective(res, item.location)
+            handlers[kind](item, when, out)
+        out.setdefault("receptors", [])
+        for key in ("genomics", "signatures", "tnm", "stage_groups", "performance", "measurements", "statuses",
+                    "history_mets"):
+            out.setdefault(key, [])
+        return out
+
+    def no_value(self, item: Located, what: str) -> None:
+        self.issue(item.location, f"{what} Observation has no value; ignored")
+
+    def obs_stage_group(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        value = markers.value_words(res)
+        group = markers.parse_stage_group(value)
+        if group is None:
+            if not value:
+                self.no_value(item, "stage group")
+            else:
+                self.issue(f"{item.location}.value", f"stage group not understood: {value[:60]!r}")
+            return
+        stype = markers.staging_type(res.get("code"), value)
+        out["stage_groups"].append(StageGroup(group, stype, when, self.source(item)))
+
+    def obs_tnm(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        value = markers.value_words(res)
+        axis = markers.tnm_axis(res.get("code"), _profiles(res))
+        parsed = markers.parse_tnm(value, axis)
+        if parsed is None:
+            if not value:
+                self.no_value(item, "TNM category")
+            else:
+                self.issue(f"{item.location}.value", f"TNM category not understood: {value[:60]!r}")
+            return
+        axis_found, category = parsed
+        stype: StagingType = markers.staging_type(res.get("code"), category)
+        out["tnm"].append(TnmCategory(axis_found, category, stype, when, self.source(item)))  # type: ignore[arg-type]
+
+    def specimen_of(self, res: dict[str, Any], laterality: str | None = None) -> Specimen:
+        """Where the tested tissue came from: Observation.specimen -> Specimen, bodySite, or focus Condition."""
+        candidates: list[Any] = []
+        spec = self.resolve(res.get("specimen"))
+        spec_date = None
+        desc = None
+        if spec is not None:
+            s = spec.resource
+            coll = s.get("collection") if isinstance(s.get("collection"), dict) else {}
+            candidates.append(coll.get("bodySite"))
+            candidates.append(s.get("type"))
+            spec_date = self.date(coll.get("collectedDateTime"), spec.location, "collection.collectedDateTime")
+            desc = next(iter(texts(coll.get("bodySite")) + texts(s.get("type"))), None)
+        candidates.append(res.get("bodySite"))
+        for f in _list(res.get("focus")):
+            target = self.resolve(f)
+            if target is not None and target.resource.get("resourceType") == "Condition":
+                candidates.append(target.resource.get("code"))
+                for b in _list(target.resource.get("bodySite")):
+                    candidates.append(b)
+        return markers.specimen_from(candidates, spec_date, desc)
+
+    def obs_receptor(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        parsed = markers.parse_receptor(res)
+        if parsed is None:
+            self.no_value(item, "receptor")
+            return
+        problem = parsed.pop("_problem", None)
+        if problem:
+            self.issue(f"{item.location}.value", str(problem))
+            if parsed.get("status") is None and parsed.get("percent") is None and parsed.get("ihc_score") is None \
+                    and parsed.get("ish") is None and parsed.get("cps") is None:
+                return
+        specimen = self.specimen_of(res)
+        out["receptors"].append(markers.make_receptor(parsed, when, specimen, self.source(item)))
+
+    def obs_performance(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        scale = "Karnofsky" if markers.is_karnofsky(res.get("code")) else "ECOG"
+        v = markers.integer_value(res)
+        limits = (0, 5) if scale == "ECOG" else (0, 100)
+        if v is None:
+            self.no_value(item, f"{scale} performance status")
+            return
+        if not limits[0] <= v <= limits[1] or (scale == "Karnofsky" and v % 10):
+            self.issue(f"{item.location}.value", f"{scale} value {v} is impossible; ignored", "error")
+            return
+        out["performance"].append(PerformanceStatus(scale, v, when, self.source(item)))  # type: ignore[arg-type]
+
+    def obs_genomic(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        g = markers.parse_genomic(res)
+        if g is None:
+            self.issue(item.location, "genomic variant without a gene; ignored")
+            return
+        out["genomics"].append(GenomicFinding(g["gene"], g["origin"], g["result"], g["variant"], when,
+                                              self.specimen_of(res), self.source(item)))
+
+    def obs_signature(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        s = markers.parse_signature(res)
+        if s is None:
+            self.no_value(item, "MSI/TMB")
+            return
+        out["signatures"].append(GenomicSignature(s[0], s[1], s[2], when, self.source(item)))
+
+    def obs_status(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        st = markers.parse_disease_status(item.resource)
+        if st is None:
+            self.no_value(item, "disease status")
+            return
+        out["statuses"].append(DiseaseStatus(when, st, self.source(item)))  # type: ignore[arg-type]
+
+    def obs_tumor_size(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        lesion_id, site = None, None
+        for f in _list(res.get("focus")):
+            target = self.resolve(f)
+            if target is not None and target.resource.get("resourceType") == "BodyStructure":
+                bs = target.resource
+                ident = _first(bs.get("identifier"))
+                lesion_id = (ident.get("value") if isinstance(ident, dict) else None) or bs.get("id")
+                site = next(iter(texts(bs.get("location"))), None)
+        if lesion_id is None:
+            lesion_id = res.get("id") or item.location
+        size, axis, problem = markers.parse_size(res)
+        if problem:
+            self.issue(f"{item.location}.component", problem, "error")
+            return
+        if size is None:
+            self.no_value(item, "tumour size")
+            return
+        out["measurements"].append(TumorMeasurement(str(lesion_id), site, when, size, axis, None,  # type: ignore[arg-type]
+                                                    self.source(item)))
+
+    def obs_menopause(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        m = markers.parse_menopause(item.resource)
+        if m is None:
+            self.no_value(item, "menopausal status")
+            return
+        out["_menopause"] = m
+
+    def obs_pregnancy(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        p = markers.parse_pregnancy(item.resource)
+        if p is None:
+            self.no_value(item, "pregnancy status")
+            return
+        out["_pregnant"] = p
+
+    def obs_history_mets(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        match = classify_site(res.get("code"), [], [], None)
+        out["history_mets"].append(Metastasis(match.site, match.detail, when, "history of metastatic cancer",
+                                              None, match.nodal_region, "unknown", self.source(item)))
+
+    # ---- Medications ---------------------------------------------------------------------------------------
+    def medications(self, by_type: dict[str, list[Located]]) -> list[TherapyExposure]:
+        out: list[TherapyExposure] = []
+        admins: dict[str, list[tuple[PartialDate | None, PartialDate | None, Located, Any]]] = defaultdict(list)
+        cat = catalogue()
+        for rtype in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
+            for item in by_type[rtype]:
+                res = item.resource
+                concept = res.get("medicationCodeableConcept")
+                if concept is None:
+                    med = self.resolve(res.get("medicationReference"))
+                    concept = med.resource.get("code") if med is not None else None
+                    if concept is None and isinstance(res.get("medicationReference"), dict):
+                        concept = {"text": res["medicationReference"].get("display")}
+                drugs = self.identify_drugs(concept, item)
+                if not drugs:
+                    continue
+                status = res.get("status")
+                if status in ("entered-in-error", "cancelled", "not-taken", "draft"):
+                    self.issue(item.location, f"{rtype} status {status}; ignored")
+                    continue
+                start, end = self.med_period(res, item.location)
+                if start and end and end.earliest < start.latest and end.latest < start.earliest:
+                    self.issue(item.location, f"therapy ends ({end}) before it starts ({start}); end ignored", "error")
+                    end = None
+                setting, basis = self.med_setting(res)
+                reason = markers.stop_reason(res)
+                ongoing = status in ("active", "on-hold", "in-progress", "intended") and end is None
+                for drug, known in drugs:
+                    if rtype == "MedicationAdministration":
+                        admins[drug].append((start, end, item, (known, setting, basis, reason)))
+                    else:
+                        out.append(TherapyExposure(drug, known, start, end, ongoing, setting, basis, reason,
+                                                   self.source(item)))
+        for drug, rows in admins.items():
+            out += self.merge_administrations(drug, rows)
+        del cat
+        return out
+
+    def identify_drugs(self, concept: Any, item: Located) -> list[tuple[str, bool]]:
+        cat = catalogue()
+        names: list[str] = []
+        for system, code, _ in codings(concept):
+            if system == "rxnorm" and code in cat.by_rxnorm:
+                names += [n for n in cat.by_rxnorm[code] if n not in names]
+        for t in texts(concept):
+            names += [n for n in cat.find(t) if n not in names]
+        if names:
+            return [(n, True) for n in names]
+        label = next(iter(texts(concept)), None)
+        if label is None:
+            code = next((c for _, c, _ in codings(concept) if c), None)
+            if code is None:
+                self.issue(item.location, "medication without a code or name; ignored", "error")
+                return []
+            label = f"code {code}"
+        # Not in the catalogue: kept by name so a clinician sees it, but it drives no rule.
+        self.issue(item.location, f"medication {label!r} is not in the drug catalogue; kept, but no rule uses it")
+        return [(label.lower()[:80], False)]
+
+    def med_period(self, res: dict[str, Any], loc: str) -> tuple[PartialDate | None, PartialDate | None]:
+        period = res.get("effectivePeriod")
+        if not isinstance(period, dict):
+            for di in _list(res.get("dosageInstruction")) + _list(res.get("dosage")):
+                timing = di.get("timing") if isinstance(di, dict) else None
+                rep = timing.get("repeat") if isinstance(timing, dict) else None
+                bp = rep.get("boundsPeriod") if isinstance(rep, dict) else None
+                if isinstance(bp, dict):
+                    period = bp
+                    break
+        if isinstance(period, dict):
+            start = self.date(period.get("start"), loc, "period.start")
+            end = self.date(period.get("end"), loc, "period.end")
+            if start is None and "authoredOn" in res:
+                start = self.date(res.get("authoredOn"), loc, "authoredOn")
+            return start, end
+        for key in ("effectiveDateTime", "authoredOn", "dateAsserted"):
+            if key in res:
+                d = self.date(res[key], loc, key)
+                return d, (d if res.get("resourceType") == "MedicationAdministration" else None)
+        self.issue(loc, "therapy without a start date")
+        return None, None
+
+    def med_setting(self, res: dict[str, Any]) -> tuple[Any, str]:
+        for ext in _list(res.get("extension")):
+            if not isinstance(ext, dict) or not isinstance(ext.get("url"), str):
+                continue
+            if ext["url"] == SETTING_EXT and ext.get("valueCode") in ("neoadjuvant", "adjuvant", "metastatic", "early"):
+                return ext["valueCode"], "stated in the record"
+        for ext in _list(res.get("extension")):
+            if isinstance(ext, dict) and isinstance(ext.get("url"), str) and (
+                    ext["url"].endswith("mcode-procedure-intent") or ext["url"].endswith("mcode-treatment-intent")):
+                concept = ext.get("valueCodeableConcept")
+                if has_code(concept, "snomed", PALLIATIVE):
+                    return "metastatic", "palliative intent"
+                if has_code(concept, "snomed", CURATIVE):
+                    return "early", "curative intent (early breast cancer)"
+        for rr in _list(res.get("reasonReference")):
+            target = self.resolve(rr)
+            if target is not None and markers.condition_kind(target.resource.get("code"),
+                                                             _profiles(target.resource)) == "secondary":
+                return "metastatic", "given for a secondary cancer condition"
+        return "unknown", "not stated"
+
+    def merge_administrations(self, drug: str, rows: list[Any]) -> list[TherapyExposure]:
+        dated = sorted((r for r in rows if r[0] is not None), key=lambda r: r[0].earliest)
+        out: list[TherapyExposure] = []
+        cur: list[Any] | None = None
+        for start, end, item, meta in dated:
+            last = end or start
+            if cur and (start.earliest - cur[1].latest).days <= ADMINISTRATION_GAP_DAYS:
+                cur[1] = last if last.earliest > cur[1].earliest else cur[1]
+                continue
+            if cur:
+                out.append(self._course(drug, cur))
+            cur = [start, last, item, meta]
+        if cur:
+            out.append(self._course(drug, cur))
+        return out
+
+    def _course(self, drug: str, cur: list[Any]) -> TherapyExposure:
+        start, end, item, (known, setting, basis, reason) = cur
+        return TherapyExposure(drug, known, start, end, False, setting, basis, reason, self.source(item))
+
+    # ---- Procedures ----------------------------------------------------------------------------------------
+    def procedures(self, items: list[Located]) -> list[LocalTreatment]:
+        out: list[LocalTreatment] = []
+        for item in items:
+            res = item.resource
+            if res.get("status") in ("entered-in-error", "not-done"):
+                continue
+            kind = markers.procedure_kind(res.get("code"), res.get("category"), _profiles(res))
+            if kind is None:
+                continue
+            start = self.effective(res, item.location)
+            period = res.get("performedPeriod")
+            end = self.date(period.get("end"), item.location, "performedPeriod.end") if isinstance(period, dict) else start
+            intent: Any = "unknown"
+            for ext in _list(res.get("extension")):
+                if isinstance(ext, dict) and str(ext.get("url", "")).endswith("procedure-intent"):
+                    c = ext.get("valueCodeableConcept")
+                    intent = "curative" if has_code(c, "snomed", CURATIVE) else (
+                        "palliative" if has_code(c, "snomed", PALLIATIVE) else "unknown")
+            site = next(iter(t for b in _list(res.get("bodySite")) for t in texts(b)), None)
+            desc = next(iter(texts(res.get("code"))), kind)
+            out.append(LocalTreatment(kind, desc, start, end, site, intent, self.source(item)))
+        return out
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _first(v: Any) -> Any:
+    return v[0] if isinstance(v, list) and v else None
+
+
+def record_from_resources(located: list[Located], *, today: date, patient_id: str | None = None) -> Record:
+    """Build the Record for one patient from located FHIR resources."""
+    return _Reader(located, today, patient_id).run()
+
+
+__all__ = ["LOINC", "record_from_resources"]

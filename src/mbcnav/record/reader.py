@@ -1,0 +1,128 @@
+"""Load a record from disk (FHIR Bundle, single resource, NDJSON, folder, or YAML case file) for one patient."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mbcnav.record.model import InputIssue, Record
+
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+
+
+class UnusableInput(Exception):
+    """The input cannot be used at all; `problems` say what and where."""
+
+    def __init__(self, message: str, problems: list[InputIssue] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A FHIR resource as plain JSON, with where it sat in the input (for messages)."""
+
+    resource: dict[str, Any]
+    location: str
+
+
+def _json_error(path: Path, exc: json.JSONDecodeError) -> UnusableInput:
+    return UnusableInput(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+
+
+def _load_json_text(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _json_error(path, exc) from None
+    except RecursionError:
+        raise UnusableInput(f"{path}: JSON nested too deeply") from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise UnusableInput(f"{path}: file larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UnusableInput(f"{path}: not UTF-8 text (a FHIR JSON file or a YAML case file was expected)") from None
+    except OSError as exc:
+        raise UnusableInput(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def flatten(doc: Any, where: str) -> list[Located]:
+    """Resources of a Bundle (any type) or a single resource, each with its location."""
+    if not isinstance(doc, dict):
+        raise UnusableInput(f"{where}: not a FHIR resource (expected a JSON object, got {type(doc).__name__})")
+    rtype = doc.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        raise UnusableInput(f"{where}: not a FHIR resource (no resourceType)")
+    if rtype != "Bundle":
+        return [Located(doc, where)]
+    entries = doc.get("entry", [])
+    if not isinstance(entries, list):
+        raise UnusableInput(f"{where}: Bundle.entry is not a list")
+    out: list[Located] = []
+    for i, e in enumerate(entries):
+        loc = f"{where}entry[{i}].resource" if where.endswith(":") else f"{where}.entry[{i}].resource"
+        if not isinstance(e, dict) or not isinstance(e.get("resource"), dict):
+            out.append(Located({"resourceType": "__invalid__"}, loc))
+            continue
+        res = e["resource"]
+        if res.get("resourceType") == "Bundle":
+            out += flatten(res, loc)
+        else:
+            out.append(Located(res, loc))
+    return out
+
+
+def load_resources(path: Path) -> list[Located]:
+    """Every resource in a path; raise UnusableInput for unreadable, non-JSON or non-FHIR input."""
+    if not path.exists():
+        raise UnusableInput(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".ndjson") and p.is_file())
+        if not files:
+            raise UnusableInput(f"{path}: folder holds no .json or .ndjson files")
+        out: list[Located] = []
+        for f in files:
+            out += load_resources(f)
+        return out
+    if path.suffix in (".yaml", ".yml"):
+        from mbcnav.record.casefile import case_to_bundle, load_case
+
+        return flatten(case_to_bundle(load_case(path)), f"{path.name}:")
+    text = _read_text(path)
+    if path.suffix == ".ndjson":
+        out = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise UnusableInput(f"{path}: line {n}: not valid JSON ({exc.msg})") from None
+                out += flatten(doc, f"{path.name}:{n}:")
+        return out
+    stripped = text.lstrip()
+    if not stripped.startswith(("{", "[")):
+        raise UnusableInput(f"{path}: not a FHIR JSON file (it does not start with '{{'); "
+                            "case files must end in .yaml")
+    return flatten(_load_json_text(text, path), f"{path.name}:")
+
+
+def read_path(path: str | Path, *, strict: bool = False, today: date | None = None,
+              patient_id: str | None = None) -> Record:
+    """Read one patient's record. Problems become `input_issues`; with strict=True any problem rejects it."""
+    from mbcnav.record.fhir import record_from_resources
+
+    resources = load_resources(Path(path))
+    record = record_from_resources(resources, today=today or date.today(), patient_id=patient_id)
+    if strict and record.input_issues:
+        raise UnusableInput(
+            f"{path}: rejected in strict mode ({len(record.input_issues)} problem(s))", list(record.input_issues)
+        )
+    return record
