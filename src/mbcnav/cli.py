@@ -35,8 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--strict", action="store_true", help="reject the input when any problem is found")
     a.add_argument("--patient", help="patient id, when the input holds more than one patient")
     a.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
-    a.add_argument("--de-novo-window-months", type=float, default=AssessmentConfig().de_novo_window_months,
-                   help="months after diagnosis within which metastases count as de novo (default 4, AJCC)")
+    a.add_argument(
+        "--de-novo-window-months",
+        type=float,
+        default=AssessmentConfig().de_novo_window_months,
+        help="months after diagnosis within which metastases count as de novo (default 4, AJCC)",
+    )
     c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
     c.add_argument("path", type=Path)
     c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
@@ -48,8 +52,10 @@ def _fail(err: UnusableInput, fmt: str) -> int:
         outcome = {
             "resourceType": "OperationOutcome",
             "issue": [{"severity": "error", "code": "invalid", "diagnostics": err.message}]
-            + [{"severity": "error", "code": "invalid", "diagnostics": p.message, "expression": [p.location]}
-               for p in err.problems],
+            + [
+                {"severity": "error", "code": "invalid", "diagnostics": p.message, "expression": [p.location]}
+                for p in err.problems
+            ],
         }
         print(json.dumps(outcome, indent=2))
     else:
@@ -107,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # a defect in mbcnav, not in the input: say so without a traceback or patient data
-        print(f"mbcnav: internal error ({type(exc).__name__}); please report it with the command you ran",
-              file=sys.stderr)
+        print(
+            f"mbcnav: internal error ({type(exc).__name__}); please report it with the command you ran",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -16,8 +16,12 @@ class Presentation:
     mfi_approximate: bool
 
 
-def assess_presentation(metastatic: bool | None, diagnosis: PartialDate | None, first_metastasis: PartialDate | None,
-                        config: AssessmentConfig) -> Presentation:
+def assess_presentation(
+    metastatic: bool | None,
+    diagnosis: PartialDate | None,
+    first_metastasis: PartialDate | None,
+    config: AssessmentConfig,
+) -> Presentation:
     """De novo when the first distant metastasis is found within `de_novo_window_months` of the first breast cancer
     diagnosis (default 4 months, the AJCC 8th staging time frame); recurrent when later. The metastasis-free
     interval (MFI) runs from primary diagnosis to first distant metastasis (as in Lobbezoo et al., Br J Cancer
@@ -34,14 +38,33 @@ def assess_presentation(metastatic: bool | None, diagnosis: PartialDate | None, 
     approx = not span.exact
     wording = f"{config.de_novo_window_months:g}-month window (AJCC staging time frame)"
     if span.max_days < -window:
-        return Presentation("unknown", f"first metastasis ({first_metastasis}) dated more than the window before the "
-                            f"breast cancer diagnosis ({diagnosis}): check the dates", None, approx)
+        return Presentation(
+            "unknown",
+            f"first metastasis ({first_metastasis}) dated more than the window before the "
+            f"breast cancer diagnosis ({diagnosis}): check the dates",
+            None,
+            approx,
+        )
     if span.max_days <= window:
-        return Presentation("de_novo", f"distant metastasis ({first_metastasis}) within the {wording} of diagnosis "
-                            f"({diagnosis})", None, approx)
+        return Presentation(
+            "de_novo",
+            f"distant metastasis ({first_metastasis}) within the {wording} of diagnosis ({diagnosis})",
+            None,
+            approx,
+        )
     if span.min_days > window:
         months = round(span.min_days / AVERAGE_MONTH_DAYS, 1) if span.exact else span.mid_months
-        return Presentation("recurrent", f"first distant metastasis ({first_metastasis}) {months:g} months after "
-                            f"diagnosis ({diagnosis}), beyond the {wording}", months, approx)
-    return Presentation("unknown", f"date precision ({diagnosis} to {first_metastasis}) cannot place the first "
-                        f"metastasis inside or outside the {wording}", None, True)
+        return Presentation(
+            "recurrent",
+            f"first distant metastasis ({first_metastasis}) {months:g} months after "
+            f"diagnosis ({diagnosis}), beyond the {wording}",
+            months,
+            approx,
+        )
+    return Presentation(
+        "unknown",
+        f"date precision ({diagnosis} to {first_metastasis}) cannot place the first "
+        f"metastasis inside or outside the {wording}",
+        None,
+        True,
+    )

@@ -22,8 +22,13 @@ def _endocrine(c: Course) -> bool:
     return catalogue().has_class(c.drug, "endocrine")
 
 
-def assess_resistance(hr_positive: bool | None, courses: list[Course], lines: list[Line],
-                      first_metastasis: PartialDate | None, config: AssessmentConfig) -> Resistance:
+def assess_resistance(
+    hr_positive: bool | None,
+    courses: list[Course],
+    lines: list[Line],
+    first_metastasis: PartialDate | None,
+    config: AssessmentConfig,
+) -> Resistance:
     """ABC4 definitions:
     - primary: relapse while on the first 2 years of adjuvant endocrine therapy (ET), or progression within the
       first 6 months of first-line ET for advanced disease, while on ET;
@@ -47,18 +52,29 @@ def assess_resistance(hr_positive: bool | None, courses: list[Course], lines: li
                 unknown.append("adjuvant endocrine therapy without a start date")
             else:
                 et_start = min(starts, key=lambda d: d.earliest)
-                ongoing = any(c.exposure.ongoing or c.end is None or c.end.latest >= first_metastasis.earliest
-                              for c in adjuvant)
+                ongoing = any(
+                    c.exposure.ongoing or c.end is None or c.end.latest >= first_metastasis.earliest for c in adjuvant
+                )
                 ends = [c.end for c in adjuvant if c.end is not None]
                 if ongoing:
                     on = interval(et_start, first_metastasis)
                     limit = months_to_days(config.adjuvant_primary_resistance_months)
                     if on.max_days < limit:
-                        findings.append(("primary", f"relapse ({first_metastasis}) within the first 2 years of "
-                                         f"adjuvant endocrine therapy (started {et_start})"))
+                        findings.append(
+                            (
+                                "primary",
+                                f"relapse ({first_metastasis}) within the first 2 years of "
+                                f"adjuvant endocrine therapy (started {et_start})",
+                            )
+                        )
                     elif on.min_days >= limit:
-                        findings.append(("secondary", f"relapse ({first_metastasis}) on adjuvant endocrine therapy, "
-                                         f"after its first 2 years (started {et_start})"))
+                        findings.append(
+                            (
+                                "secondary",
+                                f"relapse ({first_metastasis}) on adjuvant endocrine therapy, "
+                                f"after its first 2 years (started {et_start})",
+                            )
+                        )
                     else:
                         unknown.append("date precision cannot tell relapse before/after 2 years of adjuvant ET")
                 elif ends:
@@ -66,29 +82,52 @@ def assess_resistance(hr_positive: bool | None, courses: list[Course], lines: li
                     off = interval(et_end, first_metastasis)
                     limit = months_to_days(config.post_adjuvant_secondary_months)
                     if off.max_days <= limit:
-                        findings.append(("secondary", f"relapse ({first_metastasis}) within 12 months of completing "
-                                         f"adjuvant endocrine therapy ({et_end})"))
+                        findings.append(
+                            (
+                                "secondary",
+                                f"relapse ({first_metastasis}) within 12 months of completing "
+                                f"adjuvant endocrine therapy ({et_end})",
+                            )
+                        )
                     elif off.min_days > limit:
-                        findings.append(("sensitive", f"relapse ({first_metastasis}) more than 12 months after "
-                                         f"completing adjuvant endocrine therapy ({et_end})"))
+                        findings.append(
+                            (
+                                "sensitive",
+                                f"relapse ({first_metastasis}) more than 12 months after "
+                                f"completing adjuvant endocrine therapy ({et_end})",
+                            )
+                        )
                     else:
                         unknown.append("date precision cannot place relapse within/after 12 months of adjuvant ET")
     first_line = lines[0] if lines else None
-    if first_line is not None and any(_endocrine(c) for c in first_line.courses):
-        if first_line.reason_stopped == "progression":
-            if first_line.start is None or first_line.end is None:
-                unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
+    if (
+        first_line is not None
+        and any(_endocrine(c) for c in first_line.courses)
+        and first_line.reason_stopped == "progression"
+    ):
+        if first_line.start is None or first_line.end is None:
+            unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
+        else:
+            on = interval(first_line.start, first_line.end)
+            limit = months_to_days(config.first_line_primary_resistance_months)
+            if on.max_days < limit:
+                findings.append(
+                    (
+                        "primary",
+                        f"progression within 6 months of first-line endocrine therapy "
+                        f"({first_line.start} to {first_line.end})",
+                    )
+                )
+            elif on.min_days >= limit:
+                findings.append(
+                    (
+                        "secondary",
+                        f"progression after >=6 months of first-line endocrine therapy "
+                        f"({first_line.start} to {first_line.end})",
+                    )
+                )
             else:
-                on = interval(first_line.start, first_line.end)
-                limit = months_to_days(config.first_line_primary_resistance_months)
-                if on.max_days < limit:
-                    findings.append(("primary", f"progression within 6 months of first-line endocrine therapy "
-                                     f"({first_line.start} to {first_line.end})"))
-                elif on.min_days >= limit:
-                    findings.append(("secondary", f"progression after >=6 months of first-line endocrine therapy "
-                                     f"({first_line.start} to {first_line.end})"))
-                else:
-                    unknown.append("date precision cannot tell progression before/after 6 months of 1st-line ET")
+                unknown.append("date precision cannot tell progression before/after 6 months of 1st-line ET")
     if findings:
         worst = max(findings, key=lambda f: _SEVERITY[f[0]])
         return Resistance(worst[0], tuple(f[1] for f in findings) + tuple(unknown))
@@ -99,5 +138,10 @@ def assess_resistance(hr_positive: bool | None, courses: list[Course], lines: li
         return Resistance("unknown", (f"endocrine therapy ({', '.join(unplaced)}) whose setting or dates are unknown",))
     if not any(_endocrine(c) for c in courses):
         return Resistance("sensitive", ("no prior endocrine therapy (endocrine-naive)",))
-    return Resistance("sensitive", ("endocrine therapy given without relapse on or soon after it, or without "
-                                    "documented progression on first-line endocrine therapy",))
+    return Resistance(
+        "sensitive",
+        (
+            "endocrine therapy given without relapse on or soon after it, or without "
+            "documented progression on first-line endocrine therapy",
+        ),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.stage import distant
@@ -18,7 +19,7 @@ class Spread:
     cns: bool | None
     oligometastatic: bool | None
     lesion_count: int | None
-    details: tuple[dict[str, object], ...]
+    details: tuple[dict[str, Any], ...]
     basis: str
 
 
@@ -29,18 +30,35 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     active = [m for m in metastases if distant(m) and m.status != "resolved" and m.site != "unspecified"]
     resolved = [m for m in metastases if distant(m) and m.status == "resolved"]
     sites = tuple(sorted({m.site for m in active}))
-    details = tuple({"site": m.site, "detail": m.detail, "date": str(m.date) if m.date else None,
-                     "lesions": m.lesion_count, "status": m.status, "source": m.source.resource}
-                    for m in sorted(metastases, key=lambda m: (m.date.earliest.isoformat() if m.date else "9", m.site))
-                    if distant(m))
+    details = tuple(
+        {
+            "site": m.site,
+            "detail": m.detail,
+            "date": str(m.date) if m.date else None,
+            "lesions": m.lesion_count,
+            "status": m.status,
+            "source": m.source.resource,
+        }
+        for m in sorted(metastases, key=lambda m: (m.date.earliest.isoformat() if m.date else "9", m.site))
+        if distant(m)
+    )
     if not metastatic:
-        return Spread((), None if metastatic is None else False, None if metastatic is None else False,
-                      None if metastatic is None else False, None, None, details, "not metastatic")
+        return Spread(
+            (),
+            None if metastatic is None else False,
+            None if metastatic is None else False,
+            None if metastatic is None else False,
+            None,
+            None,
+            details,
+            "not metastatic",
+        )
     if not active:
         basis = "all recorded metastases resolved" if resolved else "metastatic, but no site recorded"
         return Spread((), None, None, None, None, None, details, basis)
-    visceral_hits = [m for m in active if vocab.get(m.site, {}).get("visceral") or
-                     (m.site == "other" and _other_visceral(m))]
+    visceral_hits = [
+        m for m in active if vocab.get(m.site, {}).get("visceral") or (m.site == "other" and _other_visceral(m))
+    ]
     cns = any(vocab.get(m.site, {}).get("cns") for m in active)
     counts = [m.lesion_count for m in active]
     total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
@@ -51,8 +69,16 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
         oligo = False
     else:
         oligo = None
-    return Spread(sites, sites == ("bone",), bool(visceral_hits), cns, oligo, total, details,
-                  f"{len(active)} active distant metastasis record(s)")
+    return Spread(
+        sites,
+        sites == ("bone",),
+        bool(visceral_hits),
+        cns,
+        oligo,
+        total,
+        details,
+        f"{len(active)} active distant metastasis record(s)",
+    )
 
 
 def _other_visceral(m: Metastasis) -> bool:

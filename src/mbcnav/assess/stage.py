@@ -98,11 +98,14 @@ def assess_stage(record: Record) -> StageResult:
     if evidence:
         for e in not_met:
             if e.date is None or first is None:
-                conflicts.append(f"{e.text} ({e.source}) undated, while {evidence[0].text} ({evidence[0].source}) "
-                                 "says metastatic")
+                conflicts.append(
+                    f"{e.text} ({e.source}) undated, while {evidence[0].text} ({evidence[0].source}) says metastatic"
+                )
             elif e.date.earliest >= first.earliest:
-                conflicts.append(f"{e.text} ({e.source}, {e.date}) is dated on/after metastatic disease was "
-                                 f"documented ({first}); metastatic evidence kept")
+                conflicts.append(
+                    f"{e.text} ({e.source}, {e.date}) is dated on/after metastatic disease was "
+                    f"documented ({first}); metastatic evidence kept"
+                )
         parts = "; ".join(f"{e.text} ({e.source}{', ' + str(e.date) if e.date else ''})" for e in evidence[:4])
         basis = f"AJCC 8th: any M1 is stage IV — {parts}"
         if initial and initial != "IV":
@@ -114,10 +117,24 @@ def assess_stage(record: Record) -> StageResult:
         group_ev = [e for e in not_met if e.text.startswith("stage group")]
         group = "unknown"
         if group_ev:
-            g = max(group_ev, key=lambda e: e.date.earliest if e.date else PartialDate.parse("1900").earliest)
-            group = g.text.split()[2]
+            best = max(group_ev, key=lambda e: e.date.earliest if e.date else PartialDate.parse("1900").earliest)
+            group = best.text.split()[2]
         basis = f"no distant metastasis recorded; {latest.text} ({latest.source})"
-        return StageResult(group if group in _ORDER else "unknown", basis, False if group != "unknown" or any(
-            "M0" in e.text for e in not_met) else None, None, (), tuple(conflicts), initial)
-    return StageResult("unknown", "no stage group, M category or metastasis in the record", None, None, (),
-                       tuple(conflicts), None)
+        return StageResult(
+            group if group in _ORDER else "unknown",
+            basis,
+            False if group != "unknown" or any("M0" in e.text for e in not_met) else None,
+            None,
+            (),
+            tuple(conflicts),
+            initial,
+        )
+    return StageResult(
+        "unknown",
+        "no stage group, M category or metastasis in the record",
+        None,
+        None,
+        (),
+        tuple(conflicts),
+        None,
+    )

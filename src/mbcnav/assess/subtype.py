@@ -133,7 +133,9 @@ def _call(value: str, r: ReceptorResult, sources: list[str]) -> MarkerCall:
     return MarkerCall(value, r.percent, specimen_label(r), str(d) if d else None, tuple(sources))
 
 
-def _choose(calls: list[tuple[str, ReceptorResult, list[str]]]) -> tuple[MarkerCall, tuple[str, ReceptorResult] | None]:
+def _choose(
+    calls: list[tuple[str, ReceptorResult, list[str]]],
+) -> tuple[MarkerCall, tuple[str, ReceptorResult] | None]:
     known = [c for c in calls if c[0] != "unknown"]
     if not known:
         return UNKNOWN_CALL, None
@@ -160,19 +162,27 @@ def _discordance(marker: str, calls: list[tuple[str, ReceptorResult, list[str]]]
     kind = None
     if pc != mc:
         kind = "status"
-    elif marker == "HER2" and her2_category(p[0]) != her2_category(m[0]) and "negative_unspecified" not in (
-            her2_category(p[0]), her2_category(m[0])):
+    elif (
+        marker == "HER2"
+        and her2_category(p[0]) != her2_category(m[0])
+        and "negative_unspecified" not in (her2_category(p[0]), her2_category(m[0]))
+    ):
         kind = "her2_low_category"
     elif marker == "ER" and {p[0], m[0]} == {"positive", "low"}:
         kind = "er_low_category"
     if kind:
-        out.append({
-            "marker": marker, "kind": kind, "primary": p[0], "metastasis": m[0],
-            "primary_date": str(p[1].date) if p[1].date else None,
-            "metastasis_date": str(m[1].date) if m[1].date else None,
-            "metastasis_site": m[1].specimen.site,
-            "used": "metastasis",
-        })
+        out.append(
+            {
+                "marker": marker,
+                "kind": kind,
+                "primary": p[0],
+                "metastasis": m[0],
+                "primary_date": str(p[1].date) if p[1].date else None,
+                "metastasis_date": str(m[1].date) if m[1].date else None,
+                "metastasis_site": m[1].specimen.site,
+                "used": "metastasis",
+            }
+        )
     return out
 
 
@@ -189,8 +199,10 @@ def assess_subtype(record: Record, config: AssessmentConfig) -> Subtype:
     her2, _ = _choose(her2_calls)
     notes: list[str] = []
     if er.value == "low":
-        notes.append("ER-low (1-10%): limited data on endocrine benefit (ASCO/CAP 2020); biology often resembles "
-                     "ER-negative disease — consider both framings")
+        notes.append(
+            "ER-low (1-10%): limited data on endocrine benefit (ASCO/CAP 2020); biology often resembles "
+            "ER-negative disease — consider both framings"
+        )
     hr: bool | None
     if er.value in ("positive", "low") or pr.value == "positive":
         hr = True
@@ -207,11 +219,24 @@ def assess_subtype(record: Record, config: AssessmentConfig) -> Subtype:
         notes.append("HER2 IHC 2+ without an ISH result: HER2 status is equivocal until ISH is done")
     group = "unknown"
     if hr is not None and her2_pos is not None:
-        group = {(True, False): "HR+/HER2-", (True, True): "HR+/HER2+", (False, True): "HR-/HER2+",
-                 (False, False): "TNBC"}[(hr, her2_pos)]
+        group = {
+            (True, False): "HR+/HER2-",
+            (True, True): "HR+/HER2+",
+            (False, True): "HR-/HER2+",
+            (False, False): "TNBC",
+        }[(hr, her2_pos)]
     discordance = _discordance("ER", er_calls) + _discordance("PR", pr_calls) + _discordance("HER2", her2_calls)
     pdl1 = [r for r in by_marker["PD-L1"] if r.cps is not None]
     best_pdl1 = max(pdl1, key=_key_date) if pdl1 else None
-    return Subtype(er, pr, her2, group, cat, tuple(discordance),
-                   best_pdl1.cps if best_pdl1 else None,
-                   best_pdl1.source.resource if best_pdl1 else None, hr, tuple(notes))
+    return Subtype(
+        er,
+        pr,
+        her2,
+        group,
+        cat,
+        tuple(discordance),
+        best_pdl1.cps if best_pdl1 else None,
+        best_pdl1.source.resource if best_pdl1 else None,
+        hr,
+        tuple(notes),
+    )

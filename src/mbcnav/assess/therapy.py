@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.dates import PartialDate
@@ -11,8 +11,18 @@ from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record.model import DiseaseStatus, LocalTreatment, Record, TherapyExposure
 
 # Drugs that get their own exposure flag (later rules name them, not only their class).
-FLAG_DRUGS = ("fulvestrant", "capecitabine", "trastuzumab", "pertuzumab", "trastuzumab emtansine",
-              "trastuzumab deruxtecan", "sacituzumab govitecan", "datopotamab deruxtecan", "eribulin", "tamoxifen")
+FLAG_DRUGS = (
+    "fulvestrant",
+    "capecitabine",
+    "trastuzumab",
+    "pertuzumab",
+    "trastuzumab emtansine",
+    "trastuzumab deruxtecan",
+    "sacituzumab govitecan",
+    "datopotamab deruxtecan",
+    "eribulin",
+    "tamoxifen",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +71,19 @@ class Line:
 
 
 def _first_breast_surgery(local: tuple[LocalTreatment, ...]) -> PartialDate | None:
-    dates = [t.start for t in local if t.kind == "surgery" and t.start is not None and (
-        t.site is None or "breast" in (t.site or "").lower() or "breast" in t.description.lower()
-        or "mastectomy" in t.description.lower() or "lumpectomy" in t.description.lower())]
+    dates = [
+        t.start
+        for t in local
+        if t.kind == "surgery"
+        and t.start is not None
+        and (
+            t.site is None
+            or "breast" in (t.site or "").lower()
+            or "breast" in t.description.lower()
+            or "mastectomy" in t.description.lower()
+            or "lumpectomy" in t.description.lower()
+        )
+    ]
     return min(dates, key=lambda d: d.earliest) if dates else None
 
 
@@ -78,19 +98,29 @@ def resolve_settings(record: Record, first_metastasis: PartialDate | None, prese
                 setting, basis = "metastatic", "started after a de novo stage IV diagnosis"
             elif first_metastasis is not None and t.start is not None and t.start.earliest >= first_metastasis.earliest:
                 if t.setting == "early":
-                    setting, basis = "unknown", "curative intent stated but started after metastasis was found"
+                    setting, basis = (
+                        "unknown",
+                        "curative intent stated but started after metastasis was found",
+                    )
                 else:
-                    setting, basis = "metastatic", f"started on/after the first distant metastasis ({first_metastasis})"
-            elif t.start is not None and (first_metastasis is not None or presentation == "not_metastatic"
-                                          or t.setting == "early"):
+                    setting, basis = (
+                        "metastatic",
+                        f"started on/after the first distant metastasis ({first_metastasis})",
+                    )
+            elif t.start is not None and (
+                first_metastasis is not None or presentation == "not_metastatic" or t.setting == "early"
+            ):
                 if surgery is not None and t.start.latest < surgery.earliest:
                     setting, basis = "neoadjuvant", f"early setting, before breast surgery ({surgery})"
                 elif surgery is not None:
                     setting, basis = "adjuvant", f"early setting, after breast surgery ({surgery})"
                 else:
                     setting = "adjuvant" if t.setting == "early" else "unknown"
-                    basis = ("curative intent, no surgery date: taken as adjuvant" if t.setting == "early"
-                             else "before metastasis, but no surgery date to tell neoadjuvant from adjuvant")
+                    basis = (
+                        "curative intent, no surgery date: taken as adjuvant"
+                        if t.setting == "early"
+                        else "before metastasis, but no surgery date to tell neoadjuvant from adjuvant"
+                    )
             else:
                 setting, basis = "unknown", "no start date or no metastasis date to place it"
         out.append(Course(t, setting, basis))
@@ -98,12 +128,15 @@ def resolve_settings(record: Record, first_metastasis: PartialDate | None, prese
 
 
 def _progressed_between(statuses: tuple[DiseaseStatus, ...], start: PartialDate, end: PartialDate) -> bool:
-    return any(s.status == "progression" and s.date is not None and start.earliest < s.date.earliest <= end.latest
-               for s in statuses)
+    return any(
+        s.status == "progression" and s.date is not None and start.earliest < s.date.earliest <= end.latest
+        for s in statuses
+    )
 
 
-def build_lines(courses: list[Course], statuses: tuple[DiseaseStatus, ...],
-                config: AssessmentConfig) -> tuple[list[Line], list[str]]:
+def build_lines(
+    courses: list[Course], statuses: tuple[DiseaseStatus, ...], config: AssessmentConfig
+) -> tuple[list[Line], list[str]]:
     """Group metastatic-setting courses into regimens and lines (rules in docs/assessment.md, 'Lines of therapy').
 
     1. Bone-modifying agents never form or join a line; ovarian suppression joins the line it accompanies.
@@ -143,16 +176,20 @@ def build_lines(courses: list[Course], statuses: tuple[DiseaseStatus, ...],
             continue
         progressed = [x for x in line if x.exposure.reason_stopped == "progression"]
         if progressed or _progressed_between(statuses, line_start, c.start):
-            groups.append(([c], "started after progression on line %d" % len(groups)))
+            groups.append(([c], f"started after progression on line {len(groups)}"))
             continue
         running = [x for x in line if x.exposure.ongoing or x.end is None or x.end.latest >= c.start.earliest]
         if running:
             line.append(c)
             continue
         last = max(line, key=lambda x: x.end.earliest if x.end else date.min)
-        if last.exposure.reason_stopped == "toxicity" and drug is not None and last.drug in cat.drugs and (
-                drug.classes - {"chemotherapy", "endocrine"}) & (cat.drugs[last.drug].classes - {"chemotherapy",
-                                                                                                 "endocrine"}):
+        if (
+            last.exposure.reason_stopped == "toxicity"
+            and drug is not None
+            and last.drug in cat.drugs
+            and (drug.classes - {"chemotherapy", "endocrine"})
+            & (cat.drugs[last.drug].classes - {"chemotherapy", "endocrine"})
+        ):
             line.append(c)
             continue
         groups.append(([c], f"switch after line {len(groups)} stopped"))
@@ -164,10 +201,14 @@ def build_lines(courses: list[Course], statuses: tuple[DiseaseStatus, ...],
         for comp in companions:
             assert comp.start is not None
             if comp.start.earliest >= start.earliest - _days(config.regimen_window_days) and (
-                    next_start is None or comp.start.earliest < next_start.earliest):
+                next_start is None or comp.start.earliest < next_start.earliest
+            ):
                 members = [*members, comp]
-        ongoing = any(m.exposure.ongoing or m.end is None for m in members if cat.drugs.get(m.drug) is None
-                      or cat.drugs[m.drug].line_defining)
+        ongoing = any(
+            m.exposure.ongoing or m.end is None
+            for m in members
+            if cat.drugs.get(m.drug) is None or cat.drugs[m.drug].line_defining
+        )
         ends = [m.end for m in members if m.end is not None]
         end = None if ongoing or not ends else max(ends, key=lambda d: d.earliest)
         if next_start is not None and ongoing:
@@ -181,9 +222,7 @@ def build_lines(courses: list[Course], statuses: tuple[DiseaseStatus, ...],
     return lines, notes
 
 
-def _days(n: int) -> object:
-    from datetime import timedelta
-
+def _days(n: int) -> timedelta:
     return timedelta(days=n)
 
 
@@ -191,13 +230,14 @@ def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
     """For every drug class and flagged drug: ever given, given for metastatic disease, given for early disease."""
     cat = catalogue()
     keys = list(cat.classes) + list(FLAG_DRUGS)
-    out: dict[str, dict[str, object]] = {k: {"any": False, "metastatic": False, "early": False, "drugs": []}
-                                         for k in keys}
+    out: dict[str, dict[str, object]] = {
+        k: {"any": False, "metastatic": False, "early": False, "drugs": []} for k in keys
+    }
     for c in courses:
         drug = cat.drugs.get(c.drug)
         if drug is None:
             continue
-        for k in [*drug.classes, *( [drug.name] if drug.name in FLAG_DRUGS else [])]:
+        for k in [*drug.classes, *([drug.name] if drug.name in FLAG_DRUGS else [])]:
             row = out[k]
             row["any"] = True
             if c.setting == "metastatic":

@@ -54,8 +54,10 @@ def _read(name: str) -> Any:
 def validate_catalogue(data: Any) -> list[str]:
     """Schema and reference errors in a drug catalogue document (empty when valid)."""
     schema = _read("schemas/drugs.schema.json")
-    errors = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-              for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(data)
+    ]
     if errors:
         return errors
     names = {d["name"] for d in data["drugs"]}

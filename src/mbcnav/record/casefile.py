@@ -82,10 +82,12 @@ def check_case(data: Any, where: str) -> dict[str, Any]:
     if errors:
         from mbcnav.record.model import InputIssue
 
-        problems = [InputIssue("/".join(map(str, e.absolute_path)) or "(top)", e.message[:300], "error")
-                    for e in errors[:50]]
+        problems = [
+            InputIssue("/".join(map(str, e.absolute_path)) or "(top)", e.message[:300], "error") for e in errors[:50]
+        ]
         raise UnusableInput(f"{where}: case file does not match the schema ({len(errors)} problem(s))", problems)
-    return data
+    checked: dict[str, Any] = data
+    return checked
 
 
 def _dates_to_text(v: Any) -> Any:
@@ -146,31 +148,70 @@ class _Builder:
             self.disease_status(i, d)
         for i, m in enumerate(c.get("measurements") or []):
             self.measurement(i, m)
-        return {"resourceType": "Bundle", "id": self.rid("bundle"), "type": "collection", "entry": self.entries}
+        return {
+            "resourceType": "Bundle",
+            "id": self.rid("bundle"),
+            "type": "collection",
+            "entry": self.entries,
+        }
 
     # ---- resources -----------------------------------------------------------------------------------------
     def patient(self, p: dict[str, Any]) -> None:
-        res: dict[str, Any] = {"resourceType": "Patient", "id": self.case.get("id") or self.rid("patient"),
-                               "meta": {"profile": [f"{MCODE}/mcode-cancer-patient"]}, "gender": p["sex"]}
+        res: dict[str, Any] = {
+            "resourceType": "Patient",
+            "id": self.case.get("id") or self.rid("patient"),
+            "meta": {"profile": [f"{MCODE}/mcode-cancer-patient"]},
+            "gender": p["sex"],
+        }
         if p.get("birth_date"):
             res["birthDate"] = p["birth_date"]
         self.patient_ref = self.add(res)
         if p.get("menopausal_status"):
-            label = {"pre": "Premenopausal", "peri": "Perimenopausal", "post": "Postmenopausal"}[
-                p["menopausal_status"]]
-            self.add({"resourceType": "Observation", "id": self.rid("menopause"), "status": "final",
-                      "code": {"coding": [{"system": f"{MBCNAV_CS}/observation", "code": "menopausal-status",
-                                           "display": "Menopausal status"}], "text": "Menopausal status"},
-                      "subject": self.subject(),
-                      "valueCodeableConcept": {"coding": [{"system": f"{MBCNAV_CS}/menopausal-status",
-                                                           "code": p["menopausal_status"], "display": label}],
-                                               "text": label}})
+            label = {"pre": "Premenopausal", "peri": "Perimenopausal", "post": "Postmenopausal"}[p["menopausal_status"]]
+            self.add(
+                {
+                    "resourceType": "Observation",
+                    "id": self.rid("menopause"),
+                    "status": "final",
+                    "code": {
+                        "coding": [
+                            {
+                                "system": f"{MBCNAV_CS}/observation",
+                                "code": "menopausal-status",
+                                "display": "Menopausal status",
+                            }
+                        ],
+                        "text": "Menopausal status",
+                    },
+                    "subject": self.subject(),
+                    "valueCodeableConcept": {
+                        "coding": [
+                            {
+                                "system": f"{MBCNAV_CS}/menopausal-status",
+                                "code": p["menopausal_status"],
+                                "display": label,
+                            }
+                        ],
+                        "text": label,
+                    },
+                }
+            )
         if "pregnant" in p:
-            value = ({"system": LOINC, "code": "LA15173-0", "display": "Pregnant"} if p["pregnant"] else
-                     {"system": LOINC, "code": "LA26683-5", "display": "Not pregnant"})
-            self.add({"resourceType": "Observation", "id": self.rid("pregnancy"), "status": "final",
-                      "code": {"coding": [{"system": LOINC, "code": "82810-3", "display": "Pregnancy status"}]},
-                      "subject": self.subject(), "valueCodeableConcept": {"coding": [value]}})
+            value = (
+                {"system": LOINC, "code": "LA15173-0", "display": "Pregnant"}
+                if p["pregnant"]
+                else {"system": LOINC, "code": "LA26683-5", "display": "Not pregnant"}
+            )
+            self.add(
+                {
+                    "resourceType": "Observation",
+                    "id": self.rid("pregnancy"),
+                    "status": "final",
+                    "code": {"coding": [{"system": LOINC, "code": "82810-3", "display": "Pregnancy status"}]},
+                    "subject": self.subject(),
+                    "valueCodeableConcept": {"coding": [value]},
+                }
+            )
 
     def primary(self, p: dict[str, Any]) -> None:
         side = p.get("laterality")
@@ -178,16 +219,45 @@ class _Builder:
         if side == "bilateral":
             text = "Malignant neoplasm of breast, bilateral"
         res: dict[str, Any] = {
-            "resourceType": "Condition", "id": self.rid("primary"),
+            "resourceType": "Condition",
+            "id": self.rid("primary"),
             "meta": {"profile": [f"{MCODE}/mcode-primary-cancer-condition"]},
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                           "code": p.get("status", "active")}]},
-            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                               "code": "confirmed"}]},
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                      "code": "problem-list-item"}]}],
-            "code": {"coding": [{"system": SNOMED, "code": "254837009",
-                                 "display": "Malignant neoplasm of breast (disorder)"}], "text": text},
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": p.get("status", "active"),
+                    }
+                ]
+            },
+            "verificationStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "problem-list-item",
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [
+                    {
+                        "system": SNOMED,
+                        "code": "254837009",
+                        "display": "Malignant neoplasm of breast (disorder)",
+                    }
+                ],
+                "text": text,
+            },
             "subject": self.subject(),
         }
         if side in ("left", "right", "bilateral"):
@@ -196,8 +266,12 @@ class _Builder:
             res["onsetDateTime"] = p["diagnosis_date"]
         ext = []
         if p.get("histology"):
-            ext.append({"url": f"{MCODE}/mcode-histology-morphology-behavior",
-                        "valueCodeableConcept": {"text": p["histology"]}})
+            ext.append(
+                {
+                    "url": f"{MCODE}/mcode-histology-morphology-behavior",
+                    "valueCodeableConcept": {"text": p["histology"]},
+                }
+            )
         if p.get("grade") is not None:
             ext.append({"url": f"{MBCNAV_SD}/histologic-grade", "valueString": str(p["grade"])})
         if ext:
@@ -207,25 +281,50 @@ class _Builder:
     def staging(self, i: int, s: dict[str, Any]) -> None:
         stype = s.get("type", "clinical")
         if s.get("group"):
-            code = ({"system": SNOMED, "code": "399588009", "display": "Pathologic TNM stage grouping"}
-                    if stype == "pathological" else
-                    {"system": SNOMED, "code": "399537006", "display": "Clinical TNM stage grouping"})
-            self.add({"resourceType": "Observation", "id": self.rid("stage", i),
-                      "meta": {"profile": [f"{MCODE}/mcode-tnm-stage-group"]}, "status": "final",
-                      "code": {"coding": [code]}, "subject": self.subject(),
-                      "focus": [{"reference": self.primary_ref}], "effectiveDateTime": s["date"],
-                      "valueCodeableConcept": {"coding": [{"system": AJCC, "code": s["group"]}],
-                                               "text": f"AJCC stage {s['group']}"}})
-        loinc = {"clinical": {"t": "21905-5", "n": "21906-3", "m": "21907-1"},
-                 "pathological": {"t": "21899-0", "n": "21900-6", "m": "21901-4"}}[stype]
+            code = (
+                {"system": SNOMED, "code": "399588009", "display": "Pathologic TNM stage grouping"}
+                if stype == "pathological"
+                else {"system": SNOMED, "code": "399537006", "display": "Clinical TNM stage grouping"}
+            )
+            self.add(
+                {
+                    "resourceType": "Observation",
+                    "id": self.rid("stage", i),
+                    "meta": {"profile": [f"{MCODE}/mcode-tnm-stage-group"]},
+                    "status": "final",
+                    "code": {"coding": [code]},
+                    "subject": self.subject(),
+                    "focus": [{"reference": self.primary_ref}],
+                    "effectiveDateTime": s["date"],
+                    "valueCodeableConcept": {
+                        "coding": [{"system": AJCC, "code": s["group"]}],
+                        "text": f"AJCC stage {s['group']}",
+                    },
+                }
+            )
+        loinc = {
+            "clinical": {"t": "21905-5", "n": "21906-3", "m": "21907-1"},
+            "pathological": {"t": "21899-0", "n": "21900-6", "m": "21901-4"},
+        }[stype]
         names = {"t": "primary-tumor", "n": "regional-nodes", "m": "distant-metastases"}
         for axis in ("t", "n", "m"):
             if s.get(axis):
-                self.add({"resourceType": "Observation", "id": self.rid("tnm", i, axis),
-                          "meta": {"profile": [f"{MCODE}/mcode-tnm-{names[axis]}-category"]}, "status": "final",
-                          "code": {"coding": [{"system": LOINC, "code": loinc[axis]}]}, "subject": self.subject(),
-                          "focus": [{"reference": self.primary_ref}], "effectiveDateTime": s["date"],
-                          "valueCodeableConcept": {"coding": [{"system": AJCC, "code": s[axis]}], "text": s[axis]}})
+                self.add(
+                    {
+                        "resourceType": "Observation",
+                        "id": self.rid("tnm", i, axis),
+                        "meta": {"profile": [f"{MCODE}/mcode-tnm-{names[axis]}-category"]},
+                        "status": "final",
+                        "code": {"coding": [{"system": LOINC, "code": loinc[axis]}]},
+                        "subject": self.subject(),
+                        "focus": [{"reference": self.primary_ref}],
+                        "effectiveDateTime": s["date"],
+                        "valueCodeableConcept": {
+                            "coding": [{"system": AJCC, "code": s[axis]}],
+                            "text": s[axis],
+                        },
+                    }
+                )
 
     def metastasis(self, i: int, m: dict[str, Any]) -> None:
         site = m["site"]
@@ -249,14 +348,33 @@ class _Builder:
                 bs["text"] = f"ipsilateral regional lymph node{': ' + detail if detail else ''}"
             body.append(bs)
         res: dict[str, Any] = {
-            "resourceType": "Condition", "id": self.rid("met", i),
+            "resourceType": "Condition",
+            "id": self.rid("met", i),
             "meta": {"profile": [f"{MCODE}/mcode-secondary-cancer-condition"]},
-            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/condition-related",
-                           "valueReference": {"reference": self.primary_ref}}],
-            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                           "code": m.get("status", "active")}]},
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                      "code": "problem-list-item"}]}],
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/StructureDefinition/condition-related",
+                    "valueReference": {"reference": self.primary_ref},
+                }
+            ],
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": m.get("status", "active"),
+                    }
+                ]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "problem-list-item",
+                        }
+                    ]
+                }
+            ],
             "code": {"coding": coding, "text": f"Metastasis to {label}" + (f" ({detail})" if detail else "")},
             "subject": self.subject(),
         }
@@ -276,14 +394,20 @@ class _Builder:
         key = (where, date or "")
         if key in self.specimens:
             return self.specimens[key]
-        res: dict[str, Any] = {"resourceType": "Specimen", "id": self.rid("specimen", where, date),
-                               "subject": self.subject(), "collection": {}}
+        res: dict[str, Any] = {
+            "resourceType": "Specimen",
+            "id": self.rid("specimen", where, date),
+            "subject": self.subject(),
+            "collection": {},
+        }
         if where == "primary":
             res["type"] = {"text": "Breast tumour tissue"}
             res["collection"]["bodySite"] = {"coding": [_BREAST_STRUCTURE], "text": "breast (primary tumour)"}
         elif where == "blood":
-            res["type"] = {"coding": [{"system": SNOMED, "code": "119297000", "display": "Blood specimen"}],
-                           "text": "blood"}
+            res["type"] = {
+                "coding": [{"system": SNOMED, "code": "119297000", "display": "Blood specimen"}],
+                "text": "blood",
+            }
         else:
             rule = site_table().rule_for_site(where)
             site_cc: dict[str, Any] = {"text": f"metastasis: {where.replace('_', ' ')}"}
@@ -302,12 +426,23 @@ class _Builder:
 
     def receptor(self, i: int, r: dict[str, Any]) -> None:
         marker = r["marker"]
-        res: dict[str, Any] = {"resourceType": "Observation", "id": self.rid("receptor", i),
-                               "meta": {"profile": [f"{MCODE}/mcode-tumor-marker-test"]}, "status": "final",
-                               "category": [{"coding": [{"system":
-                                             "http://terminology.hl7.org/CodeSystem/observation-category",
-                                                         "code": "laboratory"}]}],
-                               "subject": self.subject()}
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self.rid("receptor", i),
+            "meta": {"profile": [f"{MCODE}/mcode-tumor-marker-test"]},
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory",
+                        }
+                    ]
+                }
+            ],
+            "subject": self.subject(),
+        }
         if marker in _RECEPTOR_CODE:
             code, display = _RECEPTOR_CODE[marker]
             res["code"] = {"coding": [{"system": LOINC, "code": code, "display": display}], "text": marker}
@@ -329,17 +464,28 @@ class _Builder:
             if r.get("status"):
                 res["interpretation"] = [{"coding": [_STATUS_CODING[r["status"]]], "text": r["status"]}]
         elif r.get("status"):
-            res["valueCodeableConcept"] = {"coding": [_STATUS_CODING[r["status"]]],
-                                           "text": "low positive" if r["status"] == "low" else r["status"]}
+            res["valueCodeableConcept"] = {
+                "coding": [_STATUS_CODING[r["status"]]],
+                "text": "low positive" if r["status"] == "low" else r["status"],
+            }
         if marker == "HER2":
             if r.get("ihc"):
-                comps.append({"code": {"text": "HER2 IHC score"},
-                              "valueCodeableConcept": {"coding": [{"system": f"{MBCNAV_CS}/her2-ihc",
-                                                                   "code": r["ihc"]}],
-                                                       "text": f"IHC {r['ihc']}"}})
+                comps.append(
+                    {
+                        "code": {"text": "HER2 IHC score"},
+                        "valueCodeableConcept": {
+                            "coding": [{"system": f"{MBCNAV_CS}/her2-ihc", "code": r["ihc"]}],
+                            "text": f"IHC {r['ihc']}",
+                        },
+                    }
+                )
             if r.get("ish"):
-                comps.append({"code": {"text": "HER2 ISH result"},
-                              "valueCodeableConcept": {"coding": [_STATUS_CODING[r["ish"]]], "text": r["ish"]}})
+                comps.append(
+                    {
+                        "code": {"text": "HER2 ISH result"},
+                        "valueCodeableConcept": {"coding": [_STATUS_CODING[r["ish"]]], "text": r["ish"]},
+                    }
+                )
         if comps:
             res["component"] = comps
         if not any(k in res for k in ("valueQuantity", "valueCodeableConcept")) and comps:
@@ -348,32 +494,69 @@ class _Builder:
 
     def biomarker(self, i: int, b: dict[str, Any]) -> None:
         comps: list[dict[str, Any]] = [
-            {"code": {"coding": [{"system": LOINC, "code": "48018-6", "display": "Gene studied [ID]"}]},
-             "valueCodeableConcept": {"coding": [{"system": "http://www.genenames.org/geneId", "display": b["gene"]}],
-                                      "text": b["gene"]}}]
+            {
+                "code": {"coding": [{"system": LOINC, "code": "48018-6", "display": "Gene studied [ID]"}]},
+                "valueCodeableConcept": {
+                    "coding": [{"system": "http://www.genenames.org/geneId", "display": b["gene"]}],
+                    "text": b["gene"],
+                },
+            }
+        ]
         if b.get("origin"):
             code, disp = ("LA6683-2", "Germline") if b["origin"] == "germline" else ("LA6684-0", "Somatic")
-            comps.append({"code": {"coding": [{"system": LOINC, "code": "48002-0",
-                                               "display": "Genomic source class [Type]"}]},
-                          "valueCodeableConcept": {"coding": [{"system": LOINC, "code": code, "display": disp}]}})
+            comps.append(
+                {
+                    "code": {
+                        "coding": [{"system": LOINC, "code": "48002-0", "display": "Genomic source class [Type]"}]
+                    },
+                    "valueCodeableConcept": {"coding": [{"system": LOINC, "code": code, "display": disp}]},
+                }
+            )
         if b.get("variant"):
-            comps.append({"code": {"coding": [{"system": LOINC, "code": "81290-9",
-                                               "display": "Genomic DNA change (gHGVS)"}]},
-                          "valueCodeableConcept": {"text": b["variant"]}})
-        sig = {"pathogenic": ("LA6668-3", "Pathogenic"), "likely_pathogenic": ("LA26332-9", "Likely pathogenic"),
-               "vus": ("LA26333-7", "Uncertain significance"), "benign": ("LA6675-8", "Benign")}.get(b["result"])
+            comps.append(
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "81290-9", "display": "Genomic DNA change (gHGVS)"}]},
+                    "valueCodeableConcept": {"text": b["variant"]},
+                }
+            )
+        sig = {
+            "pathogenic": ("LA6668-3", "Pathogenic"),
+            "likely_pathogenic": ("LA26332-9", "Likely pathogenic"),
+            "vus": ("LA26333-7", "Uncertain significance"),
+            "benign": ("LA6675-8", "Benign"),
+        }.get(b["result"])
         if sig:
-            comps.append({"code": {"coding": [{"system": LOINC, "code": "53037-8",
-                                               "display": "Genetic variation clinical significance [Imp]"}]},
-                          "valueCodeableConcept": {"coding": [{"system": LOINC, "code": sig[0], "display": sig[1]}]}})
+            comps.append(
+                {
+                    "code": {
+                        "coding": [
+                            {
+                                "system": LOINC,
+                                "code": "53037-8",
+                                "display": "Genetic variation clinical significance [Imp]",
+                            }
+                        ]
+                    },
+                    "valueCodeableConcept": {"coding": [{"system": LOINC, "code": sig[0], "display": sig[1]}]},
+                }
+            )
         present = b["result"] != "not_detected"
         res: dict[str, Any] = {
-            "resourceType": "Observation", "id": self.rid("variant", i),
-            "meta": {"profile": [f"{MCODE}/mcode-genomic-variant"]}, "status": "final",
+            "resourceType": "Observation",
+            "id": self.rid("variant", i),
+            "meta": {"profile": [f"{MCODE}/mcode-genomic-variant"]},
+            "status": "final",
             "code": {"coding": [{"system": LOINC, "code": "69548-6", "display": "Genetic variant assessment"}]},
             "subject": self.subject(),
-            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9633-4" if present else "LA9634-2",
-                                                 "display": "Present" if present else "Absent"}]},
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": LOINC,
+                        "code": "LA9633-4" if present else "LA9634-2",
+                        "display": "Present" if present else "Absent",
+                    }
+                ]
+            },
             "component": comps,
         }
         if b.get("date"):
@@ -384,11 +567,18 @@ class _Builder:
         self.add(res)
 
     def signature(self, i: int, s: dict[str, Any]) -> None:
-        code = ({"system": LOINC, "code": "81695-9", "display": "Microsatellite instability [Interpretation]"}
-                if s["name"] == "MSI" else
-                {"system": LOINC, "code": "94076-7", "display": "Mutations/Megabase [# Ratio] in Tumor"})
-        res: dict[str, Any] = {"resourceType": "Observation", "id": self.rid("signature", i), "status": "final",
-                               "code": {"coding": [code]}, "subject": self.subject()}
+        code = (
+            {"system": LOINC, "code": "81695-9", "display": "Microsatellite instability [Interpretation]"}
+            if s["name"] == "MSI"
+            else {"system": LOINC, "code": "94076-7", "display": "Mutations/Megabase [# Ratio] in Tumor"}
+        )
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self.rid("signature", i),
+            "status": "final",
+            "code": {"coding": [code]},
+            "subject": self.subject(),
+        }
         if isinstance(s["value"], int | float):
             res["valueQuantity"] = {"value": s["value"], "unit": "mut/Mb"}
         else:
@@ -413,20 +603,30 @@ class _Builder:
         if t.get("reason_stopped") in ("progression", "toxicity", "patient_choice", "other"):
             status = "stopped"
         res: dict[str, Any] = {
-            "resourceType": "MedicationRequest", "id": self.rid("therapy", i),
+            "resourceType": "MedicationRequest",
+            "id": self.rid("therapy", i),
             "meta": {"profile": [f"{MCODE}/mcode-cancer-related-medication-request"]},
-            "status": status, "intent": "order", "medicationCodeableConcept": med, "subject": self.subject(),
+            "status": status,
+            "intent": "order",
+            "medicationCodeableConcept": med,
+            "subject": self.subject(),
             "reasonReference": [{"reference": self.primary_ref}],
         }
         ext = []
         setting = t.get("setting")
         if setting:
             ext.append({"url": f"{MBCNAV_SD}/therapy-setting", "valueCode": setting})
-            intent = ("363676003", "Palliative - procedure intent") if setting == "metastatic" else (
-                "373808002", "Curative - procedure intent")
-            ext.append({"url": f"{MCODE}/mcode-procedure-intent",
-                        "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": intent[0],
-                                                             "display": intent[1]}]}})
+            intent = (
+                ("363676003", "Palliative - procedure intent")
+                if setting == "metastatic"
+                else ("373808002", "Curative - procedure intent")
+            )
+            ext.append(
+                {
+                    "url": f"{MCODE}/mcode-procedure-intent",
+                    "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": intent[0], "display": intent[1]}]},
+                }
+            )
         if ext:
             res["extension"] = ext
         if t.get("start"):
@@ -438,17 +638,26 @@ class _Builder:
         reason = t.get("reason_stopped")
         if reason:
             code = _STOP.get(reason)
-            res["statusReason"] = ({"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}],
-                                    "text": reason} if code else {"text": reason})
+            res["statusReason"] = (
+                {"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}], "text": reason}
+                if code
+                else {"text": reason}
+            )
         self.add(res)
 
     def procedure(self, i: int, p: dict[str, Any]) -> None:
         kind = p["kind"]
-        profile = ("mcode-radiotherapy-course-summary" if kind == "radiotherapy"
-                   else "mcode-cancer-related-surgical-procedure")
-        res: dict[str, Any] = {"resourceType": "Procedure", "id": self.rid("procedure", i),
-                               "meta": {"profile": [f"{MCODE}/{profile}"]}, "status": "completed",
-                               "code": {"text": p["description"]}, "subject": self.subject()}
+        profile = (
+            "mcode-radiotherapy-course-summary" if kind == "radiotherapy" else "mcode-cancer-related-surgical-procedure"
+        )
+        res: dict[str, Any] = {
+            "resourceType": "Procedure",
+            "id": self.rid("procedure", i),
+            "meta": {"profile": [f"{MCODE}/{profile}"]},
+            "status": "completed",
+            "code": {"text": p["description"]},
+            "subject": self.subject(),
+        }
         if p.get("date") and p.get("end"):
             res["performedPeriod"] = {"start": p["date"], "end": p["end"]}
         elif p.get("date"):
@@ -456,55 +665,98 @@ class _Builder:
         if p.get("site"):
             res["bodySite"] = [{"text": p["site"]}]
         if p.get("intent"):
-            code = ("373808002", "Curative - procedure intent") if p["intent"] == "curative" else (
-                "363676003", "Palliative - procedure intent")
-            res["extension"] = [{"url": f"{MCODE}/mcode-procedure-intent",
-                                 "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code[0],
-                                                                      "display": code[1]}]}}]
+            code = (
+                ("373808002", "Curative - procedure intent")
+                if p["intent"] == "curative"
+                else ("363676003", "Palliative - procedure intent")
+            )
+            res["extension"] = [
+                {
+                    "url": f"{MCODE}/mcode-procedure-intent",
+                    "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code[0], "display": code[1]}]},
+                }
+            ]
         self.add(res)
 
     def performance(self, i: int, p: dict[str, Any]) -> None:
-        for scale, loinc, profile in (("ecog", "89247-1", "mcode-ecog-performance-status"),
-                                      ("karnofsky", "89243-0", "mcode-karnofsky-performance-status")):
+        for scale, loinc, profile in (
+            ("ecog", "89247-1", "mcode-ecog-performance-status"),
+            ("karnofsky", "89243-0", "mcode-karnofsky-performance-status"),
+        ):
             if scale in p:
-                self.add({"resourceType": "Observation", "id": self.rid("ps", i, scale),
-                          "meta": {"profile": [f"{MCODE}/{profile}"]}, "status": "final",
-                          "code": {"coding": [{"system": LOINC, "code": loinc}]}, "subject": self.subject(),
-                          "effectiveDateTime": p["date"], "valueInteger": p[scale]})
+                self.add(
+                    {
+                        "resourceType": "Observation",
+                        "id": self.rid("ps", i, scale),
+                        "meta": {"profile": [f"{MCODE}/{profile}"]},
+                        "status": "final",
+                        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+                        "subject": self.subject(),
+                        "effectiveDateTime": p["date"],
+                        "valueInteger": p[scale],
+                    }
+                )
 
     def disease_status(self, i: int, d: dict[str, Any]) -> None:
         code, display = _DISEASE_STATUS[d["status"]]
-        self.add({"resourceType": "Observation", "id": self.rid("status", i),
-                  "meta": {"profile": [f"{MCODE}/mcode-cancer-disease-status"]}, "status": "final",
-                  "code": {"coding": [{"system": LOINC, "code": "97509-4", "display": "Cancer disease status"}]},
-                  "subject": self.subject(), "focus": [{"reference": self.primary_ref}],
-                  "effectiveDateTime": d["date"],
-                  "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]}})
+        self.add(
+            {
+                "resourceType": "Observation",
+                "id": self.rid("status", i),
+                "meta": {"profile": [f"{MCODE}/mcode-cancer-disease-status"]},
+                "status": "final",
+                "code": {"coding": [{"system": LOINC, "code": "97509-4", "display": "Cancer disease status"}]},
+                "subject": self.subject(),
+                "focus": [{"reference": self.primary_ref}],
+                "effectiveDateTime": d["date"],
+                "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+            }
+        )
 
     def measurement(self, i: int, m: dict[str, Any]) -> None:
         lesion = m["lesion"]
         bs_id = self.rid("lesion", lesion)
         if not any(e["resource"]["id"] == bs_id for e in self.entries):
-            bs: dict[str, Any] = {"resourceType": "BodyStructure", "id": bs_id,
-                                  "meta": {"profile": [f"{MCODE}/mcode-tumor"]},
-                                  "identifier": [{"system": f"{MBCNAV_CS}/lesion", "value": lesion}],
-                                  "patient": self.subject()}
+            bs: dict[str, Any] = {
+                "resourceType": "BodyStructure",
+                "id": bs_id,
+                "meta": {"profile": [f"{MCODE}/mcode-tumor"]},
+                "identifier": [{"system": f"{MBCNAV_CS}/lesion", "value": lesion}],
+                "patient": self.subject(),
+            }
             if m.get("site"):
                 bs["location"] = {"text": m["site"]}
             self.add(bs)
         axis = m.get("axis", "long")
-        comp_code = ({"coding": [{"system": LOINC, "code": "33728-7",
-                                  "display": "Size.maximum dimension in Tumor"}]} if axis == "long" else
-                     {"coding": [{"system": f"{MBCNAV_CS}/recist", "code": "short-axis",
-                                  "display": "Short axis (lymph node)"}], "text": "short axis"})
+        comp_code = (
+            {"coding": [{"system": LOINC, "code": "33728-7", "display": "Size.maximum dimension in Tumor"}]}
+            if axis == "long"
+            else {
+                "coding": [
+                    {
+                        "system": f"{MBCNAV_CS}/recist",
+                        "code": "short-axis",
+                        "display": "Short axis (lymph node)",
+                    }
+                ],
+                "text": "short axis",
+            }
+        )
         res: dict[str, Any] = {
-            "resourceType": "Observation", "id": self.rid("size", i),
-            "meta": {"profile": [f"{MCODE}/mcode-tumor-size"]}, "status": "final",
+            "resourceType": "Observation",
+            "id": self.rid("size", i),
+            "meta": {"profile": [f"{MCODE}/mcode-tumor-size"]},
+            "status": "final",
             "code": {"coding": [{"system": LOINC, "code": "21889-1", "display": "Size Tumor"}]},
-            "subject": self.subject(), "focus": [{"reference": f"BodyStructure/{bs_id}"}],
+            "subject": self.subject(),
+            "focus": [{"reference": f"BodyStructure/{bs_id}"}],
             "effectiveDateTime": m["date"],
-            "component": [{"code": comp_code,
-                           "valueQuantity": {"value": m["size_mm"], "unit": "mm", "system": UCUM, "code": "mm"}}],
+            "component": [
+                {
+                    "code": comp_code,
+                    "valueQuantity": {"value": m["size_mm"], "unit": "mm", "system": UCUM, "code": "mm"},
+                }
+            ],
         }
         if m.get("method"):
             res["method"] = {"text": m["method"]}

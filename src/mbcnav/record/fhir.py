@@ -14,7 +14,6 @@ from mbcnav.dates import DateError, PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record import markers
 from mbcnav.record.model import (
-    UNKNOWN_SPECIMEN,
     DiseaseStatus,
     GenomicFinding,
     GenomicSignature,
@@ -38,10 +37,21 @@ from mbcnav.terminology.codes import LOINC, MBCNAV_SD, codings, first_code, has_
 from mbcnav.terminology.sites import classify_site
 
 # Resource types mbcnav reads; others (Practitioner, Organization...) are accepted and ignored.
-READ_TYPES = frozenset({
-    "Patient", "Condition", "Observation", "MedicationRequest", "MedicationStatement",
-    "MedicationAdministration", "Medication", "Procedure", "BodyStructure", "Specimen", "DiagnosticReport",
-})
+READ_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Observation",
+        "MedicationRequest",
+        "MedicationStatement",
+        "MedicationAdministration",
+        "Medication",
+        "Procedure",
+        "BodyStructure",
+        "Specimen",
+        "DiagnosticReport",
+    }
+)
 
 # Administrations of the same drug less than this many days apart are one continuous course (project convention,
 # configurable; cycles of 3-4 weeks and short treatment breaks must not split a course).
@@ -105,8 +115,11 @@ class _Reader:
             self.issue(f"{loc}.{field}", f"{exc}; treated as unknown", "error")
             return None
         if d.is_future(self.today):
-            self.issue(f"{loc}.{field}", f"date {d} is in the future (today is {self.today}); treated as unknown",
-                       "error")
+            self.issue(
+                f"{loc}.{field}",
+                f"date {d} is in the future (today is {self.today}); treated as unknown",
+                "error",
+            )
             return None
         if d.earliest.year < 1900:
             self.issue(f"{loc}.{field}", f"implausible date {d}; treated as unknown", "error")
@@ -157,8 +170,10 @@ class _Reader:
             except ValidationError as exc:
                 for err in exc.errors()[:10]:
                     where = _loc_path(tuple(err.get("loc", ())))
-                    self.issue(f"{item.location}.{where}" if where else item.location,
-                               f"invalid {rtype}: {err.get('msg', 'invalid value')}")
+                    self.issue(
+                        f"{item.location}.{where}" if where else item.location,
+                        f"invalid {rtype}: {err.get('msg', 'invalid value')}",
+                    )
             except (ValueError, TypeError, RecursionError) as exc:
                 self.issue(item.location, f"invalid {rtype}: {str(exc)[:200]}")
             kept.append(item)
@@ -254,7 +269,7 @@ class _Reader:
             return Patient(None, None, "unknown", menopause or "unknown", pregnant, None)
         res = item.resource
         gender = res.get("gender")
-        sex = gender if gender in ("female", "male", "other") else "unknown"
+        sex: Any = gender if gender in ("female", "male", "other") else "unknown"
         birth = self.date(res.get("birthDate"), item.location, "birthDate")
         pid = res.get("id") if isinstance(res.get("id"), str) else None
         return Patient(pid, birth, sex, menopause or "unknown", pregnant, self.source(item))
@@ -270,7 +285,9 @@ class _Reader:
             if not isinstance(code, dict) or not (code.get("coding") or code.get("text")):
                 self.issue(f"{item.location}.code", "Condition without a code; skipped", "error")
                 continue
-            ver = first_code(res.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status")
+            ver = first_code(
+                res.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+            )
             if ver in ("refuted", "entered-in-error"):
                 self.issue(item.location, f"Condition marked {ver}; ignored")
                 continue
@@ -278,8 +295,14 @@ class _Reader:
             if kind is None:
                 continue
             onset = self.effective(res, item.location)
-            key = (kind + "|" + "|".join(sorted(f"{s}:{c}" for s, c, _ in codings(code))) + "|" + " ".join(
-                texts(code)[:1]), str(onset))
+            key = (
+                kind
+                + "|"
+                + "|".join(sorted(f"{s}:{c}" for s, c, _ in codings(code)))
+                + "|"
+                + " ".join(texts(code)[:1]),
+                str(onset),
+            )
             if key in seen:
                 self.issue(item.location, f"duplicate of {seen[key]}; ignored")
                 continue
@@ -315,10 +338,15 @@ class _Reader:
 
     def metastasis(self, item: Located, onset: PartialDate | None, laterality: str | None) -> Metastasis:
         res = item.resource
-        extra = [n.get("text") for n in _list(res.get("note")) if isinstance(n, dict) and isinstance(n.get("text"), str)]
+        extra: list[str] = [
+            str(n["text"]) for n in _list(res.get("note")) if isinstance(n, dict) and isinstance(n.get("text"), str)
+        ]
         match = classify_site(res.get("code"), _list(res.get("bodySite")), extra, laterality)
         if match.matched_by == "none":
-            self.issue(f"{item.location}.code", f"metastatic site not recognised ({match.detail!r}); recorded as other")
+            self.issue(
+                f"{item.location}.code",
+                f"metastatic site not recognised ({match.detail!r}); recorded as other",
+            )
         count = None
         method = None
         for ext in _list(res.get("extension")):
@@ -334,14 +362,20 @@ class _Reader:
                 if t:
                     method = t[0]
         clinical = first_code(res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical")
-        status: Any = ("resolved" if clinical in ("resolved", "remission", "inactive")
-                       else "active" if clinical in ("active", "recurrence", "relapse") else "unknown")
+        status: Any = (
+            "resolved"
+            if clinical in ("resolved", "remission", "inactive")
+            else "active"
+            if clinical in ("active", "recurrence", "relapse")
+            else "unknown"
+        )
         if onset is None:
             self.issue(item.location, "metastasis without a date (onsetDateTime)")
-        return Metastasis(match.site, match.detail, onset, method, count, match.nodal_region, status,
-                          self.source(item))
+        return Metastasis(match.site, match.detail, onset, method, count, match.nodal_region, status, self.source(item))
 
-    def reclassify_nodes(self, mets: list[Metastasis], items: list[Located], laterality: str | None) -> list[Metastasis]:
+    def reclassify_nodes(
+        self, mets: list[Metastasis], items: list[Located], laterality: str | None
+    ) -> list[Metastasis]:
         """Nodal sites depend on the primary's side, known only after all Conditions are read."""
         if laterality is None:
             return mets
@@ -386,8 +420,16 @@ class _Reader:
             when = self.effective(res, item.location)
             handlers[kind](item, when, out)
         out.setdefault("receptors", [])
-        for key in ("genomics", "signatures", "tnm", "stage_groups", "performance", "measurements", "statuses",
-                    "history_mets"):
+        for key in (
+            "genomics",
+            "signatures",
+            "tnm",
+            "stage_groups",
+            "performance",
+            "measurements",
+            "statuses",
+            "history_mets",
+        ):
             out.setdefault(key, [])
         return out
 
@@ -430,7 +472,8 @@ class _Reader:
         desc = None
         if spec is not None:
             s = spec.resource
-            coll = s.get("collection") if isinstance(s.get("collection"), dict) else {}
+            raw_coll = s.get("collection")
+            coll: dict[str, Any] = raw_coll if isinstance(raw_coll, dict) else {}
             candidates.append(coll.get("bodySite"))
             candidates.append(s.get("type"))
             spec_date = self.date(coll.get("collectedDateTime"), spec.location, "collection.collectedDateTime")
@@ -453,8 +496,13 @@ class _Reader:
         problem = parsed.pop("_problem", None)
         if problem:
             self.issue(f"{item.location}.value", str(problem))
-            if parsed.get("status") is None and parsed.get("percent") is None and parsed.get("ihc_score") is None \
-                    and parsed.get("ish") is None and parsed.get("cps") is None:
+            if (
+                parsed.get("status") is None
+                and parsed.get("percent") is None
+                and parsed.get("ihc_score") is None
+                and parsed.get("ish") is None
+                and parsed.get("cps") is None
+            ):
                 return
         specimen = self.specimen_of(res)
         out["receptors"].append(markers.make_receptor(parsed, when, specimen, self.source(item)))
@@ -478,8 +526,17 @@ class _Reader:
         if g is None:
             self.issue(item.location, "genomic variant without a gene; ignored")
             return
-        out["genomics"].append(GenomicFinding(g["gene"], g["origin"], g["result"], g["variant"], when,
-                                              self.specimen_of(res), self.source(item)))
+        out["genomics"].append(
+            GenomicFinding(
+                g["gene"],
+                g["origin"],
+                g["result"],
+                g["variant"],
+                when,
+                self.specimen_of(res),
+                self.source(item),
+            )
+        )
 
     def obs_signature(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         res = item.resource
@@ -487,7 +544,7 @@ class _Reader:
         if s is None:
             self.no_value(item, "MSI/TMB")
             return
-        out["signatures"].append(GenomicSignature(s[0], s[1], s[2], when, self.source(item)))
+        out["signatures"].append(GenomicSignature(s[0], s[1], s[2], when, self.source(item)))  # type: ignore[arg-type]
 
     def obs_status(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         st = markers.parse_disease_status(item.resource)
@@ -515,8 +572,17 @@ class _Reader:
         if size is None:
             self.no_value(item, "tumour size")
             return
-        out["measurements"].append(TumorMeasurement(str(lesion_id), site, when, size, axis, None,  # type: ignore[arg-type]
-                                                    self.source(item)))
+        out["measurements"].append(
+            TumorMeasurement(
+                str(lesion_id),
+                site,
+                when,
+                size,
+                axis,  # type: ignore[arg-type]
+                None,
+                self.source(item),
+            )
+        )
 
     def obs_menopause(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         m = markers.parse_menopause(item.resource)
@@ -535,8 +601,18 @@ class _Reader:
     def obs_history_mets(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         res = item.resource
         match = classify_site(res.get("code"), [], [], None)
-        out["history_mets"].append(Metastasis(match.site, match.detail, when, "history of metastatic cancer",
-                                              None, match.nodal_region, "unknown", self.source(item)))
+        out["history_mets"].append(
+            Metastasis(
+                match.site,
+                match.detail,
+                when,
+                "history of metastatic cancer",
+                None,
+                match.nodal_region,
+                "unknown",
+                self.source(item),
+            )
+        )
 
     # ---- Medications ---------------------------------------------------------------------------------------
     def medications(self, by_type: dict[str, list[Located]]) -> list[TherapyExposure]:
@@ -561,7 +637,11 @@ class _Reader:
                     continue
                 start, end = self.med_period(res, item.location)
                 if start and end and end.earliest < start.latest and end.latest < start.earliest:
-                    self.issue(item.location, f"therapy ends ({end}) before it starts ({start}); end ignored", "error")
+                    self.issue(
+                        item.location,
+                        f"therapy ends ({end}) before it starts ({start}); end ignored",
+                        "error",
+                    )
                     end = None
                 setting, basis = self.med_setting(res)
                 reason = markers.stop_reason(res)
@@ -570,8 +650,9 @@ class _Reader:
                     if rtype == "MedicationAdministration":
                         admins[drug].append((start, end, item, (known, setting, basis, reason)))
                     else:
-                        out.append(TherapyExposure(drug, known, start, end, ongoing, setting, basis, reason,
-                                                   self.source(item)))
+                        out.append(
+                            TherapyExposure(drug, known, start, end, ongoing, setting, basis, reason, self.source(item))
+                        )
         for drug, rows in admins.items():
             out += self.merge_administrations(drug, rows)
         del cat
@@ -589,11 +670,11 @@ class _Reader:
             return [(n, True) for n in names]
         label = next(iter(texts(concept)), None)
         if label is None:
-            code = next((c for _, c, _ in codings(concept) if c), None)
-            if code is None:
+            first = next((c for _, c, _ in codings(concept) if c), None)
+            if first is None:
                 self.issue(item.location, "medication without a code or name; ignored", "error")
                 return []
-            label = f"code {code}"
+            label = f"code {first}"
         # Not in the catalogue: kept by name so a clinician sees it, but it drives no rule.
         self.issue(item.location, f"medication {label!r} is not in the drug catalogue; kept, but no rule uses it")
         return [(label.lower()[:80], False)]
@@ -625,11 +706,19 @@ class _Reader:
         for ext in _list(res.get("extension")):
             if not isinstance(ext, dict) or not isinstance(ext.get("url"), str):
                 continue
-            if ext["url"] == SETTING_EXT and ext.get("valueCode") in ("neoadjuvant", "adjuvant", "metastatic", "early"):
+            if ext["url"] == SETTING_EXT and ext.get("valueCode") in (
+                "neoadjuvant",
+                "adjuvant",
+                "metastatic",
+                "early",
+            ):
                 return ext["valueCode"], "stated in the record"
         for ext in _list(res.get("extension")):
-            if isinstance(ext, dict) and isinstance(ext.get("url"), str) and (
-                    ext["url"].endswith("mcode-procedure-intent") or ext["url"].endswith("mcode-treatment-intent")):
+            if (
+                isinstance(ext, dict)
+                and isinstance(ext.get("url"), str)
+                and (ext["url"].endswith("mcode-procedure-intent") or ext["url"].endswith("mcode-treatment-intent"))
+            ):
                 concept = ext.get("valueCodeableConcept")
                 if has_code(concept, "snomed", PALLIATIVE):
                     return "metastatic", "palliative intent"
@@ -637,8 +726,10 @@ class _Reader:
                     return "early", "curative intent (early breast cancer)"
         for rr in _list(res.get("reasonReference")):
             target = self.resolve(rr)
-            if target is not None and markers.condition_kind(target.resource.get("code"),
-                                                             _profiles(target.resource)) == "secondary":
+            if (
+                target is not None
+                and markers.condition_kind(target.resource.get("code"), _profiles(target.resource)) == "secondary"
+            ):
                 return "metastatic", "given for a secondary cancer condition"
         return "unknown", "not stated"
 
@@ -674,16 +765,23 @@ class _Reader:
                 continue
             start = self.effective(res, item.location)
             period = res.get("performedPeriod")
-            end = self.date(period.get("end"), item.location, "performedPeriod.end") if isinstance(period, dict) else start
+            end = (
+                self.date(period.get("end"), item.location, "performedPeriod.end")
+                if isinstance(period, dict)
+                else start
+            )
             intent: Any = "unknown"
             for ext in _list(res.get("extension")):
                 if isinstance(ext, dict) and str(ext.get("url", "")).endswith("procedure-intent"):
                     c = ext.get("valueCodeableConcept")
-                    intent = "curative" if has_code(c, "snomed", CURATIVE) else (
-                        "palliative" if has_code(c, "snomed", PALLIATIVE) else "unknown")
+                    intent = (
+                        "curative"
+                        if has_code(c, "snomed", CURATIVE)
+                        else ("palliative" if has_code(c, "snomed", PALLIATIVE) else "unknown")
+                    )
             site = next(iter(t for b in _list(res.get("bodySite")) for t in texts(b)), None)
             desc = next(iter(texts(res.get("code"))), kind)
-            out.append(LocalTreatment(kind, desc, start, end, site, intent, self.source(item)))
+            out.append(LocalTreatment(kind, desc, start, end, site, intent, self.source(item)))  # type: ignore[arg-type]
         return out
 
 

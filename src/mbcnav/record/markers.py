@@ -31,8 +31,7 @@ def condition_kind(code: Any, profiles: str) -> str | None:
     for system, c, _ in codings(code):
         if system == "icd10" and re.match(r"^C7[789]", c):
             return "secondary"
-        if system == "snomed" and (c in GENERIC_SECONDARY_SNOMED or any(
-                ("snomed", c) in r.codes for r in table.rules)):
+        if system == "snomed" and (c in GENERIC_SECONDARY_SNOMED or any(("snomed", c) in r.codes for r in table.rules)):
             return "secondary"
     for system, c, _ in codings(code):
         if (system == "snomed" and c in PRIMARY_SNOMED) or (system == "icd10" and c.startswith("C50")):
@@ -48,8 +47,9 @@ def condition_kind(code: Any, profiles: str) -> str | None:
 
 
 def _is_breast(code: Any) -> bool:
-    if any((s == "snomed" and c in PRIMARY_SNOMED) or (s == "icd10" and c.startswith("C50")) for s, c, _ in
-           codings(code)):
+    if any(
+        (s == "snomed" and c in PRIMARY_SNOMED) or (s == "icd10" and c.startswith("C50")) for s, c, _ in codings(code)
+    ):
         return True
     return bool(_BREAST.search(" ".join(texts(code))))
 
@@ -57,17 +57,34 @@ def _is_breast(code: Any) -> bool:
 # ---- Observations -----------------------------------------------------------------------------------------------
 LOINC_KINDS: dict[str, str] = {
     # Stage group: 21908-9 clinical (mCODE STU1), 21902-2 pathological, 21914-7 other.
-    "21908-9": "stage_group", "21902-2": "stage_group", "21914-7": "stage_group",
+    "21908-9": "stage_group",
+    "21902-2": "stage_group",
+    "21914-7": "stage_group",
     # TNM categories, clinical (21905-5 T, 21906-3 N, 21907-1 M) and pathological (21899-0, 21900-6, 21901-4).
-    "21905-5": "tnm", "21906-3": "tnm", "21907-1": "tnm", "21899-0": "tnm", "21900-6": "tnm", "21901-4": "tnm",
+    "21905-5": "tnm",
+    "21906-3": "tnm",
+    "21907-1": "tnm",
+    "21899-0": "tnm",
+    "21900-6": "tnm",
+    "21901-4": "tnm",
     # ER, PR, HER2 (interpretation / immune stain / ISH) as used in mCODE examples and US labs.
-    "16112-5": "receptor", "85337-4": "receptor", "40556-3": "receptor",
-    "16113-3": "receptor", "85339-0": "receptor", "40557-1": "receptor",
-    "48676-1": "receptor", "85319-2": "receptor", "85318-4": "receptor", "18474-7": "receptor",
-    "89247-1": "performance", "89243-0": "performance",
+    "16112-5": "receptor",
+    "85337-4": "receptor",
+    "40556-3": "receptor",
+    "16113-3": "receptor",
+    "85339-0": "receptor",
+    "40557-1": "receptor",
+    "48676-1": "receptor",
+    "85319-2": "receptor",
+    "85318-4": "receptor",
+    "18474-7": "receptor",
+    "89247-1": "performance",
+    "89243-0": "performance",
     "69548-6": "genomic",
-    "81695-9": "signature", "94076-7": "signature",
-    "97509-4": "status", "88040-1": "status",
+    "81695-9": "signature",
+    "94076-7": "signature",
+    "97509-4": "status",
+    "88040-1": "status",
     "21889-1": "tumor_size",
     "82810-3": "pregnancy",
 }
@@ -77,9 +94,16 @@ SNOMED_KINDS: dict[str, str] = {
     "399387003": "tnm",  # cM category
 }
 PROFILE_KINDS = (
-    ("stage-group", "stage_group"), ("tnm-", "tnm"), ("tumor-marker", "receptor"), ("ecog", "performance"),
-    ("karnofsky", "performance"), ("genomic-variant", "genomic"), ("genetic-variant", "genomic"),
-    ("cancer-disease-status", "status"), ("tumor-size", "tumor_size"), ("history-of-metastatic", "history_mets"),
+    ("stage-group", "stage_group"),
+    ("tnm-", "tnm"),
+    ("tumor-marker", "receptor"),
+    ("ecog", "performance"),
+    ("karnofsky", "performance"),
+    ("genomic-variant", "genomic"),
+    ("genetic-variant", "genomic"),
+    ("cancer-disease-status", "status"),
+    ("tumor-size", "tumor_size"),
+    ("history-of-metastatic", "history_mets"),
 )
 _RECEPTOR_WORDS = {
     "HER2": re.compile(r"\bher-?2\b|erbb-?2|her2/neu|\bneu\b", re.I),
@@ -90,8 +114,13 @@ _RECEPTOR_WORDS = {
 }
 _WORD_KINDS = (
     (re.compile(r"stage group|stage grouping|\bTNM stage\b", re.I), "stage_group"),
-    (re.compile(r"\b[TNM] category\b|distant metastases category|primary tumou?r category|regional nodes category",
-                re.I), "tnm"),
+    (
+        re.compile(
+            r"\b[TNM] category\b|distant metastases category|primary tumou?r category|regional nodes category",
+            re.I,
+        ),
+        "tnm",
+    ),
     (re.compile(r"\becog\b", re.I), "performance"),
     (re.compile(r"karnofsky", re.I), "performance"),
     (re.compile(r"menopaus", re.I), "menopause"),
@@ -181,11 +210,17 @@ def staging_type(code: Any, value: str) -> StagingType:
     v = value.strip().lower()
     if re.match(r"^y[pc]", v) or "post therapy" in words or "post-therapy" in words:
         return "post_therapy"
-    if any(c in ("21902-2", "21899-0", "21900-6", "21901-4", "399588009") for _, c, _ in codings(code)) or \
-            "patholog" in words or re.match(r"^p[tnm]", v):
+    if (
+        any(c in ("21902-2", "21899-0", "21900-6", "21901-4", "399588009") for _, c, _ in codings(code))
+        or "patholog" in words
+        or re.match(r"^p[tnm]", v)
+    ):
         return "pathological"
-    if any(c in ("21908-9", "21905-5", "21906-3", "21907-1", "399537006", "399387003") for _, c, _ in
-           codings(code)) or "clinical" in words or re.match(r"^c[tnm]", v):
+    if (
+        any(c in ("21908-9", "21905-5", "21906-3", "21907-1", "399537006", "399387003") for _, c, _ in codings(code))
+        or "clinical" in words
+        or re.match(r"^c[tnm]", v)
+    ):
         return "clinical"
     return "unknown"
 
@@ -214,8 +249,7 @@ def tnm_axis(code: Any, profiles: str) -> str | None:
     return None
 
 
-_TNM = re.compile(r"(?<![A-Za-z])(yc|yp|c|p|r|y)?([TNM])(is|X|x|[0-4][a-d]?(?:\s*\((?:i\+|mol\+|i-|sn|f)\))?|mi)",
-                  re.I)
+_TNM = re.compile(r"(?<![A-Za-z])(yc|yp|c|p|r|y)?([TNM])(is|X|x|[0-4][a-d]?(?:\s*\((?:i\+|mol\+|i-|sn|f)\))?|mi)", re.I)
 
 
 def parse_tnm(text: str, axis: str | None) -> tuple[str, str] | None:
@@ -242,7 +276,10 @@ def integer_value(res: dict[str, Any]) -> int | None:
     if isinstance(q, dict) and isinstance(q.get("value"), int | float) and not isinstance(q.get("value"), bool):
         f = float(q["value"])
         return int(f) if f.is_integer() else None
-    for t in [*texts(res.get("valueCodeableConcept")), *( [res["valueString"]] if isinstance(res.get("valueString"), str) else [])]:
+    for t in [
+        *texts(res.get("valueCodeableConcept")),
+        *([res["valueString"]] if isinstance(res.get("valueString"), str) else []),
+    ]:
         m = re.search(r"\b(\d{1,3})\b", t)
         if m:
             return int(m.group(1))
@@ -258,8 +295,9 @@ def integer_value(res: dict[str, Any]) -> int | None:
 _POS = {"LA6576-8", "10828004"}
 _NEG = {"LA6577-6", "260385009"}
 _EQV = {"LA4259-3", "42425007"}
-_IHC = re.compile(r"(?:ihc|score|immunohisto\w*)?\s*\b([0-3])\s*\+|\b(3\+|2\+|1\+)|ihc\s*([0-3])\b|score\s*([0-3])\b",
-                  re.I)
+_IHC = re.compile(
+    r"(?:ihc|score|immunohisto\w*)?\s*\b([0-3])\s*\+|\b(3\+|2\+|1\+)|ihc\s*([0-3])\b|score\s*([0-3])\b", re.I
+)
 
 
 def _status_from(concept: Any, text: str) -> str | None:
@@ -307,8 +345,15 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
         method = "ISH"
     elif re.search(r"immune stain|immunohisto|\bihc\b", code_words):
         method = "IHC"
-    out: dict[str, Any] = {"marker": marker, "method": method, "status": None, "percent": None, "ihc_score": None,
-                           "ish": None, "cps": None}
+    out: dict[str, Any] = {
+        "marker": marker,
+        "method": method,
+        "status": None,
+        "percent": None,
+        "ihc_score": None,
+        "ish": None,
+        "cps": None,
+    }
     texts_all: list[str] = []
     vc = res.get("valueCodeableConcept")
     if vc is not None:
@@ -358,14 +403,19 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
             out["ish"] = _status_from(cvc, ctext) or out["ish"]
         elif "ihc" in cwords or "immunohisto" in cwords:
             out["ihc_score"] = _ihc_from(ctext, cvc) or (
-                f"{int(cnum)}+" if isinstance(cnum, int | float) and cnum in (1, 2, 3) else
-                "0" if cnum == 0 else out["ihc_score"])
+                f"{int(cnum)}+"
+                if isinstance(cnum, int | float) and cnum in (1, 2, 3)
+                else "0"
+                if cnum == 0
+                else out["ihc_score"]
+            )
         elif "cps" in cwords or "combined positive" in cwords:
             if isinstance(cnum, int | float):
                 out["cps"] = float(cnum)
-        elif "percent" in cwords or "%" in cwords or "proportion" in cwords:
-            if isinstance(cnum, int | float) and 0 <= cnum <= 100:
-                out["percent"] = float(cnum)
+        elif ("percent" in cwords or "%" in cwords or "proportion" in cwords) and (
+            isinstance(cnum, int | float) and 0 <= cnum <= 100
+        ):
+            out["percent"] = float(cnum)
     for interp in res.get("interpretation") or []:
         if out["status"] is None and marker != "HER2":
             out["status"] = _status_from(interp, " ".join(texts(interp)))
@@ -383,8 +433,18 @@ def make_receptor(p: dict[str, Any], when: PartialDate | None, specimen: Specime
     method = p["method"]
     if method == "unspecified" and p["ihc_score"] is not None:
         method = "IHC"
-    return ReceptorResult(p["marker"], when, method, p["status"], p["percent"], p["ihc_score"], p["ish"], p["cps"],
-                          specimen, source)
+    return ReceptorResult(
+        p["marker"],
+        when,
+        method,
+        p["status"],
+        p["percent"],
+        p["ihc_score"],
+        p["ish"],
+        p["cps"],
+        specimen,
+        source,
+    )
 
 
 _BLOOD = re.compile(r"\bblood\b|plasma|serum|ctdna|cell-free|liquid biopsy|saliva|buccal|germline", re.I)
@@ -422,11 +482,18 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
             gene = next((d for _, _, d in codings(vc) if d), None) or next(iter(texts(vc)), None)
         elif has_code(code, "loinc", "48002-0"):  # genomic source class
             w = " ".join(texts(vc) + [c for _, c, _ in codings(vc)]).lower()
-            origin = "germline" if ("germline" in w or "la6683-2" in w) else (
-                "somatic" if ("somatic" in w or "la6684-0" in w) else "unknown")
+            origin = (
+                "germline"
+                if ("germline" in w or "la6683-2" in w)
+                else ("somatic" if ("somatic" in w or "la6684-0" in w) else "unknown")
+            )
         elif has_code(code, "loinc", "81290-9", "48004-6", "48005-3", "81252-9"):
-            variant = variant or next(iter(texts(vc)), None) or comp.get("valueString") or next(
-                (c for _, c, _ in codings(vc) if c), None)
+            variant = (
+                variant
+                or next(iter(texts(vc)), None)
+                or comp.get("valueString")
+                or next((c for _, c, _ in codings(vc) if c), None)
+            )
         elif has_code(code, "loinc", "53037-8"):  # clinical significance
             w = " ".join(texts(vc) + [c for _, c, _ in codings(vc)]).lower()
             if "likely pathogenic" in w or "la26332-9" in w:
@@ -444,7 +511,9 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
     if gene is None:
         return None
     if result == "unknown":
-        w = " ".join(texts(res.get("valueCodeableConcept")) + [c for _, c, _ in codings(res.get("valueCodeableConcept"))])
+        w = " ".join(
+            texts(res.get("valueCodeableConcept")) + [c for _, c, _ in codings(res.get("valueCodeableConcept"))]
+        )
         w = w.lower()
         if "la9634-2" in w or "absent" in w or "not detected" in w or "negative" in w:
             result = "not_detected"
@@ -469,15 +538,24 @@ def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None
 
 def parse_disease_status(res: dict[str, Any]) -> str | None:
     vc = res.get("valueCodeableConcept")
-    table = {"268910001": "responding", "359746009": "stable", "271299001": "progression",
-             "709137006": "undetermined", "260415000": "no_evidence_of_disease"}
+    table = {
+        "268910001": "responding",
+        "359746009": "stable",
+        "271299001": "progression",
+        "709137006": "undetermined",
+        "260415000": "no_evidence_of_disease",
+    }
     for _, c, _ in codings(vc):
         if c in table:
             return table[c]
     w = " ".join(texts(vc)).lower()
-    for pattern, status in ((r"progress|worse", "progression"), (r"no evidence|not detected|\bned\b|remission",
-                            "no_evidence_of_disease"), (r"stable", "stable"), (r"improv|respon|partial|complete",
-                            "responding"), (r"undetermined|unknown", "undetermined")):
+    for pattern, status in (
+        (r"progress|worse", "progression"),
+        (r"no evidence|not detected|\bned\b|remission", "no_evidence_of_disease"),
+        (r"stable", "stable"),
+        (r"improv|respon|partial|complete", "responding"),
+        (r"undetermined|unknown", "undetermined"),
+    ):
         if re.search(pattern, w):
             return status
     return None
@@ -506,8 +584,15 @@ def parse_size(res: dict[str, Any]) -> tuple[float | None, str, str | None]:
     unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
     if not isinstance(v, int | float) or isinstance(v, bool):
         return None, axis, "tumour size has no numeric value"
-    factor = {"mm": 1.0, "millimeter": 1.0, "millimeters": 1.0, "cm": 10.0, "centimeter": 10.0,
-              "centimeters": 10.0, "m": 1000.0}.get(unit)
+    factor = {
+        "mm": 1.0,
+        "millimeter": 1.0,
+        "millimeters": 1.0,
+        "cm": 10.0,
+        "centimeter": 10.0,
+        "centimeters": 10.0,
+        "m": 1000.0,
+    }.get(unit)
     if factor is None:
         return None, axis, f"tumour size unit {unit or '(none)'!r} not understood (use mm or cm); ignored"
     mm = round(float(v) * factor, 1)
@@ -544,8 +629,13 @@ def parse_pregnancy(res: dict[str, Any]) -> bool | None:
 # ---- medications and procedures -----------------------------------------------------------------------------------
 # SNOMED: 266721009 absent response to treatment; 182992009 treatment completed; 407563006 treatment not tolerated;
 # 281647001 adverse reaction; 105480006 refusal of treatment by patient.
-_STOP_CODES: dict[str, StopReason] = {"266721009": "progression", "182992009": "completed", "407563006": "toxicity",
-                                      "281647001": "toxicity", "105480006": "patient_choice"}
+_STOP_CODES: dict[str, StopReason] = {
+    "266721009": "progression",
+    "182992009": "completed",
+    "407563006": "toxicity",
+    "281647001": "toxicity",
+    "105480006": "patient_choice",
+}
 
 
 def stop_reason(res: dict[str, Any]) -> StopReason | None:
@@ -571,10 +661,14 @@ def stop_reason(res: dict[str, Any]) -> StopReason | None:
     return "other"
 
 
-_RT = re.compile(r"radiotherap|radiation|irradiat|\bsbrt\b|\bsrs\b|stereotactic|brachytherap|gamma knife|\bwbrt\b",
-                 re.I)
-_SURG = re.compile(r"ectomy|lumpectomy|excision|resection|surger|surgical|dissection|craniotomy|fixation|"
-                   r"stabili[sz]ation|reconstruction|ablation", re.I)
+_RT = re.compile(
+    r"radiotherap|radiation|irradiat|\bsbrt\b|\bsrs\b|stereotactic|brachytherap|gamma knife|\bwbrt\b", re.I
+)
+_SURG = re.compile(
+    r"ectomy|lumpectomy|excision|resection|surger|surgical|dissection|craniotomy|fixation|"
+    r"stabili[sz]ation|reconstruction|ablation",
+    re.I,
+)
 
 
 def procedure_kind(code: Any, category: Any, profiles: str) -> str | None:

@@ -109,13 +109,13 @@ def load_resources(path: Path) -> list[Located]:
         return out
     stripped = text.lstrip()
     if not stripped.startswith(("{", "[")):
-        raise UnusableInput(f"{path}: not a FHIR JSON file (it does not start with '{{'); "
-                            "case files must end in .yaml")
+        raise UnusableInput(f"{path}: not a FHIR JSON file (it does not start with '{{'); case files must end in .yaml")
     return flatten(_load_json_text(text, path), f"{path.name}:")
 
 
-def read_path(path: str | Path, *, strict: bool = False, today: date | None = None,
-              patient_id: str | None = None) -> Record:
+def read_path(
+    path: str | Path, *, strict: bool = False, today: date | None = None, patient_id: str | None = None
+) -> Record:
     """Read one patient's record. Problems become `input_issues`; with strict=True any problem rejects it."""
     from mbcnav.record.fhir import record_from_resources
 
@@ -123,6 +123,7 @@ def read_path(path: str | Path, *, strict: bool = False, today: date | None = No
     record = record_from_resources(resources, today=today or date.today(), patient_id=patient_id)
     if strict and record.input_issues:
         raise UnusableInput(
-            f"{path}: rejected in strict mode ({len(record.input_issues)} problem(s))", list(record.input_issues)
+            f"{path}: rejected in strict mode ({len(record.input_issues)} problem(s))",
+            list(record.input_issues),
         )
     return record

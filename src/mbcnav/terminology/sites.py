@@ -83,7 +83,9 @@ class SiteMatch:
     matched_by: Literal["code", "words", "none"]
 
 
-def _match(table: SiteTable, concepts: list[Any], words: list[str]) -> tuple[SiteRule | None, str]:
+def _match(
+    table: SiteTable, concepts: list[Any], words: list[str]
+) -> tuple[SiteRule | None, Literal["code", "words", "none"]]:
     for concept in concepts:
         for system, code, _ in codings(concept):
             if (system, code) in table.generic:
@@ -98,9 +100,7 @@ def _match(table: SiteTable, concepts: list[Any], words: list[str]) -> tuple[Sit
     return None, "none"
 
 
-def classify_site(
-    code: Any, body_sites: list[Any], extra_text: list[str], primary_laterality: str | None
-) -> SiteMatch:
+def classify_site(code: Any, body_sites: list[Any], extra_text: list[str], primary_laterality: str | None) -> SiteMatch:
     """Site of a metastasis. Site-specific codes win; a generic 'secondary neoplasm' code defers to bodySite."""
     table = site_table()
     words = texts(code) + [t for b in body_sites for t in texts(b)] + extra_text

@@ -1,0 +1,340 @@
+"""Each assessment rule on the edge cases that matter clinically (sources cited in the rule docstrings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mbcnav.assess import assess
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.assess.subtype import her2_value
+from mbcnav.record.model import DiseaseStatus
+from mbcnav.terminology.sites import classify_site
+
+from .conftest import TODAY, d, drug, mcat, met, primary, receptor, record, src, stage
+
+
+def run(**kw):  # type: ignore[no-untyped-def]
+    cfg = kw.pop("config", None)
+    return assess(record(**kw), as_of=TODAY, config=cfg).to_json()
+
+
+# ---- stage (AJCC 8th) ----------------------------------------------------------------------------------------------
+def test_any_m1_is_stage_iv() -> None:
+    j = run(tnm=[mcat("cM1", "2020-01-20")])
+    assert j["stage"]["group"] == "IV" and j["metastatic"] is True
+
+
+def test_cm0_i_plus_is_not_stage_iv() -> None:
+    j = run(tnm=[mcat("cM0(i+)", "2020-01-20")], stage_groups=[stage("IIA", "2020-01-20")])
+    assert j["stage"]["group"] == "IIA" and j["metastatic"] is False
+
+
+def test_secondary_condition_alone_makes_stage_iv() -> None:
+    j = run(metastases=[met("liver", "2022-05-01")])
+    assert j["stage"]["group"] == "IV" and "metastasis" in j["stage"]["basis"]
+
+
+def test_stage_iii_with_later_relapse_is_not_a_conflict_but_is_named() -> None:
+    j = run(stage_groups=[stage("IIIA", "2020-02-01", "pathological")], metastases=[met("bone", "2023-03-01")])
+    assert j["stage"]["group"] == "IV"
+    assert j["stage"]["initial_group"] == "IIIA"
+    assert j["conflicts"] == []
+
+
+def test_stage_iiia_dated_with_metastasis_is_a_conflict() -> None:
+    j = run(stage_groups=[stage("IIIA", "2023-03-01")], metastases=[met("bone", "2023-03-01")])
+    assert j["stage"]["group"] == "IV"
+    assert any("IIIA" in c for c in j["conflicts"])
+
+
+def test_regional_node_is_not_metastatic() -> None:
+    j = run(
+        metastases=[met("lymph_node", "2021-01-01", region="regional")],
+        stage_groups=[stage("IIB", "2020-01-20")],
+    )
+    assert j["metastatic"] is False and j["sites"] == []
+
+
+def test_unclassified_node_is_a_conflict_not_a_guess() -> None:
+    j = run(metastases=[met("lymph_node", "2021-01-01")])
+    assert j["metastatic"] is None
+    assert any("regional (N) or distant (M1)" in c for c in j["conflicts"])
+
+
+@pytest.mark.parametrize(
+    ("text", "laterality", "site", "region"),
+    [
+        ("ipsilateral axillary lymph node", "left", "lymph_node", "regional"),
+        ("left supraclavicular lymph node", "left", "lymph_node", "regional"),  # N3c, AJCC 8th
+        ("right internal mammary lymph node", "left", "distant_lymph_node", "distant"),  # contralateral
+        ("contralateral axillary lymph node", None, "distant_lymph_node", "distant"),
+        ("cervical lymph node", "left", "distant_lymph_node", "distant"),
+        ("mediastinal lymph nodes", None, "distant_lymph_node", "distant"),
+        ("axillary lymph node", None, "lymph_node", None),  # side unknown: undecided
+    ],
+)
+def test_nodal_region(text: str, laterality: str | None, site: str, region: str | None) -> None:
+    m = classify_site({"text": f"Secondary malignant neoplasm of {text}"}, [], [], laterality)
+    assert (m.site, m.nodal_region) == (site, region)
+
+
+@pytest.mark.parametrize(
+    ("code", "site"),
+    [
+        ({"coding": [{"system": "http://snomed.info/sct", "code": "94225005"}]}, "brain"),
+        ({"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C78.7"}]}, "liver"),
+        ({"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C79.32"}]}, "leptomeninges"),
+        ({"text": "Secondary malignant neoplasm of pleura"}, "pleura"),
+        ({"text": "peritoneal carcinomatosis"}, "peritoneum"),
+    ],
+)
+def test_site_codes(code: dict, site: str) -> None:  # type: ignore[type-arg]
+    assert classify_site(code, [], [], None).site == site
+
+
+def test_generic_secondary_code_uses_body_site() -> None:
+    code = {"coding": [{"system": "http://snomed.info/sct", "code": "128462008"}]}
+    body = [{"coding": [{"system": "http://snomed.info/sct", "code": "10200004", "display": "Liver structure"}]}]
+    assert classify_site(code, body, [], None).site == "liver"
+
+
+# ---- presentation -------------------------------------------------------------------------------------------------
+def test_de_novo_within_window() -> None:
+    j = run(metastases=[met("bone", "2020-03-01")])
+    assert j["presentation"] == "de_novo" and j["metastasis_free_interval_months"] is None
+
+
+def test_recurrent_beyond_window_with_interval() -> None:
+    j = run(metastases=[met("bone", "2023-01-15")])
+    assert j["presentation"] == "recurrent"
+    assert j["metastasis_free_interval_months"] == pytest.approx(36.0, abs=0.1)
+
+
+def test_window_is_configurable() -> None:
+    kw = {"metastases": [met("bone", "2020-05-01")]}  # 3.5 months after diagnosis
+    assert run(**kw)["presentation"] == "de_novo"
+    assert run(**kw, config=AssessmentConfig(de_novo_window_months=3))["presentation"] == "recurrent"
+
+
+def test_no_dates_no_verdict() -> None:
+    j = run(primaries=[primary(None)], metastases=[met("bone", "2023-01-15")])
+    assert j["presentation"] == "unknown"
+    assert any(u["item"] == "de novo vs recurrent" for u in j["unknowns"])
+
+
+def test_partial_dates_that_straddle_the_window_stay_unknown() -> None:
+    j = run(primaries=[primary("2020")], metastases=[met("bone", "2020-07")])
+    assert j["presentation"] == "unknown" and "precision" in j["presentation_basis"]
+
+
+def test_year_precision_far_apart_is_recurrent_and_approximate() -> None:
+    j = run(primaries=[primary("2015")], metastases=[met("bone", "2022")])
+    assert j["presentation"] == "recurrent" and j["metastasis_free_interval_approximate"] is True
+
+
+# ---- subtype (ASCO/CAP) -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("percent", "er"),
+    [(0, "negative"), (0.5, "negative"), (1, "low"), (10, "low"), (11, "positive"), (95, "positive")],
+)
+def test_er_thresholds(percent: float, er: str) -> None:
+    j = run(
+        receptors=[
+            receptor("ER", percent=percent),
+            receptor("PR", percent=0),
+            receptor("HER2", ihc_score="0"),
+        ]
+    )
+    assert j["subtype"]["er"] == er
+
+
+def test_er_low_is_flagged_and_hr_positive() -> None:
+    j = run(receptors=[receptor("ER", percent=5), receptor("PR", percent=0), receptor("HER2", ihc_score="1+")])
+    assert j["subtype"]["group"] == "HR+/HER2-"
+    assert any("ER-low" in n for n in j["subtype"]["notes"])
+
+
+@pytest.mark.parametrize(
+    ("ihc", "ish", "status", "want"),
+    [
+        ("3+", None, None, "3+"),
+        ("2+", "positive", None, "2+/ISH+"),
+        ("2+", "negative", None, "2+/ISH-"),
+        ("2+", None, None, "2+/ISH-unknown"),
+        ("1+", None, None, "1+"),
+        ("0", None, None, "0"),
+        ("ultralow", None, None, "ultralow"),
+        (None, "positive", None, "positive"),
+        (None, None, "negative", "negative"),
+        (None, None, None, "unknown"),
+    ],
+)
+def test_her2_categories(ihc: str | None, ish: str | None, status: str | None, want: str) -> None:
+    assert her2_value(ihc, ish, status) == want
+
+
+def test_her2_ihc_and_separate_ish_result_are_paired() -> None:
+    j = run(
+        receptors=[
+            receptor("ER", percent=0),
+            receptor("PR", percent=0),
+            receptor("HER2", ihc_score="2+"),
+            receptor("HER2", when="2020-01-25", ish="positive"),
+        ]
+    )
+    assert j["subtype"]["her2"] == "2+/ISH+" and j["subtype"]["group"] == "HR-/HER2+"
+
+
+def test_bare_negative_her2_asks_for_ihc_score() -> None:
+    j = run(
+        receptors=[receptor("ER", percent=80), receptor("HER2", status="negative")],
+        metastases=[met("bone", "2020-02-01")],
+    )
+    assert j["subtype"]["her2"] == "negative" and j["subtype"]["her2_category"] == "negative_unspecified"
+    assert any(u["item"] == "HER2 IHC score" for u in j["unknowns"])
+
+
+def test_metastatic_biopsy_preferred_and_discordance_reported() -> None:
+    recs = [
+        receptor("ER", percent=90),
+        receptor("PR", percent=40),
+        receptor("HER2", ihc_score="1+"),
+        receptor("ER", when="2024-02-01", specimen="metastasis", site="liver", percent=0),
+        receptor("PR", when="2024-02-01", specimen="metastasis", site="liver", percent=0),
+        receptor("HER2", when="2024-02-01", specimen="metastasis", site="liver", ihc_score="0"),
+        receptor("ER", when="2025-01-01", specimen="primary", percent=90),
+    ]  # a newer primary re-read
+    j = run(receptors=recs, metastases=[met("liver", "2024-01-20")])
+    assert j["subtype"]["group"] == "TNBC"
+    assert {x["marker"]: x["kind"] for x in j["subtype"]["discordance"]} == {
+        "ER": "status",
+        "PR": "status",
+        "HER2": "her2_low_category",
+    }
+
+
+def test_unknown_receptor_is_never_negative() -> None:
+    j = run(receptors=[receptor("HER2", ihc_score="0")])
+    assert j["subtype"]["er"] == "unknown" and j["subtype"]["group"] == "unknown"
+    assert j["endocrine_resistance"] == "unknown"
+
+
+# ---- sites ---------------------------------------------------------------------------------------------------------
+def test_bone_only_and_oligometastatic() -> None:
+    j = run(metastases=[met("bone", "2020-02-01", lesions=3)])
+    assert j["bone_only"] is True and j["visceral"] is False and j["oligometastatic"] is True
+
+
+def test_visceral_cns_and_not_oligo() -> None:
+    j = run(metastases=[met("liver", "2020-02-01", lesions=4), met("brain", "2020-02-01", lesions=2)])
+    assert (j["bone_only"], j["visceral"], j["cns"], j["oligometastatic"]) == (False, True, True, False)
+
+
+def test_oligometastatic_unknown_without_counts() -> None:
+    j = run(metastases=[met("lung", "2020-02-01", lesions=2), met("bone", "2020-02-01")])
+    assert j["oligometastatic"] is None
+
+
+# ---- endocrine resistance (ESO-ESMO ABC) ------------------------------------------------------------------------
+HR_POS = [receptor("ER", percent=90), receptor("PR", percent=50), receptor("HER2", ihc_score="1+")]
+
+
+@pytest.mark.parametrize(
+    ("therapy", "relapse", "want"),
+    [
+        (
+            drug("anastrozole", "2020-03-01", None, setting="adjuvant"),
+            "2021-09-01",
+            "primary",
+        ),  # 18 months in
+        (
+            drug("anastrozole", "2020-03-01", None, setting="adjuvant"),
+            "2023-06-01",
+            "secondary",
+        ),  # 3+ years in
+        (
+            drug("tamoxifen", "2020-03-01", "2025-03-01", setting="adjuvant", ongoing=False),
+            "2025-10-01",
+            "secondary",
+        ),
+        (
+            drug("tamoxifen", "2015-03-01", "2020-03-01", setting="adjuvant", ongoing=False),
+            "2023-03-01",
+            "sensitive",
+        ),
+    ],
+)
+def test_adjuvant_resistance(therapy, relapse: str, want: str) -> None:  # type: ignore[no-untyped-def]
+    j = run(receptors=HR_POS, therapies=[therapy], metastases=[met("bone", relapse)])
+    assert j["endocrine_resistance"] == want
+
+
+@pytest.mark.parametrize(("end", "want"), [("2020-06-15", "primary"), ("2021-02-01", "secondary")])
+def test_first_line_resistance(end: str, want: str) -> None:
+    therapies = [
+        drug("letrozole", "2020-02-10", end, setting="metastatic", reason="progression", ongoing=False),
+        drug("fulvestrant", end, None, setting="metastatic"),
+    ]
+    j = run(receptors=HR_POS, therapies=therapies, metastases=[met("bone", "2020-02-01")])
+    assert j["endocrine_resistance"] == want
+
+
+def test_endocrine_naive_is_sensitive_and_hr_negative_not_applicable() -> None:
+    assert run(receptors=HR_POS, metastases=[met("bone", "2020-02-01")])["endocrine_resistance"] == "sensitive"
+    tn = [receptor("ER", percent=0), receptor("PR", percent=0), receptor("HER2", ihc_score="0")]
+    assert run(receptors=tn, metastases=[met("bone", "2020-02-01")])["endocrine_resistance"] == "not_applicable"
+
+
+# ---- lines of therapy ---------------------------------------------------------------------------------------------
+def test_drugs_started_together_form_one_line_and_progression_starts_next() -> None:
+    therapies = [
+        drug("letrozole", "2021-01-01", "2022-06-01", reason="progression", ongoing=False),
+        drug("palbociclib", "2021-01-10", "2022-06-01", reason="progression", ongoing=False),
+        drug("fulvestrant", "2022-06-10"),
+        drug("denosumab", "2021-01-05"),
+        drug("zoledronic acid", "2022-07-01"),
+    ]
+    j = run(therapies=therapies, metastases=[met("bone", "2020-12-01")])
+    assert [(x["number"], x["drugs"]) for x in j["lines"]] == [
+        (1, ["letrozole", "palbociclib"]),
+        (2, ["fulvestrant"]),
+    ]
+    assert j["lines"][0]["reason_stopped"] == "progression"
+    assert j["exposures"]["cdk46_inhibitor"]["metastatic"] is True
+    assert j["exposures"]["bone_modifying"]["any"] is True
+
+
+def test_maintenance_after_dropping_chemo_is_same_line() -> None:
+    therapies = [
+        drug("trastuzumab", "2021-01-01"),
+        drug("pertuzumab", "2021-01-01"),
+        drug("docetaxel", "2021-01-01", "2021-06-01", reason="completed", ongoing=False),
+    ]
+    j = run(therapies=therapies, metastases=[met("liver", "2020-12-01")])
+    assert len(j["lines"]) == 1 and j["lines"][0]["ongoing"] is True
+
+
+def test_same_class_switch_for_toxicity_stays_in_line() -> None:
+    therapies = [
+        drug("paclitaxel", "2021-01-01", "2021-03-01", reason="toxicity", ongoing=False),
+        drug("nab-paclitaxel", "2021-03-15", None),
+    ]
+    j = run(therapies=therapies, metastases=[met("liver", "2020-12-01")])
+    assert len(j["lines"]) == 1 and j["lines"][0]["drugs"] == ["paclitaxel", "nab-paclitaxel"]
+
+
+def test_documented_progression_starts_a_new_line() -> None:
+    therapies = [
+        drug("capecitabine", "2021-01-01", "2021-08-01", ongoing=False),
+        drug("eribulin", "2021-08-10"),
+    ]
+    status = DiseaseStatus(d("2021-07-20"), "progression", src("status"))
+    j = run(therapies=therapies, metastases=[met("liver", "2020-12-01")], disease_statuses=[status])
+    assert len(j["lines"]) == 2 and j["lines"][0]["reason_stopped"] == "progression"
+
+
+def test_adjuvant_therapy_is_not_a_metastatic_line() -> None:
+    therapies = [drug("anastrozole", "2020-03-01", "2022-01-01", ongoing=False)]
+    j = run(therapies=therapies, metastases=[met("bone", "2023-01-01")])
+    assert j["lines"] == [] and j["therapies"][0]["setting"] in ("adjuvant", "unknown")
+    assert j["exposures"]["aromatase_inhibitor"]["any"] is True
