@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mbcnav.assess import Assessment
+
+
+def _yn(v: bool | None) -> str:
+    return "unknown" if v is None else ("yes" if v else "no")
+
+
+def _fact(main: str, *why: str) -> Group:
+    """A finding in bold-free text with its reasons dimmed underneath."""
+    parts: list[Any] = [Text.from_markup(main)]
+    parts += [Text(w, style="dim") for w in why if w]
+    return Group(*parts)
 
 
 def render_assessment(a: Assessment, console: Console | None = None) -> None:
@@ -13,41 +28,39 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     j = a.to_json()
     p = j["patient"]
     st = j["subtype"]
-    con.rule(f"[bold]mbcnav assessment[/bold] — patient {p['id'] or '(no id)'} — as of {j['as_of']}")
-    con.print("Decision support, not a decision: every line below shows the facts it used.", style="italic")
-    con.print(
-        f"[bold]Patient[/bold]   {p['sex']}, born {p['birth_date'] or 'unknown'}, "
-        f"menopausal status {p['menopausal_status']}" + (", PREGNANT" if p["pregnant"] else "")
+    con.rule(f"[bold]mbcnav assessment[/bold] — patient {escape(p['id'] or '(no id)')} — as of {j['as_of']}")
+    con.print("Decision support, not a decision: each finding shows the facts it used.", style="italic")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row(
+        "Patient",
+        escape(f"{p['sex']}, born {p['birth_date'] or 'unknown'}, menopausal status {p['menopausal_status']}")
+        + (" — [bold red]PREGNANT[/bold red]" if p["pregnant"] else ""),
     )
     stage = j["stage"]
-    con.print(f"[bold]Stage[/bold]     {stage['group']}  (metastatic: {_yn(j['metastatic'])})")
-    con.print(f"          {stage['basis']}", style="dim")
+    grid.add_row("Stage", _fact(f"{stage['group']} (metastatic: {_yn(j['metastatic'])})", escape(stage["basis"])))
     mfi = j["metastasis_free_interval_months"]
-    con.print(
-        f"[bold]Presentation[/bold] {j['presentation'].replace('_', ' ')}"
-        + (
-            f", metastasis-free interval {mfi:g} months"
-            + (" (approx.)" if j["metastasis_free_interval_approximate"] else "")
-            if mfi is not None
-            else ""
-        )
-    )
-    con.print(f"          {j['presentation_basis']}", style="dim")
-    con.print(
-        f"[bold]Subtype[/bold]   {st['group']}   ER {st['er']}"
+    pres = j["presentation"].replace("_", " ")
+    if mfi is not None:
+        pres += f", metastasis-free interval {mfi:g} months"
+        if j["metastasis_free_interval_approximate"]:
+            pres += " (approx., partial dates)"
+    grid.add_row("Presentation", _fact(pres, escape(j["presentation_basis"])))
+    sub = (
+        f"{st['group']} — ER {st['er']}"
         + (f" ({st['er_percent']:g}%)" if st["er_percent"] is not None else "")
         + f", PR {st['pr']}, HER2 {st['her2']} ({st['her2_category'].replace('_', ' ')})"
         + (f", PD-L1 CPS {st['pdl1_cps']:g}" if st["pdl1_cps"] is not None else "")
     )
-    con.print(f"          from {st['specimen']}{', ' + st['date'] if st['date'] else ''}", style="dim")
-    for d in st["discordance"]:
-        con.print(
-            f"          [yellow]discordance[/yellow] {d['marker']}: primary {d['primary']} "
-            f"({d['primary_date']}) vs metastasis {d['metastasis']} ({d['metastasis_site']}, "
-            f"{d['metastasis_date']}) — metastasis result used (ASCO 2015)"
-        )
-    for n in st["notes"]:
-        con.print(f"          note: {n}", style="yellow")
+    why = [f"from {st['specimen']}{', ' + st['date'] if st['date'] else ''}"]
+    why += [
+        f"discordance {d['marker']}: primary {d['primary']} ({d['primary_date']}) vs metastasis "
+        f"{d['metastasis']} ({d['metastasis_site']}, {d['metastasis_date']}); metastasis result used (ASCO 2015)"
+        for d in st["discordance"]
+    ]
+    why += [f"note: {n}" for n in st["notes"]]
+    grid.add_row("Subtype", _fact(escape(sub), *map(escape, why)))
     flags = [
         name
         for name, v in (
@@ -58,59 +71,60 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         )
         if v
     ]
-    con.print(
-        f"[bold]Sites[/bold]     {', '.join(s.replace('_', ' ') for s in j['sites']) or 'none recorded'}"
-        + (f"   ({', '.join(flags)})" if flags else "")
+    sites = ", ".join(s.replace("_", " ") for s in j["sites"]) or "none active"
+    grid.add_row("Sites", escape(sites + (f" ({', '.join(flags)})" if flags else "")))
+    grid.add_row(
+        "Endocrine resistance",
+        _fact(j["endocrine_resistance"].replace("_", " "), *map(escape, j["endocrine_resistance_basis"])),
     )
-    con.print(f"[bold]Endocrine resistance[/bold] {j['endocrine_resistance'].replace('_', ' ')}")
-    for b in j["endocrine_resistance_basis"]:
-        con.print(f"          {b}", style="dim")
-    con.print(
-        f"[bold]ECOG[/bold]      {j['ecog'] if j['ecog'] is not None else 'unknown'}"
-        + (f" ({j['ecog_date']})" if j["ecog_date"] else "")
+    grid.add_row(
+        "ECOG",
+        (str(j["ecog"]) + (f" ({j['ecog_date']})" if j["ecog_date"] else "")) if j["ecog"] is not None else "unknown",
     )
+    early = [t for t in j["therapies"] if t["setting"] in ("neoadjuvant", "adjuvant")]
+    if early:
+        grid.add_row(
+            "Early-disease therapy",
+            escape("; ".join(f"{t['drug']} ({t['setting']}, {t['start'] or '?'} to {t['end'] or '?'})" for t in early)),
+        )
+    if j["biomarkers"]:
+        grid.add_row(
+            "Biomarkers",
+            escape(
+                "; ".join(
+                    f"{b['gene']} {b['origin']} {b['result'].replace('_', ' ')}"
+                    + (f" {b['variant']}" if b["variant"] else "")
+                    for b in j["biomarkers"]
+                )
+            ),
+        )
+    con.print(grid)
     if j["lines"]:
-        t = Table(title="Lines of therapy (metastatic setting)", title_justify="left")
+        t = Table(title="Lines of therapy in the metastatic setting", title_justify="left")
         for col in ("line", "drugs", "start", "end", "stopped because"):
             t.add_column(col)
         for line in j["lines"]:
             t.add_row(
                 str(line["number"]),
-                ", ".join(line["drugs"]),
+                escape(", ".join(line["drugs"])),
                 line["start"] or "?",
                 line["end"] or ("ongoing" if line["ongoing"] else "?"),
                 line["reason_stopped"] or "",
             )
         con.print(t)
     else:
-        con.print("[bold]Lines[/bold]     none in the metastatic setting")
-    early = [t for t in j["therapies"] if t["setting"] in ("neoadjuvant", "adjuvant")]
-    if early:
-        con.print(
-            "[bold]Early-disease therapy[/bold] "
-            + "; ".join(f"{t['drug']} ({t['setting']}, {t['start'] or '?'} to {t['end'] or '?'})" for t in early)
-        )
-    if j["biomarkers"]:
-        con.print(
-            "[bold]Biomarkers[/bold] "
-            + "; ".join(
-                f"{b['gene']} {b['origin']} {b['result']}" + (f" {b['variant']}" if b["variant"] else "")
-                for b in j["biomarkers"]
-            )
-        )
+        con.print("[bold]Lines of therapy[/bold]  none in the metastatic setting")
     if j["unknowns"]:
         con.print("[bold]Unknown but matters[/bold]")
         for u in j["unknowns"]:
-            con.print(f"  • {u['item']}: {u['why']} → [cyan]{u['action']}[/cyan]")
+            con.print(f"  • [bold]{escape(u['item'])}[/bold]: {escape(u['why'])} → [cyan]{escape(u['action'])}[/cyan]")
     if j["conflicts"]:
         con.print("[bold red]Conflicts in the record[/bold red]")
         for c in j["conflicts"]:
-            con.print(f"  • {c}")
+            con.print(f"  • {escape(c)}")
     if j["input_issues"]:
         con.print(f"[bold]Input issues[/bold] ({len(j['input_issues'])})")
         for i in j["input_issues"][:20]:
-            con.print(f"  • {i['location']}: {i['message']}", style="dim")
-
-
-def _yn(v: bool | None) -> str:
-    return "unknown" if v is None else ("yes" if v else "no")
+            con.print(f"  • {escape(i['location'])}: {escape(i['message'])}", style="dim")
+        if len(j["input_issues"]) > 20:
+            con.print(f"  … and {len(j['input_issues']) - 20} more (see --format json)", style="dim")

@@ -202,7 +202,7 @@ def find_unknowns(a: Assessment) -> list[Unknown]:
                 "ask pathology for the IHC score (0, >0<1+, 1+, 2+/ISH-), re-score if needed",
             )
         )
-    elif st.her2.value == "0":
+    elif st.her2.value == "0" and st.hr_positive:
         out.append(
             Unknown(
                 "HER2-ultralow vs null",
@@ -304,10 +304,6 @@ def find_unknowns(a: Assessment) -> list[Unknown]:
             )
         )
     return out
-
-
-def _cps(v: float | None) -> float | None:
-    return v
 
 
 def assessment_json(a: Assessment) -> dict[str, Any]:

@@ -95,6 +95,15 @@ def assess_stage(record: Record) -> StageResult:
         earliest_non = min(not_met, key=lambda e: e.date.earliest if e.date else PartialDate.parse("9999").earliest)
         initial = earliest_non.text.split()[2] if earliest_non.text.startswith("stage group") else None
 
+    groups_seen = [e for e in not_met if e.text.startswith("stage group") and e.date is not None]
+    for i, a in enumerate(groups_seen):
+        for b in groups_seen[i + 1 :]:
+            a_type, b_type = a.text.split()[3], b.text.split()[3]
+            same_kind = a_type == b_type or "(unknown)" in (a_type, b_type)
+            assert a.date is not None and b.date is not None
+            close = abs((a.date.earliest - b.date.earliest).days) <= 31
+            if same_kind and close and a.text.split()[2] != b.text.split()[2]:
+                conflicts.append(f"{a.text} ({a.source}, {a.date}) disagrees with {b.text} ({b.source}, {b.date})")
     if evidence:
         for e in not_met:
             if e.date is None or first is None:

@@ -89,6 +89,10 @@ def _stu3_reason(res: dict[str, Any]) -> str | None:
         return "MedicationStatement.taken exists only in STU3"
     if rtype == "MedicationRequest" and "context" in res:
         return "MedicationRequest.context exists only in STU3 (R4: encounter)"
+    if rtype in ("Observation", "MedicationDispense", "Procedure", "DiagnosticReport") and "context" in res:
+        return f"{rtype}.context exists only in STU3 (R4: encounter)"
+    if rtype == "Condition" and "patient" in res and "subject" not in res:
+        return "Condition.patient is DSTU2 (R4: subject)"
     if rtype == "AllergyIntolerance" and isinstance(res.get("verificationStatus"), str):
         return "AllergyIntolerance.verificationStatus is a plain code (STU3)"
     return None
@@ -101,6 +105,7 @@ class _Reader:
         self.located = located
         self.by_ref: dict[str, Located] = {}
         self.patient_id = patient_id
+        self.condition_stages: list[StageGroup] = []
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def issue(self, loc: str, msg: str, severity: str = "warning") -> None:
@@ -170,10 +175,10 @@ class _Reader:
             except ValidationError as exc:
                 for err in exc.errors()[:10]:
                     where = _loc_path(tuple(err.get("loc", ())))
-                    self.issue(
-                        f"{item.location}.{where}" if where else item.location,
-                        f"invalid {rtype}: {err.get('msg', 'invalid value')}",
-                    )
+                    msg = err.get("msg", "invalid value")
+                    if err.get("type") == "extra_forbidden":
+                        msg = "element not defined in FHIR R4"
+                    self.issue(f"{item.location}.{where}" if where else item.location, f"invalid {rtype}: {msg}")
             except (ValueError, TypeError, RecursionError) as exc:
                 self.issue(item.location, f"invalid {rtype}: {str(exc)[:200]}")
             kept.append(item)
@@ -186,7 +191,7 @@ class _Reader:
             reason = _stu3_reason(item.resource)
             if reason:
                 raise UnusableInput(
-                    f"{item.location}: this looks like FHIR STU3, not R4 ({reason}). mbcnav reads FHIR R4 "
+                    f"{item.location}: this looks like FHIR STU3 or earlier, not R4 ({reason}). mbcnav reads FHIR R4 "
                     "(4.0.1) with mCODE profiles; convert the record to R4 first."
                 )
         items = self.validate(items)
@@ -223,7 +228,7 @@ class _Reader:
             signatures=tuple(obs["signatures"]),
             metastases=tuple(metastases) + tuple(obs["history_mets"]),
             tnm=tuple(obs["tnm"]),
-            stage_groups=tuple(obs["stage_groups"]),
+            stage_groups=tuple(obs["stage_groups"]) + tuple(self.condition_stages),
             performance=tuple(obs["performance"]),
             therapies=tuple(therapies),
             local_treatments=tuple(local),
@@ -333,6 +338,12 @@ class _Reader:
                 grade = ext["valueString"]
         if onset is None:
             self.issue(item.location, "primary breast cancer without a diagnosis date (onset)")
+        for st in _list(res.get("stage")):
+            summary = st.get("summary") if isinstance(st, dict) else None
+            group = markers.parse_stage_group(" ; ".join(texts(summary) + [c for _, c, _ in codings(summary)]))
+            if group is not None:
+                stype = markers.staging_type(st.get("type"), "")
+                self.condition_stages.append(StageGroup(group, stype, onset, self.source(item)))
         desc = next(iter(texts(res.get("code"))), "breast cancer")
         return PrimaryCancer(onset, lat, histology, grade, desc, self.source(item))
 

@@ -57,15 +57,17 @@ def _read_text(path: Path) -> str:
 def flatten(doc: Any, where: str) -> list[Located]:
     """Resources of a Bundle (any type) or a single resource, each with its location."""
     if not isinstance(doc, dict):
-        raise UnusableInput(f"{where}: not a FHIR resource (expected a JSON object, got {type(doc).__name__})")
+        raise UnusableInput(
+            f"{where.rstrip(':')}: not a FHIR resource (expected a JSON object, got {type(doc).__name__})"
+        )
     rtype = doc.get("resourceType")
     if not isinstance(rtype, str) or not rtype:
-        raise UnusableInput(f"{where}: not a FHIR resource (no resourceType)")
+        raise UnusableInput(f"{where.rstrip(':')}: not a FHIR resource (no resourceType)")
     if rtype != "Bundle":
-        return [Located(doc, where)]
+        return [Located(doc, where.rstrip(":"))]
     entries = doc.get("entry", [])
     if not isinstance(entries, list):
-        raise UnusableInput(f"{where}: Bundle.entry is not a list")
+        raise UnusableInput(f"{where.rstrip(':')}: Bundle.entry is not a list")
     out: list[Located] = []
     for i, e in enumerate(entries):
         loc = f"{where}entry[{i}].resource" if where.endswith(":") else f"{where}.entry[{i}].resource"
