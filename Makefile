@@ -21,7 +21,7 @@ $(DEVSTAMP): $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/mbcnav assess examples/fhir/02-recurrence-on-adjuvant-ai.json
-	$(BIN)/mbcnav assess examples/cases/04-her2-positive-brain.yaml --format json
+	$(BIN)/mbcnav assess examples/cases/04-her2-positive-brain.yaml
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks
