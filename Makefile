@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/mbcnav assess examples/cases/04-her2-positive-brain.yaml
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
