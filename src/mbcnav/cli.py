@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 from mbcnav import __version__
-from mbcnav.assess import assess
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.record.reader import UnusableInput, read_path
 
@@ -41,13 +40,24 @@ def _parser() -> argparse.ArgumentParser:
         default=AssessmentConfig().de_novo_window_months,
         help="months after diagnosis within which metastases count as de novo (default 4, AJCC)",
     )
+    r = sub.add_parser(
+        "response",
+        help="RECIST 1.1 response per line of therapy, with spider/swimmer plots; "
+        "a folder of patient files gives a cohort waterfall plot",
+    )
+    r.add_argument("path", type=Path, help="one patient (as for assess), or a folder with one file per patient")
+    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.add_argument("--baseline", type=_as_of, help="use this assessment date as the baseline (YYYY-MM-DD)")
+    r.add_argument("--plot", type=Path, metavar="DIR", help="write PNG and SVG plots into DIR")
+    r.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
+    r.add_argument("--strict", action="store_true")
     c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
     c.add_argument("path", type=Path)
     c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     return p
 
 
-def _fail(err: UnusableInput, fmt: str) -> int:
+def fail(err: UnusableInput, fmt: str) -> int:
     if fmt == "json":
         outcome = {
             "resourceType": "OperationOutcome",
@@ -68,12 +78,16 @@ def _fail(err: UnusableInput, fmt: str) -> int:
 def cmd_assess(args: argparse.Namespace) -> int:
     today = args.as_of or date.today()
     if not 0 < args.de_novo_window_months <= 24:
-        return _fail(UnusableInput("--de-novo-window-months must be between 0 and 24"), args.format)
+        return fail(UnusableInput("--de-novo-window-months must be between 0 and 24"), args.format)
     try:
         record = read_path(args.path, strict=args.strict, today=today, patient_id=args.patient)
     except UnusableInput as err:
-        return _fail(err, args.format)
-    result = assess(record, as_of=today, config=AssessmentConfig(de_novo_window_months=args.de_novo_window_months))
+        return fail(err, args.format)
+    from mbcnav.response import assess_with_response
+
+    result, _ = assess_with_response(
+        record, as_of=today, config=AssessmentConfig(de_novo_window_months=args.de_novo_window_months)
+    )
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:
@@ -83,15 +97,21 @@ def cmd_assess(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_response(args: argparse.Namespace) -> int:
+    from mbcnav.response.cli import run_response
+
+    return run_response(args)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from mbcnav.record.casefile import case_to_bundle, load_case
 
     if args.path.suffix not in (".yaml", ".yml"):
-        return _fail(UnusableInput(f"{args.path}: convert takes a .yaml case file"), "text")
+        return fail(UnusableInput(f"{args.path}: convert takes a .yaml case file"), "text")
     try:
         bundle = case_to_bundle(load_case(args.path))
     except UnusableInput as err:
-        return _fail(err, "text")
+        return fail(err, "text")
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if args.output:
         tmp = args.output.with_suffix(args.output.suffix + ".tmp")
@@ -103,10 +123,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # Text copied from a record may hold unpaired surrogates or odd bytes: never let that crash the output.
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args = _parser().parse_args(argv)
     try:
         if args.command == "assess":
             return cmd_assess(args)
+        if args.command == "response":
+            return cmd_response(args)
         return cmd_convert(args)
     except KeyboardInterrupt:
         return 130

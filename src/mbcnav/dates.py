@@ -12,7 +12,7 @@ Precision = Literal["year", "month", "day"]
 
 # FHIR R4 date / dateTime lexical forms (http://hl7.org/fhir/R4/datatypes.html#date); time and zone are ignored:
 # clinical intervals here are counted in days.
-_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(?:T[0-9:.+\-Z]*)?$")
+_DATE_RE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?(?:T[0-9:.+\-Z]*)?$")
 
 AVERAGE_MONTH_DAYS = 365.25 / 12
 

@@ -76,7 +76,10 @@ def load_case(path: Path) -> dict[str, Any]:
 def check_case(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UnusableInput(f"{where}: a case file is a YAML mapping with schema: mbcnav-case/1")
-    data = _dates_to_text(data)
+    try:
+        data = _dates_to_text(data)
+    except RecursionError:
+        raise UnusableInput(f"{where}: the case file refers to itself (a YAML alias loop)") from None
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -112,14 +115,16 @@ class _Builder:
         self.primary_ref = ""
         self.met_refs: dict[str, str] = {}
         self.specimens: dict[tuple[str, str], str] = {}
+        self.lesion_refs: dict[str, str] = {}
 
     def rid(self, *parts: Any) -> str:
         return str(uuid.uuid5(_NS, "|".join([self.key, *map(str, parts)])))
 
     def add(self, resource: dict[str, Any]) -> str:
-        ref = f"{resource['resourceType']}/{resource['id']}"
-        self.entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
-        return ref
+        """Add an entry; references inside the bundle use its urn:uuid fullUrl (FHIR R4 Bundle rules)."""
+        full = f"urn:uuid:{self.rid('fullUrl', resource['resourceType'], resource['id'])}"
+        self.entries.append({"fullUrl": full, "resource": resource})
+        return full
 
     def subject(self) -> dict[str, str]:
         return {"reference": self.patient_ref}
@@ -714,52 +719,89 @@ class _Builder:
         )
 
     def measurement(self, i: int, m: dict[str, Any]) -> None:
+        """A lesion (mCODE Tumor BodyStructure) and one assessment of it: a size (mCODE TumorSize, LOINC 21889-1)
+        or, for a non-target / unmeasurable state, an mbcnav RECIST lesion-status Observation."""
         lesion = m["lesion"]
-        bs_id = self.rid("lesion", lesion)
-        if not any(e["resource"]["id"] == bs_id for e in self.entries):
+        if lesion not in self.lesion_refs:
             bs: dict[str, Any] = {
                 "resourceType": "BodyStructure",
-                "id": bs_id,
+                "id": self.rid("lesion", lesion),
                 "meta": {"profile": [f"{MCODE}/mcode-tumor"]},
                 "identifier": [{"system": f"{MBCNAV_CS}/lesion", "value": lesion}],
                 "patient": self.subject(),
             }
             if m.get("site"):
                 bs["location"] = {"text": m["site"]}
-            self.add(bs)
-        axis = m.get("axis", "long")
-        comp_code = (
-            {"coding": [{"system": LOINC, "code": "33728-7", "display": "Size.maximum dimension in Tumor"}]}
-            if axis == "long"
-            else {
-                "coding": [
-                    {
-                        "system": f"{MBCNAV_CS}/recist",
-                        "code": "short-axis",
-                        "display": "Short axis (lymph node)",
-                    }
-                ],
-                "text": "short axis",
-            }
-        )
+            ext: list[dict[str, Any]] = []
+            if m.get("role"):
+                ext.append({"url": f"{MBCNAV_SD}/recist-role", "valueCode": m["role"].replace("_", "-")})
+            if "lymph_node" in m:
+                ext.append({"url": f"{MBCNAV_SD}/lymph-node", "valueBoolean": m["lymph_node"]})
+            if m.get("irradiated"):
+                ext.append({"url": f"{MBCNAV_SD}/previously-irradiated", "valueBoolean": True})
+            if ext:
+                bs["extension"] = ext
+            self.lesion_refs[lesion] = self.add(bs)
+        ref = self.lesion_refs[lesion]
+        status = m.get("status", "measured")
         res: dict[str, Any] = {
             "resourceType": "Observation",
-            "id": self.rid("size", i),
-            "meta": {"profile": [f"{MCODE}/mcode-tumor-size"]},
+            "id": self.rid("lesion-assessment", i),
             "status": "final",
-            "code": {"coding": [{"system": LOINC, "code": "21889-1", "display": "Size Tumor"}]},
             "subject": self.subject(),
-            "focus": [{"reference": f"BodyStructure/{bs_id}"}],
+            "focus": [{"reference": ref}],
             "effectiveDateTime": m["date"],
-            "component": [
+        }
+        if m.get("method"):
+            res["method"] = {"text": m["method"]}
+        if "size_mm" in m and status == "measured":
+            axis = m.get("axis", "long")
+            comp_code = (
+                {"coding": [{"system": LOINC, "code": "33728-7", "display": "Size.maximum dimension in Tumor"}]}
+                if axis == "long"
+                else {
+                    "coding": [
+                        {"system": f"{MBCNAV_CS}/recist", "code": "short-axis", "display": "Short axis (lymph node)"}
+                    ],
+                    "text": "short axis",
+                }
+            )
+            res["meta"] = {"profile": [f"{MCODE}/mcode-tumor-size"]}
+            res["code"] = {"coding": [{"system": LOINC, "code": "21889-1", "display": "Size Tumor"}]}
+            res["component"] = [
                 {
                     "code": comp_code,
                     "valueQuantity": {"value": m["size_mm"], "unit": "mm", "system": UCUM, "code": "mm"},
                 }
-            ],
-        }
-        if m.get("method"):
-            res["method"] = {"text": m["method"]}
+            ]
+            if m.get("slice_thickness_mm"):
+                res["component"].append(
+                    {
+                        "code": {
+                            "coding": [
+                                {
+                                    "system": f"{MBCNAV_CS}/recist",
+                                    "code": "slice-thickness",
+                                    "display": "Slice thickness",
+                                }
+                            ],
+                            "text": "slice thickness",
+                        },
+                        "valueQuantity": {"value": m["slice_thickness_mm"], "unit": "mm", "system": UCUM, "code": "mm"},
+                    }
+                )
+        else:
+            code = status.replace("_", "-")
+            res["code"] = {
+                "coding": [
+                    {"system": f"{MBCNAV_CS}/recist", "code": "lesion-status", "display": "RECIST lesion assessment"}
+                ],
+                "text": "RECIST lesion assessment",
+            }
+            res["valueCodeableConcept"] = {
+                "coding": [{"system": f"{MBCNAV_CS}/recist-lesion-status", "code": code}],
+                "text": status.replace("_", " "),
+            }
         self.add(res)
 
 

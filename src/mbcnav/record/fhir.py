@@ -18,6 +18,7 @@ from mbcnav.record.model import (
     GenomicFinding,
     GenomicSignature,
     InputIssue,
+    Lesion,
     LocalTreatment,
     Metastasis,
     Patient,
@@ -63,6 +64,9 @@ SETTING_EXT = f"{MBCNAV_SD}/therapy-setting"
 LESIONS_EXT = f"{MBCNAV_SD}/lesion-count"
 GRADE_EXT = f"{MBCNAV_SD}/histologic-grade"
 HISTOLOGY_EXT_SUFFIX = "mcode-histology-morphology-behavior"
+RECIST_ROLE_EXT = f"{MBCNAV_SD}/recist-role"
+LYMPH_NODE_EXT = f"{MBCNAV_SD}/lymph-node"
+IRRADIATED_EXT = f"{MBCNAV_SD}/previously-irradiated"
 
 
 def _profiles(res: dict[str, Any]) -> str:
@@ -106,6 +110,7 @@ class _Reader:
         self.by_ref: dict[str, Located] = {}
         self.patient_id = patient_id
         self.condition_stages: list[StageGroup] = []
+        self.lesions: dict[str, Lesion] = {}
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def issue(self, loc: str, msg: str, severity: str = "warning") -> None:
@@ -200,9 +205,8 @@ class _Reader:
             rid = res.get("id")
             if isinstance(rid, str):
                 self.by_ref[f"{res['resourceType']}/{rid}"] = item
-            full = res.get("fullUrl")
-            if isinstance(full, str):
-                self.by_ref[full] = item
+            if item.full_url:
+                self.by_ref[item.full_url] = item
         # Bundle-level fullUrls (urn:uuid) are in the raw entries; register them too.
         patients = [i for i in items if i.resource.get("resourceType") == "Patient"]
         patient_item = self.pick_patient(patients)
@@ -217,6 +221,9 @@ class _Reader:
         obs = self.observations(by_type["Observation"], laterality)
         therapies = self.medications(by_type)
         local = self.procedures(by_type["Procedure"])
+        for item in by_type["BodyStructure"]:
+            if "mcode-tumor" in _profiles(item.resource) or RECIST_ROLE_EXT in str(item.resource.get("extension")):
+                self.lesion(item)
         patient = self.patient(patient_item, obs.pop("_menopause", None), obs.pop("_pregnant", None))
         if not primaries:
             self.issue("(record)", "no primary breast cancer Condition found")
@@ -234,12 +241,13 @@ class _Reader:
             local_treatments=tuple(local),
             measurements=tuple(obs["measurements"]),
             disease_statuses=tuple(obs["statuses"]),
+            lesions=tuple(self.lesions.values()),
             input_issues=tuple(self.issues),
             resource_count=len(self.located),
         )
 
     def pick_patient(self, patients: list[Located]) -> Located | None:
-        ids = {p.resource.get("id") for p in patients}
+        ids = {str(p.resource.get("id")) for p in patients}
         if self.patient_id is not None:
             chosen = [p for p in patients if p.resource.get("id") == self.patient_id]
             if not chosen:
@@ -262,7 +270,10 @@ class _Reader:
             return True
         ref = subject["reference"]
         pid = patient.resource.get("id")
-        if ref.startswith("Patient/") and isinstance(pid, str) and ref != f"Patient/{pid}":
+        full = patient.full_url
+        if (ref.startswith("Patient/") and isinstance(pid, str) and ref != f"Patient/{pid}") or (
+            ref.startswith("urn:uuid:") and full is not None and ref != full
+        ):
             self.issue(item.location, f"refers to another patient ({ref}); skipped")
             return False
         return True
@@ -412,6 +423,7 @@ class _Reader:
             "signature": self.obs_signature,
             "status": self.obs_status,
             "tumor_size": self.obs_tumor_size,
+            "lesion_status": self.obs_lesion_status,
             "menopause": self.obs_menopause,
             "pregnancy": self.obs_pregnancy,
             "history_mets": self.obs_history_mets,
@@ -564,16 +576,42 @@ class _Reader:
             return
         out["statuses"].append(DiseaseStatus(when, st, self.source(item)))  # type: ignore[arg-type]
 
-    def obs_tumor_size(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
-        res = item.resource
-        lesion_id, site = None, None
+    def lesion_of(self, res: dict[str, Any], item: Located | None) -> tuple[str | None, str | None]:
+        """Lesion identity and site of the BodyStructure an Observation focuses on; registers the Lesion."""
         for f in _list(res.get("focus")):
             target = self.resolve(f)
             if target is not None and target.resource.get("resourceType") == "BodyStructure":
-                bs = target.resource
-                ident = _first(bs.get("identifier"))
-                lesion_id = (ident.get("value") if isinstance(ident, dict) else None) or bs.get("id")
-                site = next(iter(texts(bs.get("location"))), None)
+                lesion = self.lesion(target)
+                return lesion.lesion_id, lesion.site
+        return None, None
+
+    def lesion(self, item: Located) -> Lesion:
+        key = self.source(item).resource
+        if key in self.lesions:
+            return self.lesions[key]
+        bs = item.resource
+        ident = _first(bs.get("identifier"))
+        lesion_id = str((ident.get("value") if isinstance(ident, dict) else None) or bs.get("id") or item.location)
+        site = next(iter(texts(bs.get("location"))), None)
+        role: Any = None
+        lymph = bool(site and re.search(r"lymph|nod(e|al)", site, re.I))
+        irradiated = False
+        for ext in _list(bs.get("extension")):
+            if not isinstance(ext, dict):
+                continue
+            if ext.get("url") == RECIST_ROLE_EXT and ext.get("valueCode") in ("target", "non-target"):
+                role = ext["valueCode"].replace("-", "_")
+            elif ext.get("url") == LYMPH_NODE_EXT and isinstance(ext.get("valueBoolean"), bool):
+                lymph = ext["valueBoolean"]
+            elif ext.get("url") == IRRADIATED_EXT and isinstance(ext.get("valueBoolean"), bool):
+                irradiated = ext["valueBoolean"]
+        lesion = Lesion(lesion_id, site, role, lymph, irradiated, self.source(item))
+        self.lesions[key] = lesion
+        return lesion
+
+    def obs_tumor_size(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        lesion_id, site = self.lesion_of(res, item)
         if lesion_id is None:
             lesion_id = res.get("id") or item.location
         size, axis, problem = markers.parse_size(res)
@@ -583,6 +621,10 @@ class _Reader:
         if size is None:
             self.no_value(item, "tumour size")
             return
+        if when is None:
+            self.issue(item.location, "tumour measurement without a date; not usable for response", "error")
+            return
+        method = next(iter(texts(res.get("method"))), None)
         out["measurements"].append(
             TumorMeasurement(
                 str(lesion_id),
@@ -590,9 +632,24 @@ class _Reader:
                 when,
                 size,
                 axis,  # type: ignore[arg-type]
-                None,
+                method,
                 self.source(item),
+                "measured",
+                markers.slice_thickness(res),
             )
+        )
+
+    def obs_lesion_status(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        res = item.resource
+        lesion_id, site = self.lesion_of(res, item)
+        status = markers.parse_lesion_status(res)
+        if lesion_id is None or status is None or when is None:
+            self.issue(item.location, "lesion assessment without a lesion (focus), a status or a date; ignored")
+            return
+        size = 0.0 if status in ("absent", "merged") else (5.0 if status == "too_small" else None)
+        method = next(iter(texts(res.get("method"))), None)
+        out["measurements"].append(
+            TumorMeasurement(lesion_id, site, when, size, "long", method, self.source(item), status)  # type: ignore[arg-type]
         )
 
     def obs_menopause(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -9,6 +10,28 @@ from mbcnav.dates import PartialDate
 from mbcnav.record.model import ReceptorResult, Source, Specimen, StagingType, StopReason
 from mbcnav.terminology.codes import MBCNAV_CS, codings, first_code, has_code, texts
 from mbcnav.terminology.sites import classify_site, site_table
+
+
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def num(v: Any) -> float | None:
+    """A JSON number as a float, or None for non-numbers, booleans, NaN, infinities and absurd magnitudes."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    if isinstance(v, int) and abs(v) > 10**9:
+        return None
+    f = float(v)
+    return f if math.isfinite(f) and abs(f) <= 1e9 else None
+
+
+def num_text(s: str) -> float | None:
+    try:
+        return num(float(s)) if len(s) <= 12 else None
+    except ValueError:
+        return None
+
 
 # ---- Conditions -------------------------------------------------------------------------------------------------
 # SNOMED 254837009 malignant neoplasm of breast; 353431000119107 of female left breast (mCODE STU4 examples);
@@ -155,6 +178,8 @@ def observation_kind(code: Any, profiles: str) -> str | None:
             return SNOMED_KINDS[c]
         if system == MBCNAV_CS + "/observation":
             return {"menopausal-status": "menopause", "her2": "receptor"}.get(c)
+        if system == MBCNAV_CS + "/recist" and c == "lesion-status":
+            return "lesion_status"
     for fragment, kind in PROFILE_KINDS:
         if fragment in profiles:
             if kind == "receptor" and receptor_marker(code) is None:
@@ -273,8 +298,8 @@ def integer_value(res: dict[str, Any]) -> int | None:
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     q = res.get("valueQuantity")
-    if isinstance(q, dict) and isinstance(q.get("value"), int | float) and not isinstance(q.get("value"), bool):
-        f = float(q["value"])
+    f = num(q.get("value")) if isinstance(q, dict) else None
+    if f is not None:
         return int(f) if f.is_integer() else None
     for t in [
         *texts(res.get("valueCodeableConcept")),
@@ -363,17 +388,19 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
     text = " ; ".join(texts_all)
     q = res.get("valueQuantity")
     if isinstance(q, dict) and "value" in q:
-        v = q.get("value")
+        v = num(q.get("value"))
         unit = str(q.get("unit") or q.get("code") or "").strip()
-        if isinstance(v, int | float) and not isinstance(v, bool):
+        if v is None and q.get("value") is not None:
+            out["_problem"] = f"{marker} value {str(q.get('value'))[:30]} is not a usable number; ignored"
+        if v is not None:
             if marker == "PD-L1" or "cps" in (unit.lower() + code_words):
-                out["cps"] = float(v)
+                out["cps"] = v
             elif unit in ("%", "percent") or marker in ("ER", "PR", "Ki67"):
                 if not 0 <= v <= 100:
                     out["_problem"] = f"{marker} percentage {v} is outside 0-100; ignored"
                 else:
-                    out["percent"] = float(v)
-            elif marker == "HER2" and float(v) in (0, 1, 2, 3):
+                    out["percent"] = v
+            elif marker == "HER2" and v in (0, 1, 2, 3):
                 out["ihc_score"] = "0" if v == 0 else f"{int(v)}+"
     if isinstance(res.get("valueInteger"), int) and marker == "HER2" and res["valueInteger"] in (0, 1, 2, 3):
         out["ihc_score"] = "0" if res["valueInteger"] == 0 else f"{res['valueInteger']}+"
@@ -386,19 +413,20 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
         out["status"] = status
     m = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
     if m and out["percent"] is None and marker in ("ER", "PR", "Ki67"):
-        out["percent"] = float(m.group(1)) if float(m.group(1)) <= 100 else None
+        pct = num_text(m.group(1))
+        out["percent"] = pct if pct is not None and pct <= 100 else None
     m = re.search(r"cps\D{0,12}(\d+(?:\.\d+)?)", text, re.I)
     if m and out["cps"] is None:
-        out["cps"] = float(m.group(1))
+        out["cps"] = num_text(m.group(1))
     # Components: mbcnav case files and some labs give IHC score, ISH result, percent or CPS as components.
-    for comp in res.get("component") or []:
+    for comp in _as_list(res.get("component")):
         if not isinstance(comp, dict):
             continue
         cwords = " ".join(texts(comp.get("code")) + [c for _, c, _ in codings(comp.get("code"))]).lower()
         cvc = comp.get("valueCodeableConcept")
         ctext = " ; ".join(texts(cvc) + ([comp["valueString"]] if isinstance(comp.get("valueString"), str) else []))
         cq = comp.get("valueQuantity")
-        cnum = cq.get("value") if isinstance(cq, dict) else None
+        cnum = num(cq.get("value")) if isinstance(cq, dict) else None
         if "ish" in cwords or "in situ" in cwords or "fish" in cwords:
             out["ish"] = _status_from(cvc, ctext) or out["ish"]
         elif "ihc" in cwords or "immunohisto" in cwords:
@@ -410,13 +438,13 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
                 else out["ihc_score"]
             )
         elif "cps" in cwords or "combined positive" in cwords:
-            if isinstance(cnum, int | float):
-                out["cps"] = float(cnum)
+            if cnum is not None:
+                out["cps"] = cnum
         elif ("percent" in cwords or "%" in cwords or "proportion" in cwords) and (
-            isinstance(cnum, int | float) and 0 <= cnum <= 100
+            cnum is not None and 0 <= cnum <= 100
         ):
-            out["percent"] = float(cnum)
-    for interp in res.get("interpretation") or []:
+            out["percent"] = cnum
+    for interp in _as_list(res.get("interpretation")):
         if out["status"] is None and marker != "HER2":
             out["status"] = _status_from(interp, " ".join(texts(interp)))
     if marker is None:
@@ -473,7 +501,7 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
     origin = "unknown"
     variant = None
     result = "unknown"
-    for comp in res.get("component") or []:
+    for comp in _as_list(res.get("component")):
         if not isinstance(comp, dict):
             continue
         code = comp.get("code")
@@ -530,10 +558,10 @@ def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None
     name = "TMB" if ("94076-7" in words or "mutation" in words) else "MSI"
     v = value_words(res)
     q = res.get("valueQuantity")
-    num = float(q["value"]) if isinstance(q, dict) and isinstance(q.get("value"), int | float) else None
-    if not v and num is None:
+    number = num(q.get("value")) if isinstance(q, dict) else None
+    if not v and number is None:
         return None
-    return name, v or str(num), num
+    return name, v or str(number), number
 
 
 def parse_disease_status(res: dict[str, Any]) -> str | None:
@@ -565,7 +593,7 @@ def parse_size(res: dict[str, Any]) -> tuple[float | None, str, str | None]:
     """Longest (or short-axis) diameter in mm; a problem message for impossible values or missing units."""
     quantity = None
     axis = "long"
-    for comp in res.get("component") or []:
+    for comp in _as_list(res.get("component")):
         if not isinstance(comp, dict):
             continue
         code = comp.get("code")
@@ -582,8 +610,9 @@ def parse_size(res: dict[str, Any]) -> tuple[float | None, str, str | None]:
         return None, axis, None
     v = quantity.get("value")
     unit = str(quantity.get("code") or quantity.get("unit") or "").strip().lower()
-    if not isinstance(v, int | float) or isinstance(v, bool):
-        return None, axis, "tumour size has no numeric value"
+    value = num(v)
+    if value is None:
+        return None, axis, "tumour size has no usable numeric value"
     factor = {
         "mm": 1.0,
         "millimeter": 1.0,
@@ -595,10 +624,57 @@ def parse_size(res: dict[str, Any]) -> tuple[float | None, str, str | None]:
     }.get(unit)
     if factor is None:
         return None, axis, f"tumour size unit {unit or '(none)'!r} not understood (use mm or cm); ignored"
-    mm = round(float(v) * factor, 1)
+    mm = round(value * factor, 1)
     if mm < 0 or mm > 500:
         return None, axis, f"tumour size {v} {unit} is impossible; ignored"
     return mm, axis, None
+
+
+_LESION_STATUS = {
+    "present": "present",
+    "absent": "absent",
+    "too-small": "too_small",
+    "too_small": "too_small",
+    "unequivocal-progression": "unequivocal_progression",
+    "unequivocal_progression": "unequivocal_progression",
+    "merged": "merged",
+}
+
+
+def parse_lesion_status(res: dict[str, Any]) -> str | None:
+    """RECIST 1.1 lesion status: present (non-target), absent (0 mm), too small to measure (5 mm default, RECIST
+    1.1 appendix I), unequivocal progression (non-target), merged into another lesion (0 mm)."""
+    vc = res.get("valueCodeableConcept")
+    for _, c, _ in codings(vc):
+        if c in _LESION_STATUS:
+            return _LESION_STATUS[c]
+    w = value_words(res).lower()
+    for pattern, status in (
+        (r"unequivocal|progress", "unequivocal_progression"),
+        (r"too small|faint", "too_small"),
+        (r"merged|coalesc", "merged"),
+        (r"absent|disappeared|resolved|not seen", "absent"),
+        (r"present|persist|stable", "present"),
+    ):
+        if re.search(pattern, w):
+            return status
+    return None
+
+
+def slice_thickness(res: dict[str, Any]) -> float | None:
+    for comp in _as_list(res.get("component")):
+        if not isinstance(comp, dict):
+            continue
+        code = comp.get("code")
+        if (
+            first_code(code, MBCNAV_CS + "/recist") == "slice-thickness"
+            or "slice thickness" in " ".join(texts(code)).lower()
+        ):
+            q = comp.get("valueQuantity")
+            v = num(q.get("value")) if isinstance(q, dict) else None
+            if v is not None and 0 < v <= 20:
+                return v
+    return None
 
 
 def parse_menopause(res: dict[str, Any]) -> str | None:

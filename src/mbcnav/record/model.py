@@ -175,9 +175,24 @@ class LocalTreatment:
     source: Source
 
 
+LesionStatus = Literal["measured", "present", "absent", "too_small", "unequivocal_progression", "merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lesion:
+    """A tumour lesion followed over time (mCODE Tumor BodyStructure); RECIST role when the record states it."""
+
+    lesion_id: str
+    site: str | None
+    role: Literal["target", "non_target"] | None
+    lymph_node: bool
+    irradiated: bool
+    source: Source
+
+
 @dataclass(frozen=True, slots=True)
 class TumorMeasurement:
-    """One lesion measured on one date (the raw material of RECIST)."""
+    """One lesion assessed on one date (the raw material of RECIST): a size, or a radiologist's status."""
 
     lesion_id: str
     site: str | None
@@ -186,6 +201,8 @@ class TumorMeasurement:
     axis: Literal["long", "short"]
     method: str | None
     source: Source
+    status: LesionStatus = "measured"
+    slice_thickness_mm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +230,7 @@ class Record:
     therapies: tuple[TherapyExposure, ...] = ()
     local_treatments: tuple[LocalTreatment, ...] = ()
     measurements: tuple[TumorMeasurement, ...] = ()
+    lesions: tuple[Lesion, ...] = ()
     disease_statuses: tuple[DiseaseStatus, ...] = ()
     input_issues: tuple[InputIssue, ...] = field(default=())
     resource_count: int = 0

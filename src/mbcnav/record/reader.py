@@ -28,6 +28,7 @@ class Located:
 
     resource: dict[str, Any]
     location: str
+    full_url: str | None = None
 
 
 def _json_error(path: Path, exc: json.JSONDecodeError) -> UnusableInput:
@@ -47,7 +48,7 @@ def _read_text(path: Path) -> str:
     try:
         if path.stat().st_size > MAX_INPUT_BYTES:
             raise UnusableInput(f"{path}: file larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is tolerated
     except UnicodeDecodeError:
         raise UnusableInput(f"{path}: not UTF-8 text (a FHIR JSON file or a YAML case file was expected)") from None
     except OSError as exc:
@@ -75,10 +76,11 @@ def flatten(doc: Any, where: str) -> list[Located]:
             out.append(Located({"resourceType": "__invalid__"}, loc))
             continue
         res = e["resource"]
+        full = e.get("fullUrl") if isinstance(e.get("fullUrl"), str) else None
         if res.get("resourceType") == "Bundle":
             out += flatten(res, loc)
         else:
-            out.append(Located(res, loc))
+            out.append(Located(res, loc, full))
     return out
 
 
@@ -107,6 +109,8 @@ def load_resources(path: Path) -> list[Located]:
                     doc = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise UnusableInput(f"{path}: line {n}: not valid JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise UnusableInput(f"{path}: line {n}: JSON nested too deeply") from None
                 out += flatten(doc, f"{path.name}:{n}:")
         return out
     stripped = text.lstrip()

@@ -1,0 +1,98 @@
+"""Response for a whole record: one RECIST evaluation per line of therapy, and its use by the assessment."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from mbcnav.assess import Assessment, assess
+from mbcnav.assess.config import AssessmentConfig
+from mbcnav.assess.therapy import Line
+from mbcnav.dates import PartialDate
+from mbcnav.record.model import DiseaseStatus, Record, Source
+from mbcnav.response.recist import LineResponse, LineWindow, ResponseConfig, _readings, evaluate_line, lesion_infos
+
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass
+class ResponseReport:
+    patient_id: str | None
+    lines: list[LineResponse]
+    notes: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "patient": self.patient_id,
+            "lines": [line.as_json() for line in self.lines],
+            "notes": self.notes,
+        }
+
+
+def windows(lines: tuple[Line, ...] | list[Line]) -> list[LineWindow]:
+    out = []
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1].start if i + 1 < len(lines) else None
+        out.append(LineWindow(line.number, line.start, line.end, nxt, line.drugs))
+    return out
+
+
+def evaluate_response(
+    record: Record,
+    lines: tuple[Line, ...] | list[Line],
+    config: ResponseConfig | None = None,
+    baseline: date | None = None,
+) -> ResponseReport:
+    """RECIST 1.1 for each metastatic line. With `baseline`, that date is the baseline of the line it falls in
+    (the first line when it precedes them all)."""
+    cfg = config or ResponseConfig()
+    notes: list[str] = []
+    if not record.measurements:
+        notes.append("no tumour measurements in the record")
+    infos = lesion_infos(record.lesions, record.measurements)
+    readings = _readings(record.measurements, cfg)
+    wins = windows(lines)
+    if not wins and record.measurements:
+        notes.append("no line of therapy in the metastatic setting: nothing to measure response against")
+    results = []
+    for w in wins:
+        given = None
+        if baseline is not None:
+            starts = [x.start.earliest if x.start else date.max for x in wins]
+            idx = max([i for i, s in enumerate(starts) if s <= baseline] or [0])
+            if wins[idx] is w:
+                given = baseline
+        results.append(evaluate_line(w, infos, readings, record.metastases, cfg, given))
+    return ResponseReport(record.patient.id, results, notes)
+
+
+def assess_with_response(
+    record: Record,
+    *,
+    as_of: date | None = None,
+    config: AssessmentConfig | None = None,
+    response_config: ResponseConfig | None = None,
+    baseline: date | None = None,
+) -> tuple[Assessment, ResponseReport]:
+    """Assessment whose lines also know RECIST progression: a PD found by the engine counts as documented
+    progression for the line-of-therapy rules (and so for resistance and exposure facts)."""
+    first = assess(record, as_of=as_of, config=config)
+    report = evaluate_response(record, first.lines, response_config, baseline)
+    known = {s.date.earliest for s in record.disease_statuses if s.date and s.status == "progression"}
+    extra = tuple(
+        DiseaseStatus(
+            PartialDate.of(r.progression_date),
+            "progression",
+            Source(f"RECIST/line-{r.line}", f"RECIST 1.1 PD on line {r.line}"),
+        )
+        for r in report.lines
+        if r.progression_date is not None and r.progression_date not in known
+    )
+    if not extra:
+        return first, report
+    enriched = dataclasses.replace(record, disease_statuses=record.disease_statuses + extra)
+    second = assess(enriched, as_of=as_of, config=config)
+    return second, evaluate_response(enriched, second.lines, response_config, baseline)
