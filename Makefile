@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench examples clean docs
+.PHONY: demo test lint typecheck pytest bench examples clean docs-img
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,14 @@ $(DEVSTAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mbcnav assess examples/fhir/02-recurrence-on-adjuvant-ai.json
 	$(BIN)/mbcnav assess examples/cases/04-her2-positive-brain.yaml
+	$(BIN)/mbcnav response examples/cases/04-her2-positive-brain.yaml --plot out/plots
+	$(BIN)/mbcnav response examples/fhir --format json --plot out/plots > out/cohort-response.json
+	@echo "plots written to out/plots (spider, swimmer, waterfall)"
+
+# The README's pictures: the demo's plots, made for a fixed date so they do not change from day to day.
+docs-img: $(STAMP)
+	$(BIN)/mbcnav response examples/cases/04-her2-positive-brain.yaml --plot docs/img --as-of 2026-11-26 > /dev/null
+	$(BIN)/mbcnav response examples/fhir --format json --plot docs/img --as-of 2026-11-26 > /dev/null
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -37,9 +45,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_assess.py
+	$(BIN)/python benchmarks/bench_response.py
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build out *.egg-info .pytest_cache .mypy_cache .ruff_cache

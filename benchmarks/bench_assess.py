@@ -47,9 +47,11 @@ def main() -> None:
     print(f"mbcnav assess benchmark — {len(fhir)} FHIR bundles + {len(cases)} case files, {args.rounds} rounds")
     print(f"  FHIR bundles (read + validate + assess):  {_stats([s for p in fhir for s in samples[p]])}")
     print(f"  case files (YAML -> FHIR -> assess):       {_stats([s for p in cases for s in samples[p]])}")
-    forty = [p for p in fhir if 38 <= len(json.loads(p.read_text())["entry"]) <= 42]
+    sizes = {p: len(json.loads(p.read_text())["entry"]) for p in fhir}
+    print(f"  bundle sizes: {min(sizes.values())}-{max(sizes.values())} resources")
+    forty = [p for p in fhir if 30 <= sizes[p] <= 50]
     if forty:
-        print(f"  ~40-resource bundles ({len(forty)} files):      {_stats([s for p in forty for s in samples[p]])}")
+        print(f"  30-50-resource bundles ({len(forty)} files):     {_stats([s for p in forty for s in samples[p]])}")
     tracemalloc.start()
     for p in fhir + cases:
         _one(p)

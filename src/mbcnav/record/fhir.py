@@ -861,9 +861,28 @@ def _first(v: Any) -> Any:
     return v[0] if isinstance(v, list) and v else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(v: Any) -> Any:
+    """Replace lone surrogates (from JSON escapes such as \\ud800) with U+FFFD so no text from a record can break
+    the UTF-8 output later."""
+    if isinstance(v, str):
+        return _SURROGATE.sub("\ufffd", v) if _SURROGATE.search(v) else v
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, dict):
+        return {(_clean(k) if isinstance(k, str) else k): _clean(x) for k, x in v.items()}
+    return v
+
+
 def record_from_resources(located: list[Located], *, today: date, patient_id: str | None = None) -> Record:
     """Build the Record for one patient from located FHIR resources."""
-    return _Reader(located, today, patient_id).run()
+    try:
+        cleaned = [Located(_clean(x.resource), _clean(x.location), _clean(x.full_url)) for x in located]
+    except RecursionError:
+        raise UnusableInput("the input is nested too deeply to be a FHIR resource") from None
+    return _Reader(cleaned, today, patient_id).run()
 
 
 __all__ = ["LOINC", "record_from_resources"]

@@ -147,5 +147,5 @@ def waterfall(reports: Sequence[ResponseReport], out_dir: Path, stem: str = "wat
     ax.set_ylabel("best change in sum of target diameters (%)")
     ax.set_title(f"Waterfall plot — {len(rows)} patients with a RECIST baseline")
     handles = [Rectangle((0, 0), 1, 1, facecolor=_GREY[k], edgecolor="black", hatch=_HATCH[k]) for k in _GREY]
-    ax.legend(handles, list(_GREY), fontsize=8, title="best response", loc="upper right")
+    ax.legend(handles, list(_GREY), fontsize=8, title="best response", loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, out_dir, stem)
