@@ -46,6 +46,7 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_assess.py
 	$(BIN)/python benchmarks/bench_response.py
+	$(BIN)/python benchmarks/bench_options.py
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

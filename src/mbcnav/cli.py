@@ -51,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--plot", type=Path, metavar="DIR", help="write PNG and SVG plots into DIR")
     r.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
     r.add_argument("--strict", action="store_true")
+    o = sub.add_parser("options", help="guideline-concordant treatment options for this patient, with evidence")
+    o.add_argument("path", type=Path)
+    o.add_argument("--format", choices=["text", "json"], default="text")
+    o.add_argument("--strict", action="store_true")
+    o.add_argument("--patient", help="patient id, when the input holds more than one patient")
+    o.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
+    o.add_argument(
+        "--visceral-crisis",
+        choices=["yes", "no"],
+        help="clinician's judgement of visceral crisis (overrides the record)",
+    )
+    kb = sub.add_parser("kb", help="review the knowledge base: lint, show, docs")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_sub.add_parser("lint", help="schema, dangling references, uncited options, unknown facts")
+    show = kb_sub.add_parser("show", help="an option (or all) in readable form with its evidence")
+    show.add_argument("option_id", nargs="?")
+    kb_sub.add_parser("docs", help="print docs/knowledge.md (Markdown) for clinician review")
     c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
     c.add_argument("path", type=Path)
     c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
@@ -97,6 +114,59 @@ def cmd_assess(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_options(args: argparse.Namespace) -> int:
+    from mbcnav.options import recommend
+    from mbcnav.response import assess_with_response
+
+    today = args.as_of or date.today()
+    try:
+        record = read_path(args.path, strict=args.strict, today=today, patient_id=args.patient)
+    except UnusableInput as err:
+        return fail(err, args.format)
+    assessment, _ = assess_with_response(record, as_of=today)
+    crisis = None if args.visceral_crisis is None else args.visceral_crisis == "yes"
+    doc = recommend(assessment, visceral_crisis=crisis).as_json(assessment)
+    if args.format == "json":
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        from mbcnav.options.report import render_options
+
+        render_options(doc)
+    return EXIT_OK
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from mbcnav.knowledge.kb import knowledge_base, lint, load_unchecked
+    from mbcnav.options.facts import FACTS, is_known_fact
+    from mbcnav.options.report import knowledge_markdown, option_markdown
+
+    if args.kb_command == "lint":
+        kb = load_unchecked()
+        problems = lint(kb, is_known_fact)
+        for p in problems:
+            print(f"kb: {p}")
+        n = len(kb.options["options"])
+        print(
+            f"knowledge base {kb.version}: {n} options, {len(kb.trials)} trials, {len(kb.guidelines)} guidelines, "
+            f"{len(problems)} problem(s)"
+        )
+        return EXIT_UNUSABLE if problems else EXIT_OK
+    kb = knowledge_base()
+    if args.kb_command == "show":
+        if args.option_id:
+            opt = kb.option(args.option_id)
+            if opt is None:
+                print(f"mbcnav: no option {args.option_id!r}; `mbcnav kb show` lists them", file=sys.stderr)
+                return EXIT_UNUSABLE
+            print(option_markdown(kb, opt))
+        else:
+            for opt in kb.options["options"]:
+                print(f"{opt['id']:45s} {opt['tier']:12s} {opt['title']}")
+        return EXIT_OK
+    print(knowledge_markdown(kb, FACTS))
+    return EXIT_OK
+
+
 def cmd_response(args: argparse.Namespace) -> int:
     from mbcnav.response.cli import run_response
 
@@ -133,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_assess(args)
         if args.command == "response":
             return cmd_response(args)
+        if args.command == "options":
+            return cmd_options(args)
+        if args.command == "kb":
+            return cmd_kb(args)
         return cmd_convert(args)
     except KeyboardInterrupt:
         return 130

@@ -154,6 +154,29 @@ class _Builder:
             self.disease_status(i, d)
         for i, m in enumerate(c.get("measurements") or []):
             self.measurement(i, m)
+        for i, cm in enumerate(c.get("comorbidities") or []):
+            self.comorbidity(i, cm)
+        if c.get("visceral_crisis"):
+            vc = c["visceral_crisis"]
+            res: dict[str, Any] = {
+                "resourceType": "Observation",
+                "id": self.rid("visceral-crisis"),
+                "status": "final",
+                "code": {
+                    "coding": [
+                        {
+                            "system": f"{MBCNAV_CS}/observation",
+                            "code": "visceral-crisis",
+                            "display": "Visceral crisis (clinician judgement)",
+                        }
+                    ]
+                },
+                "subject": self.subject(),
+                "valueBoolean": vc["present"],
+            }
+            if vc.get("date"):
+                res["effectiveDateTime"] = vc["date"]
+            self.add(res)
         return {
             "resourceType": "Bundle",
             "id": self.rid("bundle"),
@@ -718,6 +741,35 @@ class _Builder:
                 "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
             }
         )
+
+    def comorbidity(self, i: int, cm: dict[str, Any]) -> None:
+        label = cm.get("text") or cm["condition"].replace("_", " ")
+        res: dict[str, Any] = {
+            "resourceType": "Condition",
+            "id": self.rid("comorbidity", i),
+            "clinicalStatus": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+            },
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": "problem-list-item",
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "text": label
+                if cm["condition"].replace("_", " ") in label.lower()
+                else f"{cm['condition'].replace('_', ' ')}: {label}"
+            },
+            "subject": self.subject(),
+        }
+        if cm.get("date"):
+            res["onsetDateTime"] = cm["date"]
+        self.add(res)
 
     def measurement(self, i: int, m: dict[str, Any]) -> None:
         """A lesion (mCODE Tumor BodyStructure) and one assessment of it: a size (mCODE TumorSize, LOINC 21889-1)

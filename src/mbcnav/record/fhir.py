@@ -14,6 +14,8 @@ from mbcnav.dates import DateError, PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record import markers
 from mbcnav.record.model import (
+    ClinicalJudgement,
+    Comorbidity,
     DiseaseStatus,
     GenomicFinding,
     GenomicSignature,
@@ -111,6 +113,8 @@ class _Reader:
         self.patient_id = patient_id
         self.condition_stages: list[StageGroup] = []
         self.lesions: dict[str, Lesion] = {}
+        self.comorbidities: list[Comorbidity] = []
+        self.judgements: list[ClinicalJudgement] = []
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def issue(self, loc: str, msg: str, severity: str = "warning") -> None:
@@ -242,6 +246,8 @@ class _Reader:
             measurements=tuple(obs["measurements"]),
             disease_statuses=tuple(obs["statuses"]),
             lesions=tuple(self.lesions.values()),
+            comorbidities=tuple(self.comorbidities),
+            judgements=tuple(self.judgements),
             input_issues=tuple(self.issues),
             resource_count=len(self.located),
         )
@@ -309,6 +315,15 @@ class _Reader:
                 continue
             kind = markers.condition_kind(code, _profiles(res))
             if kind is None:
+                como: Any = markers.comorbidity_kind(code)
+                status = first_code(
+                    res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical"
+                )
+                if como is not None and status not in ("resolved", "inactive", "remission"):
+                    text = next(iter(texts(code)), como)
+                    self.comorbidities.append(
+                        Comorbidity(como, text, self.effective(res, item.location), self.source(item))
+                    )
                 continue
             onset = self.effective(res, item.location)
             key = (
@@ -424,6 +439,7 @@ class _Reader:
             "status": self.obs_status,
             "tumor_size": self.obs_tumor_size,
             "lesion_status": self.obs_lesion_status,
+            "visceral_crisis": self.obs_visceral_crisis,
             "menopause": self.obs_menopause,
             "pregnancy": self.obs_pregnancy,
             "history_mets": self.obs_history_mets,
@@ -651,6 +667,13 @@ class _Reader:
         out["measurements"].append(
             TumorMeasurement(lesion_id, site, when, size, "long", method, self.source(item), status)  # type: ignore[arg-type]
         )
+
+    def obs_visceral_crisis(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
+        v = item.resource.get("valueBoolean")
+        if not isinstance(v, bool):
+            self.no_value(item, "visceral crisis")
+            return
+        self.judgements.append(ClinicalJudgement("visceral_crisis", v, when, self.source(item)))
 
     def obs_menopause(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         m = markers.parse_menopause(item.resource)

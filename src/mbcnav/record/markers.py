@@ -69,6 +69,31 @@ def condition_kind(code: Any, profiles: str) -> str | None:
     return None
 
 
+_COMORBIDITY = (
+    ("interstitial_lung_disease", re.compile(r"interstitial lung|pneumonitis|pulmonary fibrosis|\bild\b", re.I)),
+    ("heart_failure", re.compile(r"heart failure|cardiac failure|cardiomyopathy|reduced ejection|\blvef\b", re.I)),
+    ("long_qt", re.compile(r"long qt|qt prolongation|prolonged qt", re.I)),
+    ("diabetes", re.compile(r"diabet", re.I)),
+    (
+        "autoimmune_disease",
+        re.compile(
+            r"autoimmune|lupus|rheumatoid arthritis|crohn|ulcerative colitis|multiple "
+            r"sclerosis|myasthenia|psoria",
+            re.I,
+        ),
+    ),
+)
+
+
+def comorbidity_kind(code: Any) -> str | None:
+    """A comorbidity that changes treatment choices, recognised by its words (codes vary too much locally)."""
+    words = " ; ".join(texts(code))
+    for name, pattern in _COMORBIDITY:
+        if pattern.search(words):
+            return name
+    return None
+
+
 def _is_breast(code: Any) -> bool:
     if any(
         (s == "snomed" and c in PRIMARY_SNOMED) or (s == "icd10" and c.startswith("C50")) for s, c, _ in codings(code)
@@ -180,6 +205,8 @@ def observation_kind(code: Any, profiles: str) -> str | None:
             return {"menopausal-status": "menopause", "her2": "receptor"}.get(c)
         if system == MBCNAV_CS + "/recist" and c == "lesion-status":
             return "lesion_status"
+        if system == MBCNAV_CS + "/observation" and c == "visceral-crisis":
+            return "visceral_crisis"
     for fragment, kind in PROFILE_KINDS:
         if fragment in profiles:
             if kind == "receptor" and receptor_marker(code) is None:

@@ -215,6 +215,26 @@ class DiseaseStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Comorbidity:
+    """A non-cancer condition that changes treatment choices (interstitial lung disease, heart failure...)."""
+
+    name: Literal["interstitial_lung_disease", "heart_failure", "long_qt", "diabetes", "autoimmune_disease"]
+    text: str
+    date: PartialDate | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalJudgement:
+    """A clinician's recorded judgement, e.g. visceral crisis present or absent."""
+
+    name: Literal["visceral_crisis"]
+    present: bool
+    date: PartialDate | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """Everything mbcnav read about one patient, plus the problems found while reading it."""
 
@@ -231,6 +251,8 @@ class Record:
     local_treatments: tuple[LocalTreatment, ...] = ()
     measurements: tuple[TumorMeasurement, ...] = ()
     lesions: tuple[Lesion, ...] = ()
+    comorbidities: tuple[Comorbidity, ...] = ()
+    judgements: tuple[ClinicalJudgement, ...] = ()
     disease_statuses: tuple[DiseaseStatus, ...] = ()
     input_issues: tuple[InputIssue, ...] = field(default=())
     resource_count: int = 0

@@ -1,0 +1,178 @@
+"""Readable reports: the options for one patient (terminal), and the knowledge base for reviewers (Markdown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from mbcnav.knowledge.kb import KnowledgeBase, iter_leaves
+
+_TIER_STYLE = {"preferred": "bold green", "recommended": "green", "consider": "yellow"}
+
+
+def render_options(doc: dict[str, Any], console: Console | None = None) -> None:
+    con = console or Console(highlight=False)
+    s = doc["summary"]
+    con.rule(
+        f"[bold]mbcnav options[/bold] — patient {escape(str(doc['patient']))} — knowledge base "
+        f"{doc['kb']['version']} (reviewed {doc['kb']['reviewed']})"
+    )
+    con.print(
+        escape(
+            f"Stage {s['stage']}, {s['presentation'].replace('_', ' ')}, {s['subtype']} (HER2 {s['her2']}), "
+            f"sites: {', '.join(s['sites']) or 'none recorded'}, endocrine resistance "
+            f"{s['endocrine_resistance']}, lines so far {s['lines_so_far']}, ECOG {s['ecog']}"
+        )
+    )
+    con.print(doc["disclaimer"], style="italic")
+    for n in doc["notes"]:
+        con.print(f"note: {escape(n)}", style="yellow")
+    con.print("\n[bold]Options to discuss[/bold]")
+    for o in doc["options"]:
+        con.print(f"• [{_TIER_STYLE[o['tier']]}]{o['tier'].upper()}[/] {escape(o['title'])}")
+        con.print(f"    regimen: {escape(o['regimen'])}", style="dim")
+        con.print(f"    why: {escape('; '.join(o['why']))}")
+        for c in o["cautions"]:
+            con.print(f"    caution: {escape(c)}", style="yellow")
+        for e in o["evidence"]:
+            res = e["result"] or "(result not quoted: see publication)"
+            ident = f"PMID {e['pmid']}" if e["pmid"] else (f"doi:{e['doi']}" if e["doi"] else "")
+            con.print(
+                f"    evidence: {escape(e['trial'])} — {escape(res)} — {escape(e['citation'])} {ident}", style="dim"
+            )
+        for g in o["source"]:
+            con.print(f"    guideline: {escape(g['guideline'])}", style="dim")
+        if o.get("regulatory"):
+            con.print(f"    regulatory: {escape(o['regulatory'])}", style="dim")
+    if doc["not_offered"]:
+        con.print("\n[bold]Not offered now[/bold]")
+        for o in doc["not_offered"]:
+            con.print(f"• {escape(o['title'])}: {escape('; '.join(o['why_not']))}")
+    if doc["tests_recommended"]:
+        con.print("\n[bold]Tests that would change the answer[/bold]")
+        for t in doc["tests_recommended"]:
+            con.print(f"• {escape(t['test'])} — {escape(t['why'])}")
+    if doc["referrals"]:
+        con.print("\n[bold]Referrals[/bold]")
+        for r in doc["referrals"]:
+            style = "bold red" if r["urgency"] == "urgent" else ""
+            con.print(f"• [{style or 'default'}]{r['to'].replace('_', ' ')} ({r['urgency']})[/] — {escape(r['why'])}")
+
+
+def _cond_text(cond: dict[str, Any], indent: str = "") -> list[str]:
+    if "all" in cond:
+        return [f"{indent}- all of:"] + [x for c in cond["all"] for x in _cond_text(c, indent + "  ")]
+    if "any" in cond:
+        return [f"{indent}- any of:"] + [x for c in cond["any"] for x in _cond_text(c, indent + "  ")]
+    if "not" in cond:
+        return [f"{indent}- not:", *_cond_text(cond["not"], indent + "  ")]
+    op = next(k for k in cond if k not in ("fact", "says"))
+    return [f"{indent}- {cond['says']} — `{cond['fact']} {op} {cond[op]}`"]
+
+
+def option_markdown(kb: KnowledgeBase, opt: dict[str, Any]) -> str:
+    trials, guides = kb.trials, kb.guidelines
+    lines = [
+        f"### {opt['title']}",
+        "",
+        f"`{opt['id']}` · category **{opt['category']}** · default tier "
+        f"**{opt['tier']}** · drugs: {', '.join(opt['drugs']) or '—'}",
+        "",
+        f"*Regimen:* {opt['regimen']}",
+        "",
+        "*Applies to (scope):*",
+        *_cond_text(opt["scope"]),
+        "",
+        "*Offered when:*",
+        *_cond_text(opt["requires"]),
+    ]
+    for r in opt.get("tier_rules", []):
+        lines += ["", f"*Tier becomes {r['tier']} when* ({r['why']}):", *_cond_text(r["when"])]
+    for x in opt.get("exclusions", []):
+        lines += [
+            "",
+            f"*{'Caution' if x.get('severity') == 'caution' else 'Not offered'} when* — {x['why']}:",
+            *_cond_text(x["when"]),
+        ]
+    for c in opt.get("cautions", []):
+        lines += ["", f"*Caution:* {c['text']}"]
+    if opt["evidence"]:
+        lines += ["", "*Evidence:*"]
+        for e in opt["evidence"]:
+            t = trials[e]
+            ident = f" PMID {t['pmid']}." if t.get("pmid") else (f" doi:{t['doi']}." if t.get("doi") else "")
+            lines.append(
+                f"- **{t['name']}** — {t['citation']}.{ident} Population: {t.get('population') or '—'}. "
+                f"Result: {t.get('result') or t.get('note', '—')}"
+            )
+    if opt["guideline"]:
+        lines += ["", "*Guideline:*"] + [f"- {guides[g]['citation']}" for g in opt["guideline"]]
+    if opt.get("regulatory"):
+        lines += ["", f"*Regulatory:* {opt['regulatory']}"]
+    lines += ["", f"*For patients:* {' '.join(opt['patient_text'].split())}", ""]
+    return "\n".join(lines)
+
+
+def knowledge_markdown(kb: KnowledgeBase, facts: dict[str, str]) -> str:
+    """docs/knowledge.md: the whole knowledge base, readable without the code."""
+    o = kb.options
+    out = [
+        f"# Treatment-options knowledge base — version {kb.version}, reviewed {kb.reviewed}",
+        "",
+        "Generated by `mbcnav kb docs` from `src/mbcnav/knowledge/options.yaml` and `evidence.yaml`; edit those "
+        "files, not this page. An unknown fact never counts as negative: an option whose conditions depend on an "
+        "unknown fact is *not offered* and the test that would decide is recommended.",
+        "",
+        "## Facts the rules use",
+        "",
+    ]
+    out += [f"- `{k}` — {v}" for k, v in facts.items()]
+    out += [
+        "- `prior_met.<class or drug>`, `prior_any.<...>`, `progressed_on.<...>`, `current.<...>` — exposure to "
+        "a drug class or flagged drug of `drugs.yaml` in the metastatic setting, in any setting, on a line that "
+        "stopped for progression, in the ongoing line",
+        "",
+        "## Rules for whole categories",
+        "",
+    ]
+    for g in o.get("global_exclusions", []):
+        out += [
+            f"- **Not offered ({', '.join(g['categories'])})** — {g['why']}",
+            *["  " + x for x in _cond_text(g["when"])],
+        ]
+    for r in o.get("global_tier_rules", []):
+        out += [
+            f"- **Tier lowered to {r['tier']} ({', '.join(r['categories'])})** — {r['why']}",
+            *["  " + x for x in _cond_text(r["when"])],
+        ]
+    out += ["", "## Options", ""]
+    by_cat: dict[str, list[dict[str, Any]]] = {}
+    for opt in o["options"]:
+        by_cat.setdefault(opt["category"], []).append(opt)
+    for cat, label in o["categories"].items():
+        if cat in by_cat:
+            out += [f"## {label}", ""] + [option_markdown(kb, x) for x in by_cat[cat]]
+    out += ["## Tests that change the answer", ""]
+    for t in o["tests"]:
+        out += [f"- **{t['test']}** — {t['why']}", *["  " + x for x in _cond_text(t["when"])]]
+    out += ["", "## Referrals", ""]
+    for r in o["referrals"]:
+        out += [f"- **{r['to']}** ({r['urgency']}) — {r['why']}", *["  " + x for x in _cond_text(r["when"])]]
+    out += ["", "## Evidence catalogue", ""]
+    for t in kb.evidence["trials"]:
+        ident = f" PMID {t['pmid']}." if t.get("pmid") else (f" doi:{t['doi']}." if t.get("doi") else "")
+        out.append(f"- **{t['name']}** — {t['citation']}.{ident} {t.get('result') or t.get('note', '')}")
+    out += ["", "## Guidelines", ""]
+    for g in kb.evidence["guidelines"]:
+        ident = f" PMID {g['pmid']}." if g.get("pmid") else (f" doi:{g['doi']}." if g.get("doi") else "")
+        out.append(f"- {g['citation']}.{ident} {g.get('statement') or ''}")
+    facts_count = sum(1 for _ in (x for opt in o["options"] for x in iter_leaves(opt["requires"])))
+    out += [
+        "",
+        f"*{len(o['options'])} options, {facts_count} eligibility conditions, "
+        f"{len(kb.evidence['trials'])} trials, {len(kb.evidence['guidelines'])} guidelines.*",
+        "",
+    ]
+    return "\n".join(out)
