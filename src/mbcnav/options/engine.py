@@ -99,8 +99,14 @@ def _unknown_tests(kb: KnowledgeBase, verdict: Verdict, facts: dict[str, Any]) -
     table = kb.options["fact_tests"]
     tests = []
     for leaf in verdict.unknown_leaves():
-        broader = next((t["test"] for t in kb.options["tests"] if leaf.fact in t.get("covers", [])
-                        and evaluate(t["when"], facts).result is True), None)
+        broader = next(
+            (
+                t["test"]
+                for t in kb.options["tests"]
+                if leaf.fact in t.get("covers", []) and evaluate(t["when"], facts).result is True
+            ),
+            None,
+        )
         test = broader or table.get(leaf.fact)
         if test and test not in tests:
             tests.append(test)
