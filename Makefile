@@ -22,6 +22,7 @@ $(DEVSTAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mbcnav assess examples/fhir/02-recurrence-on-adjuvant-ai.json
 	$(BIN)/mbcnav assess examples/cases/04-her2-positive-brain.yaml
+	$(BIN)/mbcnav options examples/cases/07-her2-low-after-cdk46.yaml
 	$(BIN)/mbcnav response examples/cases/04-her2-positive-brain.yaml --plot out/plots
 	$(BIN)/mbcnav response examples/fhir --format json --plot out/plots > out/cohort-response.json
 	@echo "plots written to out/plots (spider, swimmer, waterfall)"

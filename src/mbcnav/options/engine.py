@@ -144,6 +144,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
             continue
         # Exclusions: option-level and category-level.
         excluded: list[str] = []
+        fired: list[str] = []
         cautions: list[str] = []
         exclusions = list(opt.get("exclusions", []))
         for g in kbo.get("global_exclusions", []):
@@ -155,6 +156,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
             v = evaluate(x["when"], facts)
             severity = x.get("severity", "exclude")
             if v.result is True:
+                fired.append(x["id"])
                 if severity == "exclude":
                     excluded.append(f"{x['why']} [{'; '.join(_leaf_texts(v.true_leaves()))}]")
                 else:
@@ -166,6 +168,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
         req = evaluate(opt["requires"], facts)
         if excluded:
             entry["why_not"] = excluded
+            entry["excluded_by"] = fired
             result.not_offered.append(entry)
             continue
         if req.result is False:
@@ -210,6 +213,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
                     leaf.fact: basis.get(leaf.fact, leaf.actual) for leaf in scope.true_leaves() + req.true_leaves()
                 },
                 "cautions": cautions,
+                "caution_rules": fired,
                 "evidence": _evidence(kb, opt["evidence"]),
                 "source": _sources(kb, opt["guideline"]),
                 "regulatory": opt.get("regulatory"),
