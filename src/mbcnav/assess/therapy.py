@@ -148,7 +148,10 @@ def build_lines(
        dropping drugs (e.g. THP -> HP maintenance) stays the same line."""
     cat = catalogue()
     notes: list[str] = []
-    met = [c for c in courses if c.setting == "metastatic"]
+    met = [c for c in courses if c.setting == "metastatic" and c.exposure.known_drug]
+    unknown_drugs = sorted({c.drug for c in courses if c.setting == "metastatic" and not c.exposure.known_drug})
+    if unknown_drugs:
+        notes.append("not in the drug catalogue, so not counted in lines of therapy: " + ", ".join(unknown_drugs))
     undated = [c for c in met if c.start is None]
     if undated:
         notes.append("metastatic therapy without a start date: " + ", ".join(sorted({c.drug for c in undated})))

@@ -148,7 +148,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
         cautions: list[str] = []
         exclusions = list(opt.get("exclusions", []))
         for g in kbo.get("global_exclusions", []):
-            if opt["category"] in g["categories"] and ("drugs_any" not in g or set(g["drugs_any"]) & set(opt["drugs"])):
+            if opt["category"] in g["categories"] or set(g.get("drugs_any", [])) & set(opt["drugs"]):
                 exclusions.append(
                     {"id": g["id"], "when": g["when"], "why": g["why"], "unknown_when": g.get("unknown_when")}
                 )

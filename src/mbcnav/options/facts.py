@@ -59,6 +59,7 @@ FACTS: dict[str, str] = {
     "long_qt": "QT prolongation on record",
     "diabetes": "diabetes on record",
     "autoimmune_disease": "autoimmune disease on record",
+    "trastuzumab_within_7_months": "trastuzumab given now or stopped less than 7 months ago",
 }
 PREFIXES = ("prior_met.", "prior_any.", "progressed_on.", "current.")
 
@@ -113,16 +114,18 @@ def _relapse_within_12m(a: Assessment, klass: str) -> bool | None:
         return False
     if first is None or not adj:
         return None
+    undecided = False
     for c in adj:
-        if c.exposure.ongoing or c.end is None:
-            if c.start is not None and c.start.earliest <= first.latest:
-                return True
+        if c.start is None:
+            undecided = True
             continue
-        if c.end.earliest <= first.latest <= c.end.latest + timedelta(days=365):
+        if c.start.earliest > first.latest:
+            continue
+        if c.exposure.ongoing or c.end is None or c.end.latest >= first.earliest:
+            return True  # relapse while on adjuvant therapy (stopping at relapse is the usual record)
+        if first.earliest <= c.end.latest + timedelta(days=365):
             return True
-    if all(c.end is not None for c in adj):
-        return False
-    return None
+    return None if undecided else False
 
 
 def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -202,6 +205,10 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["metastatic_biopsy"] = any(r.specimen.kind == "metastasis" for r in a.record.receptors)
     f["discordance"] = bool(st["discordance"])
     f["conflicts"] = bool(a.conflicts)
+    trast = [c for c in a.courses if c.drug in ("trastuzumab", "pertuzumab")]
+    f["trastuzumab_within_7_months"] = any(
+        c.exposure.ongoing or c.end is None or (a.as_of - c.end.latest).days < 213 for c in trast
+    )
     names = {c.name for c in a.record.comorbidities}
     f["ild_history"] = True if "interstitial_lung_disease" in names else None
     for key in ("heart_failure", "long_qt", "diabetes", "autoimmune_disease"):

@@ -202,11 +202,9 @@ def observation_kind(code: Any, profiles: str) -> str | None:
         if system == "snomed" and c in SNOMED_KINDS:
             return SNOMED_KINDS[c]
         if system == MBCNAV_CS + "/observation":
-            return {"menopausal-status": "menopause", "her2": "receptor"}.get(c)
+            return {"menopausal-status": "menopause", "her2": "receptor", "visceral-crisis": "visceral_crisis"}.get(c)
         if system == MBCNAV_CS + "/recist" and c == "lesion-status":
             return "lesion_status"
-        if system == MBCNAV_CS + "/observation" and c == "visceral-crisis":
-            return "visceral_crisis"
     for fragment, kind in PROFILE_KINDS:
         if fragment in profiles:
             if kind == "receptor" and receptor_marker(code) is None:
