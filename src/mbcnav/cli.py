@@ -1,4 +1,4 @@
-"""The `mbcnav` command line: assess and convert. Exit codes: 0 done, 2 unusable input."""
+"""The `mbcnav` command line: assess, response, options, kb, convert, trials. Exit codes: 0 done, 2 unusable input."""
 
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
     c.add_argument("path", type=Path)
     c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    from mbcnav.trials.cli import add_parser as add_trials_parser
+
+    add_trials_parser(sub)
     return p
 
 
@@ -173,6 +176,12 @@ def cmd_response(args: argparse.Namespace) -> int:
     return run_response(args)
 
 
+def cmd_trials(args: argparse.Namespace) -> int:
+    from mbcnav.trials.cli import run_trials
+
+    return run_trials(args)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from mbcnav.record.casefile import case_to_bundle, load_case
 
@@ -207,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_options(args)
         if args.command == "kb":
             return cmd_kb(args)
+        if args.command == "trials":
+            return cmd_trials(args)
         return cmd_convert(args)
     except KeyboardInterrupt:
         return 130
