@@ -48,6 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_assess.py
 	$(BIN)/python benchmarks/bench_response.py
 	$(BIN)/python benchmarks/bench_options.py
+	$(BIN)/python benchmarks/bench_trials_load.py
+	$(BIN)/python benchmarks/bench_trials_match.py
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

@@ -57,6 +57,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sync.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="studies last updated on or after this date")
     sync.add_argument("--query-term", metavar="TERM", help="ClinicalTrials.gov search terms (query.term)")
     sync.add_argument("--max-studies", type=_positive, metavar="N", help="stop after about N studies")
+    match = tsub.add_parser("match", help="match a patient to stored trials, criterion by criterion")
+    match.add_argument("path", type=Path, help="the patient (FHIR R4 / mCODE, or a .yaml case file)")
+    match.add_argument("--db", metavar="URL", help=db_help)
+    match.add_argument("--top", type=_positive, default=10, metavar="N")
+    match.add_argument(
+        "--status",
+        default="open",
+        metavar="STATUS",
+        help="open (recruiting, not yet recruiting, by invitation; the default), any, or a "
+        "ClinicalTrials.gov status such as recruiting",
+    )
+    match.add_argument("--country", metavar="C", help="only studies with a site in this country")
+    match.add_argument("--format", choices=["text", "json"], default="text")
+    match.add_argument("--all", action="store_true", help="also list ineligible studies (with the reasons)")
+    match.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="assess the patient as of this date")
 
 
 def _err(message: str) -> int:
@@ -214,6 +229,47 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_match(args: argparse.Namespace) -> int:
+    from mbcnav.options import recommend
+    from mbcnav.record.reader import UnusableInput, read_path
+    from mbcnav.response import assess_with_response
+    from mbcnav.trials.match import OPEN_STATUSES, match_patient
+    from mbcnav.trials.matching_io import parsed_trials, render_matches
+
+    today = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    try:
+        record = read_path(args.path, today=today)
+    except UnusableInput as err:
+        return _err(err.message)
+    store = _open(args.db)
+    if store.count() == 0:
+        return _err("the trial store is empty: load trials first, e.g. `mbcnav trials load ../shared/data/trials`")
+    assessment, _ = assess_with_response(record, as_of=today)
+    options = recommend(assessment)
+    systemic = [
+        o
+        for o in options.offered
+        if o["category"] not in ("supportive", "bone_health", "radiotherapy", "surgery") and o["tier"] != "consider"
+    ]
+    status = (
+        None
+        if args.status.lower() == "any"
+        else (list(OPEN_STATUSES) if args.status.lower() == "open" else [args.status.upper().replace(" ", "_")])
+    )
+    report = match_patient(
+        assessment,
+        parsed_trials(store, status=status, country=args.country),
+        top=args.top,
+        include_ineligible=args.all,
+        options_exhausted=not systemic,
+    )
+    if args.format == "json":
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        render_matches(report)
+    return EXIT_OK
+
+
 def run_trials(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -224,6 +280,8 @@ def run_trials(args: argparse.Namespace) -> int:
             return cmd_load(args)
         if args.trials_command == "search":
             return cmd_search(args)
+        if args.trials_command == "match":
+            return cmd_match(args)
         return cmd_sync(args)
     except StoreError as exc:
         return _err(str(exc))

@@ -1,0 +1,371 @@
+"""Match one patient to trials criterion by criterion: verdicts with the record's evidence, study verdicts, ranking."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mbcnav.assess import Assessment
+from mbcnav.dates import interval
+from mbcnav.options.facts import build_facts
+from mbcnav.trials.criteria import Constraint, Criterion
+from mbcnav.trials.records import Trial
+
+SCHEMA_VERSION = "1.0"
+_BREAST = re.compile(r"\bbreast\b", re.I)
+_ADVANCED = re.compile(r"metasta|advanced|stage iv|unresectable|recurrent", re.I)
+_EARLY = re.compile(
+    r"neoadjuvant|\badjuvant|early[- ]stage|early breast|\bdcis\b|in situ|screening|prevention|"
+    r"survivor|risk reduction|high[- ]risk women",
+    re.I,
+)
+_ANY_SOLID = re.compile(r"solid tumou?r|advanced cancer|all solid|any solid|malignan(t|cies) neoplasm", re.I)
+OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A constraint against the record: does the patient satisfy it (ok), and from which facts."""
+
+    ok: bool | None
+    evidence: str
+
+
+@dataclass
+class PatientView:
+    """The facts a matcher reads, from the assessment (the same facts the options rules use)."""
+
+    facts: dict[str, Any]
+    basis: dict[str, str]
+    age: tuple[float, float] | None  # min and max possible age in years
+    measurable: bool | None
+    breast_surgery: bool
+    brain_treated: bool
+    sites: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, a: Assessment) -> PatientView:
+        facts, basis = build_facts(a)
+        birth = a.record.patient.birth_date
+        age = None
+        if birth is not None:
+            from mbcnav.dates import PartialDate
+
+            span = interval(birth, PartialDate.of(a.as_of))
+            age = (span.min_days / 365.25, span.max_days / 365.25)
+        measurable: bool | None = None
+        if a.record.measurements:
+            dated = [m for m in a.record.measurements if m.date is not None and m.size_mm is not None]
+            if dated:
+                last = max(m.date.earliest for m in dated if m.date)
+                at_last = [m for m in dated if m.date and m.date.earliest == last]
+                measurable = any((m.size_mm or 0) >= (15 if m.axis == "short" else 10) for m in at_last)
+        brain_rt = any(
+            t.kind == "radiotherapy"
+            and re.search(r"brain|cerebr|srs|stereotactic radiosurg|crani", f"{t.description} {t.site or ''}", re.I)
+            for t in a.record.local_treatments
+        )
+        return cls(facts, basis, age, measurable, bool(facts.get("breast_surgery_done")), brain_rt, a.spread.sites)
+
+
+def _yn(v: Any) -> str:
+    return "unknown" if v is None else str(v)
+
+
+def check(c: Constraint, p: PatientView) -> Check:
+    """Whether the patient satisfies one constraint (polarity applied). Unknown stays unknown."""
+    f = p.facts
+    want = c.polarity == "required"
+    params = c.params
+
+    def result(has: bool | None, evidence: str) -> Check:
+        return Check(None if has is None else (has == want), evidence)
+
+    t = c.type
+    if t == "disease_breast":
+        return result(True, "primary breast cancer in the record")
+    if t == "advanced_disease":
+        kind = params.get("kind", "advanced")
+        met = f.get("metastatic")
+        if kind == "locally_advanced_unresectable" and met:
+            return result(False, "metastatic (stage IV), not only locally advanced")
+        return result(met, f"metastatic = {_yn(met)} ({p.basis.get('metastatic', '')[:120]})")
+    if t == "hr_status":
+        hr = f.get("hr_positive")
+        has = None if hr is None else (hr == (params.get("status") == "positive"))
+        return result(has, f"HR-positive = {_yn(hr)} ({p.basis.get('group', '')})")
+    if t == "her2_status":
+        her2 = f.get("her2_positive")
+        has = None if her2 is None else (her2 == (params.get("status") == "positive"))
+        return result(has, f"HER2-positive = {_yn(her2)} ({p.basis.get('group', '')})")
+    if t == "her2_low":
+        cat = f.get("her2_category")
+        allowed = {"low", "ultralow"} if params.get("include_ultralow") else {"low"}
+        has = None if cat in (None, "negative_unspecified") else cat in allowed
+        return result(has, f"HER2 category = {_yn(cat)} ({p.basis.get('her2', '')})")
+    if t == "tnbc":
+        group = f.get("group")
+        return result(None if group is None else group == "TNBC", f"subtype = {_yn(group)}")
+    if t == "prior_lines":
+        key = {"chemotherapy": "chemo_lines_met", "endocrine": "endocrine_lines_met"}.get(
+            params.get("kind", "any"), "lines_so_far"
+        )
+        n = f.get(key)
+        lo, hi = params.get("min"), params.get("max")
+        has = None if n is None else ((lo is None or n >= lo) and (hi is None or n <= hi))
+        return result(has, f"{key} = {_yn(n)} ({p.basis.get('lines_so_far', '')})")
+    if t == "prior_therapy":
+        name = params.get("drug") or params.get("class")
+        scope = "prior_met" if params.get("setting") == "metastatic" else "prior_any"
+        v = f.get(f"{scope}.{name}")
+        where = " for metastatic disease" if scope == "prior_met" else ""
+        return result(v, f"prior {name}{where} = {_yn(v)}")
+    if t == "brain_mets":
+        bm = f.get("brain_mets")
+        if bm is None:
+            return result(None, "brain metastases: unknown")
+        state = params.get("state", "any")
+        if not bm:
+            return result(False, "no brain metastases recorded")
+        if state in ("active", "untreated", "symptomatic") and p.brain_treated:
+            return Check(None, "brain metastases treated with radiotherapy: active vs stable not recorded")
+        if state == "leptomeningeal":
+            lepto = "leptomeninges" in p.sites
+            return result(lepto, "leptomeningeal disease" if lepto else "brain metastases, not leptomeningeal")
+        return result(True, "brain metastases in the record")
+    if t == "measurable_disease":
+        return result(
+            p.measurable,
+            "latest RECIST assessment has a measurable lesion"
+            if p.measurable
+            else "no measurable lesion recorded"
+            if p.measurable is False
+            else "no tumour measurements recorded",
+        )
+    if t == "ecog":
+        e = f.get("ecog")
+        return result(None if e is None else e <= params.get("max", 5), f"ECOG = {_yn(e)}")
+    if t == "karnofsky":
+        return Check(None, "Karnofsky not compared (ECOG only in the record)")
+    if t == "age":
+        if p.age is None:
+            return result(None, "birth date unknown")
+        lo, hi = p.age
+        mn, mx = params.get("min"), params.get("max")
+        if mn is not None:
+            return result(True if lo >= mn else False if hi < mn else None, f"age {lo:.0f}")
+        if mx is not None:
+            return result(True if hi <= mx else False if lo > mx else None, f"age {lo:.0f}")
+        return Check(None, "age bound not understood")
+    if t == "sex":
+        s = f.get("sex")
+        return result(None if s is None else s == params.get("sex"), f"sex = {_yn(s)}")
+    if t == "biomarker":
+        gene = str(params.get("gene", "")).upper()
+        if gene == "PD-L1":
+            cps = f.get("pdl1_cps")
+            if "cps_min" in params:
+                return result(None if cps is None else cps >= params["cps_min"], f"PD-L1 CPS = {_yn(cps)}")
+            status = None if cps is None else ("positive" if cps >= 1 else "negative")
+            return result(
+                None if status is None else status == params.get("status", "positive"), f"PD-L1 CPS = {_yn(cps)}"
+            )
+        if gene.startswith("BRCA"):
+            gene = "BRCA"
+        fact_key = {
+            "BRCA": "gbrca",
+            "PALB2": "gpalb2",
+            "PIK3CA": "pik3ca",
+            "ESR1": "esr1",
+            "AKT1": "akt1",
+            "PTEN": "pten",
+        }.get(gene)
+        if fact_key is None:
+            return Check(None, f"{gene} not in the record")
+        v = f.get(fact_key)
+        mutated = params.get("state", "mutated") == "mutated"
+        return result(None if v is None else v == mutated, f"{gene}: {_yn(v)}")
+    if t == "pregnancy":
+        preg = f.get("pregnant")
+        if preg is None and (f.get("sex") == "male" or f.get("menopausal_status") == "post"):
+            preg = False
+        return result(preg, f"pregnant = {_yn(preg)}")
+    return Check(None, "not evaluated automatically")
+
+
+@dataclass
+class CriterionResult:
+    criterion: Criterion
+    verdict: str  # met | not_met | unknown  (the criterion as written is true for the patient)
+    excludes: bool | None
+    evidence: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        c = self.criterion
+        return {
+            "kind": c.kind,
+            "text": c.text,
+            "span": [c.start, c.end],
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "constraints": [
+                {"type": x.type, "polarity": x.polarity, "params": x.params, "cue": x.cue} for x in c.constraints
+            ],
+        }
+
+
+def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
+    if not c.constraints:
+        return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
+    if c.kind == "inclusion":
+        checks = [check(x, p) for x in c.constraints]
+        evidence = [ch.evidence for ch in checks]
+        oks = [ch.ok for ch in checks]
+        if False in oks:
+            return CriterionResult(c, "not_met", True, evidence)
+        return CriterionResult(c, "met" if all(oks) else "unknown", False if all(oks) else None, evidence)
+    # Exclusion: only the conditions it excludes can exclude; "required" parts of an exclusion bullet are its
+    # exceptions ("treated, stable brain metastases are allowed"), and a breast trial never excludes breast cancer.
+    relevant = [x for x in c.constraints if x.polarity == "excluded" and x.type != "disease_breast"]
+    if not relevant:
+        return CriterionResult(c, "unknown", None, ["exception or context only: needs a person to judge"])
+    checks = [check(x, p) for x in relevant]
+    evidence = [ch.evidence for ch in checks]
+    oks = [ch.ok for ch in checks]
+    if False in oks:
+        return CriterionResult(c, "met", True, evidence)
+    return CriterionResult(c, "not_met" if all(oks) else "unknown", False if all(oks) else None, evidence)
+
+
+@dataclass
+class StudyMatch:
+    trial: Trial
+    verdict: str  # eligible | possibly_eligible | ineligible
+    score: float
+    criteria: list[CriterionResult]
+    relevance: str
+    questions: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        t = self.trial
+        return {
+            "nct_id": t.nct_id,
+            "title": t.title,
+            "study_type": t.study_type,
+            "phases": list(t.phases),
+            "status": t.status,
+            "verdict": self.verdict,
+            "score": round(self.score, 3),
+            "relevance": self.relevance,
+            "questions": self.questions,
+            "url": f"https://clinicaltrials.gov/study/{t.nct_id}",
+            "criteria": [c.as_json() for c in self.criteria],
+        }
+
+
+def relevance(trial: Trial) -> str:
+    text = " ".join([trial.title, *trial.conditions, *trial.keywords])
+    if _BREAST.search(text):
+        return "breast"
+    if _ANY_SOLID.search(text):
+        return "solid_tumour"
+    return "other_cancer"
+
+
+def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView) -> StudyMatch:
+    rel = relevance(trial)
+    results = [evaluate_criterion(c, p) for c in criteria]
+    # Structured age/sex limits of the record apply even when the text does not repeat them.
+    notes: list[str] = []
+    if trial.sex in ("FEMALE", "MALE") and p.facts.get("sex") and p.facts["sex"] != trial.sex.lower():
+        notes.append(f"study enrols {trial.sex.lower()} participants only")
+    if p.age is not None and trial.min_age_years is not None and p.age[1] < trial.min_age_years:
+        notes.append(f"minimum age {trial.min_age_years:g}")
+    if p.age is not None and trial.max_age_years is not None and p.age[0] > trial.max_age_years:
+        notes.append(f"maximum age {trial.max_age_years:g}")
+    hard_fail = [r for r in results if r.excludes]
+    unknown = [r for r in results if r.excludes is None and r.criterion.constraints]
+    free = [r for r in results if not r.criterion.constraints]
+    if rel == "other_cancer":
+        verdict = "ineligible"
+        notes.append("not a breast cancer or solid-tumour study")
+    elif hard_fail or notes:
+        verdict = "ineligible"
+    elif unknown or free:
+        verdict = "possibly_eligible"  # a criterion nobody has judged yet: not "eligible"
+    else:
+        verdict = "eligible"
+    met = sum(1 for r in results if r.excludes is False)
+    total = max(1, len(results))
+    structured = sum(1 for r in results if r.criterion.constraints)
+    base = {"eligible": 2.0, "possibly_eligible": 1.0, "ineligible": 0.0}[verdict]
+    head = " ".join([trial.title, *trial.conditions])
+    score = base + 0.5 * met / total - 0.3 * len(unknown) / total - 0.05 * len(free) / total
+    score += (0.2 if rel == "breast" else 0.0) + (0.3 if _ADVANCED.search(head) else 0.0)
+    score -= 0.4 if _EARLY.search(head) and not _ADVANCED.search(head) else 0.0
+    score += 0.1 * min(structured, 5) / 5
+    questions = [f"{r.criterion.kind}: {r.criterion.text[:160]}" for r in unknown][:8]
+    crit = results
+    if notes:
+        crit = results + [CriterionResult(Criterion("inclusion", n, 0, 0, ()), "not_met", True, [n]) for n in notes]
+    return StudyMatch(trial, verdict, score, crit, rel, questions)
+
+
+@dataclass
+class MatchReport:
+    patient_id: str | None
+    matches: list[StudyMatch]
+    expanded_access: list[StudyMatch]
+    highlight_expanded_access: bool
+    highlight_reason: str
+    searched: int
+
+    def studies_count_text(self) -> str:
+        return f"{self.searched} studies searched"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "patient": self.patient_id,
+            "studies_searched": self.searched,
+            "matches": [m.as_json() for m in self.matches],
+            "expanded_access": [m.as_json() for m in self.expanded_access],
+            "highlight_expanded_access": self.highlight_expanded_access,
+            "highlight_reason": self.highlight_reason,
+            "attribution": "Trial data from ClinicalTrials.gov (U.S. National Library of Medicine); "
+            "processed by mbcnav; eligibility is decided by the study team.",
+        }
+
+
+def match_patient(
+    a: Assessment,
+    trials: Iterable[tuple[Trial, list[Criterion]]],
+    *,
+    top: int = 20,
+    include_ineligible: bool = False,
+    options_exhausted: bool = False,
+) -> MatchReport:
+    """Rank studies: eligible first, then possibly eligible by how few unknowns remain; expanded access apart."""
+    p = PatientView.of(a)
+    regular: list[StudyMatch] = []
+    access: list[StudyMatch] = []
+    n = 0
+    for trial, criteria in trials:
+        n += 1
+        if relevance(trial) == "other_cancer" and not include_ineligible:
+            continue  # not a breast-cancer or solid-tumour study: no need to read its criteria
+        m = match_trial(trial, criteria, p)
+        if trial.study_type == "EXPANDED_ACCESS":
+            if m.relevance != "other_cancer":
+                access.append(m)
+            continue
+        if m.verdict == "ineligible" and not include_ineligible:
+            continue
+        regular.append(m)
+    regular.sort(key=lambda m: (-m.score, m.trial.nct_id))
+    access.sort(key=lambda m: (-m.score, m.trial.nct_id))
+    no_fit = not any(m.verdict in ("eligible", "possibly_eligible") for m in regular)
+    reason = "standard options appear exhausted" if options_exhausted else "no trial fits the record" if no_fit else ""
+    return MatchReport(a.record.patient.id, regular[:top], access[:top], bool(reason), reason, n)
