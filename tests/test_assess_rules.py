@@ -338,3 +338,22 @@ def test_adjuvant_therapy_is_not_a_metastatic_line() -> None:
     j = run(therapies=therapies, metastases=[met("bone", "2023-01-01")])
     assert j["lines"] == [] and j["therapies"][0]["setting"] in ("adjuvant", "unknown")
     assert j["exposures"]["aromatase_inhibitor"]["any"] is True
+
+
+# ---- drug catalogue ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "drugs"),
+    [
+        ("trastuzumab", ["trastuzumab"]),
+        ("Herceptin 600 mg SC", ["trastuzumab"]),
+        ("PHESGO (pertuzumab, trastuzumab, and hyaluronidase)", ["pertuzumab", "trastuzumab"]),
+        ("fam-trastuzumab deruxtecan-nxki", ["trastuzumab deruxtecan"]),
+        ("T-DM1", ["trastuzumab emtansine"]),
+        ("nab-paclitaxel", ["nab-paclitaxel"]),
+        ("dexamethasone", []),
+    ],
+)
+def test_drug_names(text: str, drugs: list[str]) -> None:
+    from mbcnav.knowledge.drugs import catalogue
+
+    assert catalogue().find(text) == drugs

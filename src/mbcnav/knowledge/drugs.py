@@ -89,8 +89,10 @@ def catalogue() -> Catalogue:
     for c in data.get("combinations", []):
         for phrase in c["names"]:
             phrase_map[phrase.lower()] = tuple(c["drugs"])
+    # Phrases are normalised like the text they are searched in (punctuation -> spaces).
+    normalised = {re.sub(r"[^a-z0-9/\-]+", " ", p).strip(): names for p, names in phrase_map.items()}
     phrases = tuple(
         (re.compile(r"(?<![a-z0-9])" + re.escape(p) + r"(?![a-z0-9])"), names)
-        for p, names in sorted(phrase_map.items(), key=lambda kv: -len(kv[0]))
+        for p, names in sorted(normalised.items(), key=lambda kv: -len(kv[0]))
     )
     return Catalogue(data["version"], data["classes"], drugs, by_rx, phrases)
