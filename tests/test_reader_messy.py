@@ -174,3 +174,12 @@ def test_refuted_condition_ignored() -> None:
         },
     }
     assert read(PATIENT, PRIMARY, refuted).metastases == ()
+
+
+def test_nodal_region_uses_the_primary_side_whatever_the_order() -> None:
+    left_primary = {**PRIMARY, "code": {"text": "Malignant neoplasm of left breast"}}
+    node = {**LIVER, "id": "n1", "code": {"text": "Secondary malignant neoplasm of left axillary lymph node"}}
+    contra = {**LIVER, "id": "n2", "code": {"text": "Secondary malignant neoplasm of right axillary lymph node"}}
+    r = read(PATIENT, node, contra, left_primary)  # metastases listed before the primary
+    regions = {m.source.resource: (m.site, m.nodal_region) for m in r.metastases}
+    assert regions == {"Condition/n1": ("lymph_node", "regional"), "Condition/n2": ("distant_lymph_node", "distant")}

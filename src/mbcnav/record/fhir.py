@@ -221,7 +221,6 @@ class _Reader:
 
         primaries, metastases = self.conditions(by_type["Condition"])
         laterality = next((p.laterality for p in primaries if p.laterality != "unknown"), None)
-        metastases = self.reclassify_nodes(metastases, by_type["Condition"], laterality)
         obs = self.observations(by_type["Observation"], laterality)
         therapies = self.medications(by_type)
         local = self.procedures(by_type["Procedure"])
@@ -299,7 +298,7 @@ class _Reader:
     # ---- Conditions ----------------------------------------------------------------------------------------
     def conditions(self, items: list[Located]) -> tuple[list[PrimaryCancer], list[Metastasis]]:
         primaries: list[PrimaryCancer] = []
-        mets: list[Metastasis] = []
+        secondaries: list[tuple[Located, PartialDate | None]] = []
         seen: dict[tuple[str, str], str] = {}
         for item in items:
             res = item.resource
@@ -341,8 +340,10 @@ class _Reader:
             if kind == "primary":
                 primaries.append(self.primary(item, onset))
             else:
-                mets.append(self.metastasis(item, onset, None))
-        return primaries, mets
+                secondaries.append((item, onset))
+        # Regional vs distant nodes depend on the primary's side (AJCC 8th ch. 48): read metastases after primaries.
+        laterality = next((p.laterality for p in primaries if p.laterality != "unknown"), None)
+        return primaries, [self.metastasis(item, onset, laterality) for item, onset in secondaries]
 
     def primary(self, item: Located, onset: PartialDate | None) -> PrimaryCancer:
         res = item.resource
@@ -409,22 +410,6 @@ class _Reader:
         if onset is None:
             self.issue(item.location, "metastasis without a date (onsetDateTime)")
         return Metastasis(match.site, match.detail, onset, method, count, match.nodal_region, status, self.source(item))
-
-    def reclassify_nodes(
-        self, mets: list[Metastasis], items: list[Located], laterality: str | None
-    ) -> list[Metastasis]:
-        """Nodal sites depend on the primary's side, known only after all Conditions are read."""
-        if laterality is None:
-            return mets
-        by_src = {self.source(i).resource: i for i in items}
-        out = []
-        for m in mets:
-            if m.site == "lymph_node" and m.nodal_region is None and m.source.resource in by_src:
-                item = by_src[m.source.resource]
-                m = self.metastasis(item, m.date, laterality)
-                self.issues.pop() if self.issues and self.issues[-1].location == item.location else None
-            out.append(m)
-        return out
 
     # ---- Observations --------------------------------------------------------------------------------------
     def observations(self, items: list[Located], laterality: str | None) -> dict[str, Any]:
@@ -709,7 +694,6 @@ class _Reader:
     def medications(self, by_type: dict[str, list[Located]]) -> list[TherapyExposure]:
         out: list[TherapyExposure] = []
         admins: dict[str, list[tuple[PartialDate | None, PartialDate | None, Located, Any]]] = defaultdict(list)
-        cat = catalogue()
         for rtype in ("MedicationRequest", "MedicationStatement", "MedicationAdministration"):
             for item in by_type[rtype]:
                 res = item.resource
@@ -746,7 +730,6 @@ class _Reader:
                         )
         for drug, rows in admins.items():
             out += self.merge_administrations(drug, rows)
-        del cat
         return out
 
     def identify_drugs(self, concept: Any, item: Located) -> list[tuple[str, bool]]:
