@@ -48,10 +48,17 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="use qrels_strict.tsv (stable patients not switched)")
     args = parser.parse_args()
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    with (JUDGED / ("qrels_strict.tsv" if args.strict else "qrels.tsv")).open() as fh:
-        for row in csv.reader(fh, delimiter="\t"):
-            if row and not row[0].startswith("patient"):
-                qrels[row[0]][row[1]] = int(row[2])
+    files = [JUDGED / ("qrels_strict.tsv" if args.strict else "qrels.tsv"), JUDGED / "qrels_pool2.tsv"]
+    for path in files:  # round 1 (judge's own pool) and round 2 (mbcnav's unjudged top 10, judged blind)
+        if not path.exists():
+            continue
+        with path.open() as fh:
+            for row in csv.reader(fh, delimiter="\t"):
+                if row and not row[0].startswith("patient"):
+                    grade = int(row[2])
+                    if args.strict and "[stable-on-current-line]" in row[3] and grade == 2:
+                        grade = 1
+                    qrels[row[0]].setdefault(row[1], grade)
     with tempfile.TemporaryDirectory() as tmp:
         store = TrialStore(f"sqlite:///{tmp}/bench.db")
         t0 = time.perf_counter()
@@ -59,6 +66,7 @@ def main() -> None:
         list(parsed_trials(store, include_all=False))  # parse every relevant study once (cached per version)
         prep = time.perf_counter() - t0
         p10s, ndcgs, seconds = [], [], []
+        cp10s, cndcgs = [], []
         reports = {}
         for patient in sorted(qrels):
             case = ROOT / "examples" / "cases" / f"{patient}.yaml"
@@ -71,6 +79,10 @@ def main() -> None:
             gains = qrels[patient]
             p10s.append(sum(1 for n in ranked[:10] if gains.get(n) == 2) / 10)
             ndcgs.append(ndcg_at(ranked, gains))
+            # Condensed list (Sakai 2007): unjudged studies removed, since the pool was not built from this run.
+            condensed = [n for n in ranked if n in gains]
+            cp10s.append(sum(1 for n in condensed[:10] if gains.get(n) == 2) / 10)
+            cndcgs.append(ndcg_at(condensed, gains))
             print(
                 f"  {patient:40s} P@10 {p10s[-1]:.2f}  NDCG@10 {ndcgs[-1]:.3f}  {seconds[-1]:.2f} s "
                 f"({report.searched} studies)"
@@ -102,7 +114,14 @@ def main() -> None:
         f"{' (strict judgements)' if args.strict else ''}"
     )
     print(f"  load + parse of the shared corpus: {prep:.1f} s")
-    print(f"  mean precision@10: {sum(p10s) / len(p10s):.3f}   mean NDCG@10: {sum(ndcgs) / len(ndcgs):.3f}")
+    print(
+        f"  mean precision@10: {sum(p10s) / len(p10s):.3f}   mean NDCG@10: {sum(ndcgs) / len(ndcgs):.3f}"
+        "   (unjudged studies count as not relevant)"
+    )
+    print(
+        f"  condensed (judged studies only): precision@10 {sum(cp10s) / len(cp10s):.3f}   "
+        f"NDCG@10 {sum(cndcgs) / len(cndcgs):.3f}"
+    )
     rate = agree / total if total else 0.0
     print(f"  criterion-level agreement: {agree}/{total} = {rate:.1%} (criteria matched by text)")
     print(
