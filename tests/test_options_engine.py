@@ -163,3 +163,15 @@ def test_options_text_report_runs_on_every_example(capsys: pytest.CaptureFixture
         assert main(["options", str(case), "--as-of", "2026-11-26"]) == 0
         out = capsys.readouterr().out
         assert "Options to discuss" in out and "Traceback" not in out
+
+
+def test_no_options_for_a_non_metastatic_record(capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import SHARED
+
+    jenny = SHARED / "data" / "fhir" / "mcode-ig-stu4" / "examples" / "Bundle-mcode-patient-bundle-jenny-m.json"
+    if not jenny.exists():
+        pytest.skip("../shared not present")
+    assert main(["options", str(jenny), "--format", "json", "--as-of", "2026-11-26"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["options"] == []  # stage IIB: no metastatic-disease option is offered
+    assert any("metastatic" in n for n in doc["notes"])

@@ -11,6 +11,7 @@ from mbcnav.options.facts import build_facts
 
 SCHEMA_VERSION = "1.0"
 _TIER_ORDER = {"preferred": 0, "recommended": 1, "consider": 2}
+_METASTATIC = {"fact": "metastatic", "eq": True, "says": "metastatic (stage IV) disease"}
 
 
 @dataclass
@@ -129,7 +130,8 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
     kbo = kb.options
     tests_seen: dict[str, dict[str, Any]] = {}
     for opt in kbo["options"]:
-        scope = evaluate(opt["scope"], facts)
+        # Every option is for stage IV disease: metastatic status is part of every scope.
+        scope = evaluate({"all": [_METASTATIC, opt["scope"]]}, facts)
         if scope.result is False:
             continue
         entry = {"id": opt["id"], "title": opt["title"], "category": opt["category"], "drugs": opt["drugs"]}
