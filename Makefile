@@ -26,6 +26,10 @@ demo: $(STAMP)
 	$(BIN)/mbcnav response examples/cases/04-her2-positive-brain.yaml --plot out/plots
 	$(BIN)/mbcnav response examples/fhir --format json --plot out/plots > out/cohort-response.json
 	@echo "plots written to out/plots (spider, swimmer, waterfall)"
+	@if [ -d ../shared/data/trials ]; then \
+	  $(BIN)/mbcnav trials load ../shared/data/trials --db sqlite:///out/trials.db && \
+	  $(BIN)/mbcnav trials match examples/cases/07-her2-low-after-cdk46.yaml --db sqlite:///out/trials.db --top 5; \
+	else echo "(../shared/data/trials not found: trial matching demo skipped)"; fi
 
 # The README's pictures: the demo's plots, made for a fixed date so they do not change from day to day.
 docs-img: $(STAMP)

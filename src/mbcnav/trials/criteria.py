@@ -32,7 +32,7 @@ import yaml
 
 from mbcnav.knowledge.drugs import catalogue
 
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.0.1"
 
 CONSTRAINT_TYPES: tuple[str, ...] = (
     "disease_breast",
@@ -1427,6 +1427,8 @@ def _find_disease(s: str) -> list[_Hit]:
         )
     for m in _ADV_SEQ.finditer(s):
         text = m.group(0)
+        if re.search(r"\bnon[- ]?$", s[max(0, m.start() - 4) : m.start()]):
+            continue  # "non-metastatic": handled by _NONMET below, never a requirement for metastatic disease
         after = s[m.end() : m.end() + 60]
         has_met = bool(re.search(r"metasta|stage\s*(?:iv|4)|\bm1\b|distant", text))
         standalone = bool(re.search(r"stage\s*(?:iv|4)|distant metasta|\bm1\b", text))

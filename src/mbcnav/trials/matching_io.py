@@ -45,8 +45,20 @@ def _study(m: StudyMatch, con: Console) -> None:
     for c in m.criteria:
         if c.verdict == "unknown" and not c.criterion.constraints:
             continue
-        mark = {"met": "✓", "not_met": "✗", "unknown": "?"}[c.verdict]
-        con.print(f"    {mark} {c.criterion.kind}: {escape(c.criterion.text[:140])}", style="dim")
+        # ✓ the criterion does not stand in the way (inclusion met, exclusion does not apply); ✗ it excludes
+        mark = {False: "✓", True: "✗", None: "?"}[c.excludes]
+        label = (
+            c.criterion.kind
+            if c.criterion.kind == "inclusion"
+            else (
+                "exclusion applies"
+                if c.excludes
+                else "exclusion (does not apply)"
+                if c.excludes is False
+                else "exclusion"
+            )
+        )
+        con.print(f"    {mark} {label}: {escape(c.criterion.text[:140])}", style="dim")
         if c.evidence:
             con.print(f"        record: {escape('; '.join(c.evidence)[:200])}", style="dim")
     if m.questions:
