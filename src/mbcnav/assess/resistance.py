@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.therapy import Course, Line
-from mbcnav.dates import PartialDate, interval, months_to_days
+from mbcnav.dates import Interval, PartialDate, interval, months_to_days
 from mbcnav.knowledge.drugs import catalogue
 
 _SEVERITY = {"primary": 3, "secondary": 2, "sensitive": 1}
@@ -20,6 +20,17 @@ class Resistance:
 
 def _endocrine(c: Course) -> bool:
     return catalogue().has_class(c.drug, "endocrine")
+
+
+def _side(span: Interval, months: float, *, limit_inclusive_below: bool) -> str | None:
+    """Whether an interval is surely below or surely at/above a time point; None when its date precision
+    straddles it. `limit_inclusive_below` puts an interval of exactly the limit on the "below" side."""
+    limit = months_to_days(months)
+    if span.max_days < limit or (limit_inclusive_below and span.max_days == limit):
+        return "below"
+    if span.min_days > limit or (not limit_inclusive_below and span.min_days == limit):
+        return "above"
+    return None
 
 
 def assess_resistance(
@@ -57,9 +68,12 @@ def assess_resistance(
                 )
                 ends = [c.end for c in adjuvant if c.end is not None]
                 if ongoing:
-                    on = interval(et_start, first_metastasis)
-                    limit = months_to_days(config.adjuvant_primary_resistance_months)
-                    if on.max_days < limit:
+                    side = _side(
+                        interval(et_start, first_metastasis),
+                        config.adjuvant_primary_resistance_months,
+                        limit_inclusive_below=False,
+                    )
+                    if side == "below":
                         findings.append(
                             (
                                 "primary",
@@ -67,7 +81,7 @@ def assess_resistance(
                                 f"adjuvant endocrine therapy (started {et_start})",
                             )
                         )
-                    elif on.min_days >= limit:
+                    elif side == "above":
                         findings.append(
                             (
                                 "secondary",
@@ -79,9 +93,12 @@ def assess_resistance(
                         unknown.append("date precision cannot tell relapse before/after 2 years of adjuvant ET")
                 elif ends:
                     et_end = max(ends, key=lambda d: d.earliest)
-                    off = interval(et_end, first_metastasis)
-                    limit = months_to_days(config.post_adjuvant_secondary_months)
-                    if off.max_days <= limit:
+                    side = _side(
+                        interval(et_end, first_metastasis),
+                        config.post_adjuvant_secondary_months,
+                        limit_inclusive_below=True,
+                    )
+                    if side == "below":
                         findings.append(
                             (
                                 "secondary",
@@ -89,7 +106,7 @@ def assess_resistance(
                                 f"adjuvant endocrine therapy ({et_end})",
                             )
                         )
-                    elif off.min_days > limit:
+                    elif side == "above":
                         findings.append(
                             (
                                 "sensitive",
@@ -108,9 +125,12 @@ def assess_resistance(
         if first_line.start is None or first_line.end is None:
             unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
         else:
-            on = interval(first_line.start, first_line.end)
-            limit = months_to_days(config.first_line_primary_resistance_months)
-            if on.max_days < limit:
+            side = _side(
+                interval(first_line.start, first_line.end),
+                config.first_line_primary_resistance_months,
+                limit_inclusive_below=False,
+            )
+            if side == "below":
                 findings.append(
                     (
                         "primary",
@@ -118,7 +138,7 @@ def assess_resistance(
                         f"({first_line.start} to {first_line.end})",
                     )
                 )
-            elif on.min_days >= limit:
+            elif side == "above":
                 findings.append(
                     (
                         "secondary",

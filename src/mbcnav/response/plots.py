@@ -75,6 +75,14 @@ def swimmer(report: ResponseReport, out_dir: Path, stem: str = "swimmer", today:
     fig, ax = plt.subplots(figsize=(7, 0.7 * max(2, len(report.lines)) + 1.2))
     starts = [line.start for line in report.lines if line.start]
     origin = min(starts) if starts else date.today()
+
+    def months(d: date) -> float:
+        return (d - origin).days / 30.44
+
+    def hollow(x: float, y: int, marker: str, size: int) -> None:
+        """A white-filled marker with a black edge: visible on dark and light bars."""
+        ax.plot(x, y, marker=marker, markersize=size, markerfacecolor="white", markeredgecolor="black")
+
     end_default = today or date.today()
     for row, line in enumerate(report.lines):
         if line.start is None:
@@ -82,7 +90,7 @@ def swimmer(report: ResponseReport, out_dir: Path, stem: str = "swimmer", today:
         nxt = report.lines[row + 1].start if row + 1 < len(report.lines) else None
         last = line.timepoints[-1].date if line.timepoints else line.start
         end = nxt or line.progression_date or max(last, end_default)
-        x0 = (line.start - origin).days / 30.44
+        x0 = months(line.start)
         width = max((end - line.start).days / 30.44, 0.2)
         ax.barh(
             row,
@@ -95,23 +103,9 @@ def swimmer(report: ResponseReport, out_dir: Path, stem: str = "swimmer", today:
         )
         ax.text(x0, row - 0.3, f"{', '.join(line.drugs)} — best {line.best_overall_response}", fontsize=8, va="bottom")
         if line.response_start:
-            ax.plot(
-                (line.response_start - origin).days / 30.44,
-                row,
-                marker="^",
-                markersize=10,
-                markerfacecolor="white",
-                markeredgecolor="black",
-            )
+            hollow(months(line.response_start), row, "^", 10)
         if line.progression_date:
-            ax.plot(
-                (line.progression_date - origin).days / 30.44,
-                row,
-                marker="X",
-                markersize=11,
-                markerfacecolor="white",
-                markeredgecolor="black",
-            )
+            hollow(months(line.progression_date), row, "X", 11)
         elif nxt is None:
             ax.annotate(
                 "",
