@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -98,24 +99,8 @@ def assess(record: Record, *, as_of: date | None = None, config: AssessmentConfi
         tuple(conflicts),
         tuple(line_notes),
     )
-    return Assessment(
-        a.record,
-        a.as_of,
-        a.config,
-        a.stage,
-        a.presentation,
-        a.subtype,
-        a.spread,
-        a.courses,
-        a.lines,
-        a.resistance,
-        a.exposures,
-        a.ecog,
-        a.karnofsky,
-        tuple(find_unknowns(a)),
-        a.conflicts,
-        a.notes,
-    )
+    # Unknowns read the finished assessment, so they are added last.
+    return dataclasses.replace(a, unknowns=tuple(find_unknowns(a)))
 
 
 def _conflicts(record: Record, diagnosis: Any) -> list[str]:
