@@ -10,7 +10,7 @@ from mbcnav.assess import assess
 from mbcnav.cli import main
 from mbcnav.knowledge.kb import evaluate, knowledge_base, lint
 from mbcnav.options import recommend
-from mbcnav.options.facts import is_known_fact
+from mbcnav.assess.facts import is_known_fact
 from mbcnav.options.report import knowledge_markdown
 
 from .conftest import ROOT, TODAY, drug, met, receptor, record
@@ -43,7 +43,7 @@ def test_knowledge_base_lints_clean() -> None:
 
 
 def test_docs_knowledge_md_is_current() -> None:
-    from mbcnav.options.facts import FACTS as FACT_DOCS
+    from mbcnav.assess.facts import FACTS as FACT_DOCS
 
     committed = (ROOT / "docs" / "knowledge.md").read_text()
     assert committed.strip() == knowledge_markdown(knowledge_base(), FACT_DOCS).strip(), "run: mbcnav kb docs"
@@ -113,7 +113,9 @@ def test_her2_zero_is_never_offered_tdxd() -> None:
     assert "tdxd-her2-low-ultralow-chemo-naive" in ids(low)
 
 
-def test_ecog_3_lowers_chemotherapy_and_puts_supportive_care_first() -> None:
+def test_ecog_3_withholds_chemotherapy_and_puts_supportive_care_first() -> None:
+    """ASCO Choosing Wisely: no cytotoxic therapy at PS 3-4 without strong evidence of benefit; the clinician decides
+    when poor PS is due to untreated, responsive disease (said in the notes, never a silent default)."""
     from mbcnav.record.model import PerformanceStatus
 
     from .conftest import d, src
@@ -126,7 +128,10 @@ def test_ecog_3_lowers_chemotherapy_and_puts_supportive_care_first() -> None:
     )
     tiers = {o["id"]: o["tier"] for o in doc["options"]}
     assert tiers["best-supportive-care"] == "preferred" and tiers["palliative-care-concurrent"] == "preferred"
-    assert tiers["chemo-single-agent"] == "consider"
+    assert "chemo-single-agent" not in tiers
+    withheld = {o["id"]: o for o in doc["not_offered"]}
+    assert withheld["chemo-single-agent"]["excluded_by"] == ["poor-performance-no-cytotoxic"]
+    assert any("clinician's decision" in n for n in doc["notes"])
     assert doc["referrals"][0] == {**doc["referrals"][0], "to": "palliative_care", "urgency": "urgent"}
 
 

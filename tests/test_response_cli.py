@@ -113,13 +113,15 @@ def test_cohort_folder_gives_waterfall(tmp_path: Path, capsys: pytest.CaptureFix
         ]
         (cohort / f"p{i}.yaml").write_text(yaml.safe_dump(case))
     (cohort / "broken.yaml").write_text("schema: mbcnav-case/1\n")
+    # a file that cannot be read is reported and skipped, the rest kept; the exit code says something was skipped
     assert (
-        main(["response", str(cohort), "--format", "json", "--plot", str(tmp_path / "w"), "--as-of", "2026-11-26"]) == 0
+        main(["response", str(cohort), "--format", "json", "--plot", str(tmp_path / "w"), "--as-of", "2026-11-26"]) == 2
     )
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
     assert [p["patient"] for p in doc["patients"]] == ["p0", "p1", "p2"]
-    assert "broken.yaml" in captured.err  # reported and skipped, the rest kept
+    assert doc["problems"][0]["file"] == "broken.yaml"
+    assert "broken.yaml" in captured.err
     assert (tmp_path / "w" / "waterfall.png").stat().st_size > 1000
 
 

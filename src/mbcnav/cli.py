@@ -1,4 +1,6 @@
-"""The `mbcnav` command line: assess, response, options, kb, convert, trials. Exit codes: 0 done, 2 unusable input."""
+"""The `mbcnav` command line: assess, response, options, kb, convert, trials.
+
+Exit codes (mbcnav.outcome): 0 done, 2 unusable input or user error, 70 internal error, 130 interrupted."""
 
 from __future__ import annotations
 
@@ -10,11 +12,30 @@ from pathlib import Path
 
 from mbcnav import __version__
 from mbcnav.assess.config import AssessmentConfig
-from mbcnav.record.reader import UnusableInput, read_path
+from mbcnav.outcome import (
+    EXIT_CODES_HELP,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    GuardedStream,
+    OutputError,
+    fail,
+    read_patient,
+    silence_stdout,
+    write_text_atomic,
+)
+from mbcnav.record.reader import UnusableInput
 
-EXIT_OK = 0
-EXIT_UNUSABLE = 2
-EXIT_INTERNAL = 70
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_UNUSABLE", "fail", "main"]
+FORMAT_HELP = "text (readable, the default) or json (the versioned contract; an OperationOutcome when unusable)"
+STRICT_HELP = "reject the input when any problem is found (default: keep what can be read and list the problems)"
+PATIENT_HELP = "patient id, when the input holds more than one patient"
+AS_OF_HELP = "read the record as known on this date: later facts are left out (default: today)"
+PATH_HELP = (
+    "FHIR R4 JSON (Bundle, resource, NDJSON), a .yaml case file, or a folder of such files read together as one "
+    "patient (--patient ID picks one when it holds several)"
+)
 
 
 def _as_of(text: str) -> date:
@@ -25,74 +46,84 @@ def _as_of(text: str) -> date:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mbcnav", description="Decision support for metastatic breast cancer.")
-    p.add_argument("--version", action="version", version=f"mbcnav {__version__}")
+    p = argparse.ArgumentParser(
+        prog="mbcnav", description="Decision support for metastatic breast cancer.", epilog=EXIT_CODES_HELP
+    )
+    p.add_argument("--version", action="version", version=f"mbcnav {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("assess", help="read a record and state what the disease is, with reasons")
-    a.add_argument("path", type=Path, help="FHIR R4 JSON (Bundle, resource, NDJSON, folder) or a .yaml case file")
-    a.add_argument("--format", choices=["text", "json"], default="text")
-    a.add_argument("--strict", action="store_true", help="reject the input when any problem is found")
-    a.add_argument("--patient", help="patient id, when the input holds more than one patient")
-    a.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
+    a = sub.add_parser(
+        "assess", help="read a record and state what the disease is, with reasons", epilog=EXIT_CODES_HELP
+    )
+    a.add_argument("path", type=Path, help=PATH_HELP)
+    a.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    a.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    a.add_argument("--patient", metavar="ID", help=PATIENT_HELP)
+    a.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=AS_OF_HELP)
     a.add_argument(
         "--de-novo-window-months",
         type=float,
         default=AssessmentConfig().de_novo_window_months,
+        metavar="N",
         help="months after diagnosis within which metastases count as de novo (default 4, AJCC)",
     )
     r = sub.add_parser(
         "response",
         help="RECIST 1.1 response per line of therapy, with spider/swimmer plots; "
         "a folder of patient files gives a cohort waterfall plot",
+        epilog=EXIT_CODES_HELP,
     )
-    r.add_argument("path", type=Path, help="one patient (as for assess), or a folder with one file per patient")
-    r.add_argument("--format", choices=["text", "json"], default="text")
-    r.add_argument("--baseline", type=_as_of, help="use this assessment date as the baseline (YYYY-MM-DD)")
-    r.add_argument("--plot", type=Path, metavar="DIR", help="write PNG and SVG plots into DIR")
-    r.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
-    r.add_argument("--strict", action="store_true")
-    o = sub.add_parser("options", help="guideline-concordant treatment options for this patient, with evidence")
-    o.add_argument("path", type=Path)
-    o.add_argument("--format", choices=["text", "json"], default="text")
-    o.add_argument("--strict", action="store_true")
-    o.add_argument("--patient", help="patient id, when the input holds more than one patient")
-    o.add_argument("--as-of", type=_as_of, help="assess as of this date (default: today)")
+    r.add_argument(
+        "path",
+        type=Path,
+        help="one patient (as for assess), or a folder of several patients' files: a cohort (one report per "
+        "patient; a file that cannot be read is reported and skipped, and the exit code is 2)",
+    )
+    r.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    r.add_argument("--baseline", type=_as_of, metavar="YYYY-MM-DD", help="use this assessment date as the baseline")
+    r.add_argument("--plot", type=Path, metavar="DIR", help="write PNG and SVG plots into DIR (created if needed)")
+    r.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=AS_OF_HELP)
+    r.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    r.add_argument("--patient", metavar="ID", help=PATIENT_HELP + " (in a folder: only that patient)")
+    o = sub.add_parser(
+        "options",
+        help="guideline-concordant treatment options for this patient, with evidence",
+        epilog=EXIT_CODES_HELP,
+    )
+    o.add_argument("path", type=Path, help=PATH_HELP)
+    o.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    o.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    o.add_argument("--patient", metavar="ID", help=PATIENT_HELP)
+    o.add_argument("--as-of", type=_as_of, metavar="YYYY-MM-DD", help=AS_OF_HELP)
     o.add_argument(
         "--visceral-crisis",
         choices=["yes", "no"],
         help="clinician's judgement of visceral crisis (overrides the record)",
     )
-    kb = sub.add_parser("kb", help="review the knowledge base: lint, show, docs")
+    kb = sub.add_parser("kb", help="review the knowledge base: lint, show, docs", epilog=EXIT_CODES_HELP)
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    kb_sub.add_parser("lint", help="schema, dangling references, uncited options, unknown facts")
-    show = kb_sub.add_parser("show", help="an option (or all) in readable form with its evidence")
-    show.add_argument("option_id", nargs="?")
-    kb_sub.add_parser("docs", help="print docs/knowledge.md (Markdown) for clinician review")
-    c = sub.add_parser("convert", help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)")
-    c.add_argument("path", type=Path)
-    c.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    kb_sub.add_parser(
+        "lint",
+        help="schema, dangling references, uncited options, unknown facts (exit 2 when a problem is found)",
+        epilog=EXIT_CODES_HELP,
+    )
+    show = kb_sub.add_parser(
+        "show", help="an option (or all) in readable form with its evidence", epilog=EXIT_CODES_HELP
+    )
+    show.add_argument("option_id", nargs="?", metavar="ID", help="option id (default: list all options)")
+    kb_sub.add_parser("docs", help="print docs/knowledge.md (Markdown) for clinician review", epilog=EXIT_CODES_HELP)
+    c = sub.add_parser(
+        "convert",
+        help="convert a YAML case file to an mCODE FHIR R4 Bundle (JSON on stdout)",
+        epilog=EXIT_CODES_HELP,
+    )
+    c.add_argument("path", type=Path, help="the case file (.yaml, schema mbcnav-case/1)")
+    c.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write to this file (whole or not at all) instead of stdout"
+    )
     from mbcnav.trials.cli import add_parser as add_trials_parser
 
     add_trials_parser(sub)
     return p
-
-
-def fail(err: UnusableInput, fmt: str) -> int:
-    if fmt == "json":
-        outcome = {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": "invalid", "diagnostics": err.message}]
-            + [
-                {"severity": "error", "code": "invalid", "diagnostics": p.message, "expression": [p.location]}
-                for p in err.problems
-            ],
-        }
-        print(json.dumps(outcome, indent=2))
-    else:
-        print(f"mbcnav: {err.message}", file=sys.stderr)
-        for p in err.problems[:50]:
-            print(f"  {p.location}: {p.message}", file=sys.stderr)
-    return EXIT_UNUSABLE
 
 
 def cmd_assess(args: argparse.Namespace) -> int:
@@ -100,7 +131,7 @@ def cmd_assess(args: argparse.Namespace) -> int:
     if not 0 < args.de_novo_window_months <= 24:
         return fail(UnusableInput("--de-novo-window-months must be between 0 and 24"), args.format)
     try:
-        record = read_path(args.path, strict=args.strict, today=today, patient_id=args.patient)
+        record = read_patient(args.path, strict=args.strict, as_of=args.as_of, patient_id=args.patient)
     except UnusableInput as err:
         return fail(err, args.format)
     from mbcnav.response import assess_with_response
@@ -123,7 +154,7 @@ def cmd_options(args: argparse.Namespace) -> int:
 
     today = args.as_of or date.today()
     try:
-        record = read_path(args.path, strict=args.strict, today=today, patient_id=args.patient)
+        record = read_patient(args.path, strict=args.strict, as_of=args.as_of, patient_id=args.patient)
     except UnusableInput as err:
         return fail(err, args.format)
     assessment, _ = assess_with_response(record, as_of=today)
@@ -139,8 +170,8 @@ def cmd_options(args: argparse.Namespace) -> int:
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
+    from mbcnav.assess.facts import FACTS, is_known_fact
     from mbcnav.knowledge.kb import knowledge_base, lint, load_unchecked
-    from mbcnav.options.facts import FACTS, is_known_fact
     from mbcnav.options.report import knowledge_markdown, option_markdown
 
     if args.kb_command == "lint":
@@ -193,9 +224,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return fail(err, "text")
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if args.output:
-        tmp = args.output.with_suffix(args.output.suffix + ".tmp")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        tmp.replace(args.output)  # atomic: never a half-written file
+        try:
+            write_text_atomic(args.output, text + "\n")  # never a half-written file
+        except OutputError as err:
+            return fail(err)
     else:
         print(text)
     return EXIT_OK
@@ -207,28 +239,43 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     args = _parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = GuardedStream(stdout)  # a full disk on stdout is a user error (exit 2), not a defect
     try:
-        if args.command == "assess":
-            return cmd_assess(args)
-        if args.command == "response":
-            return cmd_response(args)
-        if args.command == "options":
-            return cmd_options(args)
-        if args.command == "kb":
-            return cmd_kb(args)
-        if args.command == "trials":
-            return cmd_trials(args)
-        return cmd_convert(args)
+        code = _run(args)
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
+        silence_stdout(stdout)
         return EXIT_OK
+    except OutputError as err:  # stdout, -o or --plot cannot be written: the user's environment, not a defect
+        if err.target == "standard output":
+            silence_stdout(stdout)
+        return fail(err, getattr(args, "format", "text"))
     except Exception as exc:  # a defect in mbcnav, not in the input: say so without a traceback or patient data
         print(
             f"mbcnav: internal error ({type(exc).__name__}); please report it with the command you ran",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "assess":
+        return cmd_assess(args)
+    if args.command == "response":
+        return cmd_response(args)
+    if args.command == "options":
+        return cmd_options(args)
+    if args.command == "kb":
+        return cmd_kb(args)
+    if args.command == "trials":
+        return cmd_trials(args)
+    return cmd_convert(args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from mbcnav.assess import Assessment
+from mbcnav.assess.therapy import Line
+from mbcnav.record.fhir import AS_OF_LOCATION
 
 
 def _yn(v: bool | None) -> str:
@@ -23,6 +25,33 @@ def _fact(main: str, *why: str) -> Group:
     return Group(*parts)
 
 
+_WHY = {"patient_choice": "patient choice", "other": "another reason"}
+
+
+def line_stops(line: Line) -> str:
+    """Why a line stopped; for a line still going, which drug stopped (when, why) and which go on — e.g.
+    "nab-paclitaxel stopped 2024-05-02 for toxicity; pembrolizumab ongoing"."""
+    if not line.ongoing:
+        return (line.reason_stopped or "").replace("_", " ")
+    running: dict[str, bool] = {}
+    ends: dict[str, str] = {}
+    for c in line.courses:
+        going = c.exposure.ongoing or c.end is None
+        running[c.drug] = running.get(c.drug, False) or going
+        if not going:
+            why = c.exposure.reason_stopped
+            ends[c.drug] = (
+                f"{c.drug} completed {c.end}"
+                if why == "completed"
+                else f"{c.drug} stopped {c.end}" + (f" for {_WHY.get(why, why)}" if why else "")
+            )
+    stopped = [ends[drug] for drug, going in running.items() if not going]
+    if not stopped:
+        return ""
+    going_on = [drug for drug, going in running.items() if going]
+    return "; ".join(stopped + ([f"{', '.join(going_on)} ongoing"] if going_on else []))
+
+
 def render_assessment(a: Assessment, console: Console | None = None) -> None:
     con = console or Console(highlight=False)
     j = a.to_json()
@@ -32,7 +61,7 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     con.print("Decision support, not a decision: each finding shows the facts it used.", style="italic")
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+    grid.add_column(overflow="fold")  # wrap at words, fold a long word: never an ellipsis that hides meaning
     grid.add_row(
         "Patient",
         escape(f"{p['sex']}, born {p['birth_date'] or 'unknown'}, menopausal status {p['menopausal_status']}")
@@ -102,14 +131,14 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     if j["lines"]:
         t = Table(title="Lines of therapy in the metastatic setting", title_justify="left")
         for col in ("line", "drugs", "start", "end", "stopped because"):
-            t.add_column(col)
-        for line in j["lines"]:
+            t.add_column(col, overflow="fold")
+        for line, obj in zip(j["lines"], a.lines, strict=False):
             t.add_row(
                 str(line["number"]),
                 escape(", ".join(line["drugs"])),
                 line["start"] or "?",
                 line["end"] or ("ongoing" if line["ongoing"] else "?"),
-                line["reason_stopped"] or "",
+                escape(line_stops(obj)),
             )
         con.print(t)
     else:
@@ -122,9 +151,12 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         con.print("[bold red]Conflicts in the record[/bold red]")
         for c in j["conflicts"]:
             con.print(f"  • {escape(c)}")
-    if j["input_issues"]:
-        con.print(f"[bold]Input issues[/bold] ({len(j['input_issues'])})")
-        for i in j["input_issues"][:20]:
+    for note in (i for i in j["input_issues"] if i["location"] == AS_OF_LOCATION):
+        con.print(escape(note["message"].capitalize()), style="italic")  # said once, not one issue per fact
+    issues = [i for i in j["input_issues"] if i["location"] != AS_OF_LOCATION]
+    if issues:
+        con.print(f"[bold]Input issues[/bold] ({len(issues)})")
+        for i in issues[:20]:
             con.print(f"  • {escape(i['location'])}: {escape(i['message'])}", style="dim")
-        if len(j["input_issues"]) > 20:
-            con.print(f"  … and {len(j['input_issues']) - 20} more (see --format json)", style="dim")
+        if len(issues) > 20:
+            con.print(f"  … and {len(issues) - 20} more (see --format json)", style="dim")

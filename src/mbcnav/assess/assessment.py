@@ -8,15 +8,18 @@ from datetime import date
 from typing import Any
 
 from mbcnav.assess.config import AssessmentConfig
+from mbcnav.assess.labs import LabSummary, summarize_labs
+from mbcnav.assess.menopause import MenopauseAssessment, assess_menopause
 from mbcnav.assess.presentation import Presentation, assess_presentation
 from mbcnav.assess.resistance import Resistance, assess_resistance
 from mbcnav.assess.sites import Spread, assess_sites
 from mbcnav.assess.stage import StageResult, assess_stage
 from mbcnav.assess.subtype import Subtype, assess_subtype
 from mbcnav.assess.therapy import Course, Line, build_lines, exposures, resolve_settings
+from mbcnav.assess.visceral import VisceralCrisis, assess_visceral_crisis
 from mbcnav.record.model import Record
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,10 @@ class Assessment:
     unknowns: tuple[Unknown, ...]
     conflicts: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    # contract 1.1: laboratory summaries, derived menopausal status, visceral crisis from the record
+    labs: tuple[LabSummary, ...] = ()
+    menopause: MenopauseAssessment | None = None
+    visceral_crisis: VisceralCrisis | None = None
 
     def to_json(self) -> dict[str, Any]:
         return assessment_json(self)
@@ -99,6 +106,13 @@ def assess(record: Record, *, as_of: date | None = None, config: AssessmentConfi
         tuple(conflicts),
         tuple(line_notes),
     )
+    labs = summarize_labs(record, today)
+    a = dataclasses.replace(
+        a,
+        labs=labs,
+        menopause=assess_menopause(record, today),
+        visceral_crisis=assess_visceral_crisis(record, spread, labs, today),
+    )
     # Unknowns read the finished assessment, so they are added last.
     return dataclasses.replace(a, unknowns=tuple(find_unknowns(a)))
 
@@ -125,170 +139,10 @@ def _conflicts(record: Record, diagnosis: Any) -> list[str]:
 
 
 def find_unknowns(a: Assessment) -> list[Unknown]:
-    """What the record does not say but a decision needs, each with the action that would resolve it."""
-    r = a.record
-    st = a.subtype
-    out: list[Unknown] = []
-    metastatic = a.stage.metastatic
-    if metastatic is None:
-        out.append(
-            Unknown(
-                "metastatic status",
-                "stage IV must be established before any MBC pathway applies",
-                "record staging (M category) or the imaging/biopsy that shows distant spread",
-            )
-        )
-    if a.presentation.value == "unknown" and metastatic:
-        out.append(
-            Unknown(
-                "de novo vs recurrent",
-                a.presentation.basis,
-                "record the first breast cancer diagnosis date and the date distant metastasis was found",
-            )
-        )
-    if st.er.value == "unknown":
-        out.append(
-            Unknown(
-                "ER status",
-                "decides endocrine therapy and the subtype group",
-                "test ER by IHC, preferably on a biopsy of a metastasis",
-            )
-        )
-    if st.pr.value == "unknown" and st.er.value in ("negative", "unknown"):
-        out.append(
-            Unknown(
-                "PR status",
-                "with ER negative, PR decides hormone-receptor status (TNBC or not)",
-                "test PR by IHC",
-            )
-        )
-    if st.her2.value == "unknown":
-        out.append(
-            Unknown(
-                "HER2 status",
-                "decides HER2-directed therapy and the subtype group",
-                "test HER2 by IHC (with reflex ISH for 2+)",
-            )
-        )
-    elif st.her2.value == "2+/ISH-unknown":
-        out.append(
-            Unknown(
-                "HER2 ISH result",
-                "IHC 2+ is equivocal: ISH decides HER2-positive vs HER2-low",
-                "request reflex ISH on the same specimen",
-            )
-        )
-    elif st.her2.value == "negative":
-        out.append(
-            Unknown(
-                "HER2 IHC score",
-                "'HER2 negative' alone cannot tell HER2-0, ultralow or low: needed to "
-                "decide HER2-low/ultralow eligibility (trastuzumab deruxtecan)",
-                "ask pathology for the IHC score (0, >0<1+, 1+, 2+/ISH-), re-score if needed",
-            )
-        )
-    elif st.her2.value == "0" and st.hr_positive:
-        out.append(
-            Unknown(
-                "HER2-ultralow vs null",
-                "IHC 0 with faint staining (ultralow) can qualify for "
-                "trastuzumab deruxtecan after endocrine therapy (DESTINY-Breast06)",
-                "ask pathology whether any faint, incomplete membrane staining was seen",
-            )
-        )
-    if metastatic and not any(x.specimen.kind == "metastasis" for x in r.receptors):
-        out.append(
-            Unknown(
-                "biopsy of a metastatic site",
-                "receptors can change between primary and metastasis; "
-                "ASCO 2015 and ESMO recommend a biopsy of accessible metastases",
-                "biopsy an accessible metastasis to confirm histology and re-test ER, PR, HER2",
-            )
-        )
-    if metastatic and r.patient.sex == "female" and r.patient.menopausal_status == "unknown" and st.hr_positive:
-        out.append(
-            Unknown(
-                "menopausal status",
-                "premenopausal women need ovarian function suppression with endocrine therapy",
-                "record menopausal status (or LH/FSH/estradiol if unclear)",
-            )
-        )
-    if a.ecog is None and metastatic:
-        hint = f" (Karnofsky {a.karnofsky[0]} recorded)" if a.karnofsky else ""
-        out.append(
-            Unknown(
-                "ECOG performance status" + hint,
-                "fitness for chemotherapy, trials and palliative needs",
-                "record ECOG at this visit",
-            )
-        )
-    genes = {g.gene for g in r.genomics if g.origin == "germline"}
-    if metastatic and st.her2.value not in ("3+", "2+/ISH+", "positive") and not genes & {"BRCA1", "BRCA2"}:
-        out.append(
-            Unknown(
-                "germline BRCA1/2 status",
-                "PARP inhibitors (olaparib, talazoparib) need a germline BRCA1/2 pathogenic variant",
-                "offer germline genetic testing (with counselling)",
-            )
-        )
-    if metastatic and st.group == "TNBC" and st.pdl1_cps is None:
-        out.append(
-            Unknown(
-                "PD-L1 CPS",
-                "first-line pembrolizumab with chemotherapy needs PD-L1 CPS >= 10 (KEYNOTE-355)",
-                "test PD-L1 with the 22C3 assay (CPS)",
-            )
-        )
-    somatic = {g.gene for g in r.genomics if g.origin in ("somatic", "unknown")}
-    if (
-        metastatic
-        and st.hr_positive
-        and st.her2.value not in ("3+", "2+/ISH+", "positive")
-        and a.lines
-        and not (somatic & {"ESR1", "PIK3CA", "AKT1", "PTEN"})
-    ):
-        out.append(
-            Unknown(
-                "ESR1 / PIK3CA / AKT1 / PTEN status",
-                "targeted endocrine options after first line depend on them (ASCO 2024 rapid update)",
-                "test tumour or ctDNA at progression (ESR1 mutations are acquired on an AI)",
-            )
-        )
-    if metastatic and a.spread.sites == () and a.spread.basis != "all recorded metastases resolved":
-        out.append(
-            Unknown(
-                "sites of metastasis",
-                "site decides local therapy, bone health and visceral crisis assessment",
-                "record each metastatic site with its date",
-            )
-        )
-    undated = [m for m in r.metastases if m.date is None]
-    if undated:
-        out.append(
-            Unknown(
-                "date of metastasis",
-                "intervals (de novo window, endocrine resistance) need it",
-                "record when each metastasis was found: " + ", ".join(sorted({m.site for m in undated})),
-            )
-        )
-    if a.presentation.mfi_approximate and a.presentation.mfi_months is not None:
-        out.append(
-            Unknown(
-                "exact dates",
-                "the metastasis-free interval is computed from partial dates "
-                f"(midpoint {a.presentation.mfi_months:g} months)",
-                "record full dates if known",
-            )
-        )
-    if a.resistance.value == "unknown" and st.hr_positive:
-        out.append(
-            Unknown(
-                "endocrine resistance",
-                "; ".join(a.resistance.basis),
-                "record endocrine therapy dates and when relapse/progression happened",
-            )
-        )
-    return out
+    """What the record does not say but a decision needs (knowledge/unknowns.yaml, shared with the options)."""
+    from mbcnav.assess.unknowns import find_unknowns as from_knowledge
+
+    return from_knowledge(a)
 
 
 def assessment_json(a: Assessment) -> dict[str, Any]:
@@ -308,7 +162,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
             "id": r.patient.id,
             "sex": r.patient.sex,
             "birth_date": str(r.patient.birth_date) if r.patient.birth_date else None,
-            "menopausal_status": r.patient.menopausal_status,
+            "menopausal_status": a.menopause.record_status if a.menopause else r.patient.menopausal_status,
             "pregnant": r.patient.pregnant,
         },
         "stage": {"group": a.stage.group, "basis": a.stage.basis, "initial_group": a.stage.initial_group},
@@ -383,6 +237,9 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
             }
             for s in r.signatures
         ],
+        "menopause": a.menopause.as_json() if a.menopause else None,
+        "labs": [x.as_json() for x in a.labs],
+        "visceral_crisis": a.visceral_crisis.as_json() if a.visceral_crisis else None,
         "unknowns": [u.as_json() for u in a.unknowns],
         "conflicts": list(a.conflicts),
         "notes": list(a.notes),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -13,6 +15,7 @@ import jsonschema
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
+from mbcnav.knowledge.model import KbCompletion, KbGlobalExclusion, KbGlobalTierRule, KbOption
 
 _OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "gt", "lt", "is_unknown")
 
@@ -96,6 +99,19 @@ def evaluate(cond: dict[str, Any], facts: dict[str, Any]) -> Verdict:
     return Verdict(leaf.result, (leaf,))
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def fill(template: str, facts: dict[str, Any]) -> str:
+    """A knowledge-file text with {fact} placeholders filled in (an unknown fact shows as '?')."""
+
+    def value(m: re.Match[str]) -> str:
+        v = facts.get(m.group(1))
+        return "?" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+    return _PLACEHOLDER.sub(value, " ".join(template.split()))
+
+
 def iter_leaves(cond: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for key in ("all", "any"):
         if key in cond:
@@ -109,9 +125,69 @@ def iter_leaves(cond: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
+class KbModels:
+    """The rule sections of options.yaml as typed models (pydantic), so the engine is type-checked end to end."""
+
+    options: tuple[KbOption, ...]
+    global_exclusions: tuple[KbGlobalExclusion, ...]
+    global_tier_rules: tuple[KbGlobalTierRule, ...]
+    completions: tuple[KbCompletion, ...]
+    non_drug_alternatives: frozenset[str]
+    drugs: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # option id -> drug union
+
+
+def models_of(options: dict[str, Any]) -> KbModels:
+    opts = tuple(KbOption.model_validate(o) for o in options["options"])
+    non_drug = frozenset(options.get("non_drug_alternatives", []))
+    return KbModels(
+        opts,
+        tuple(KbGlobalExclusion.model_validate(g) for g in options.get("global_exclusions", [])),
+        tuple(KbGlobalTierRule.model_validate(r) for r in options.get("global_tier_rules", [])),
+        tuple(KbCompletion.model_validate(c) for c in options.get("completions", [])),
+        non_drug,
+        {o.id: option_drugs(o, non_drug) for o in opts},
+    )
+
+
+def alternative_drugs(alternative: str) -> list[str]:
+    """'gemcitabine + carboplatin' -> both drugs; a single generic name -> itself."""
+    return [x.strip() for x in alternative.split(" + ") if x.strip()]
+
+
+def option_drugs(option: KbOption, non_drug: frozenset[str] = frozenset()) -> list[str]:
+    """The union of the drugs an option's components can use (the contract's `drugs`), in order."""
+    out: list[str] = []
+    for comp in option.components:
+        for alt in comp.alternatives:
+            for d in alternative_drugs(alt):
+                if d not in non_drug and d not in out:
+                    out.append(d)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class KnowledgeBase:
     options: dict[str, Any]
     evidence: dict[str, Any]
+    models: KbModels | None = None
+    approvals: dict[str, Any] | None = None  # approvals.yaml: regulatory status per product, joined by option id
+    unknowns: dict[str, Any] | None = None  # unknowns.yaml: what is unknown and matters, and the tests that decide
+
+    @property
+    def unknown_entries(self) -> list[dict[str, Any]]:
+        return list((self.unknowns or {}).get("unknowns", []))
+
+    @property
+    def fact_tests(self) -> dict[str, str]:
+        return dict((self.unknowns or {}).get("fact_tests", {}))
+
+    def approvals_for(self, option_id: str) -> list[dict[str, Any]]:
+        """Each product's FDA and EU status for this option's indication, as the label says (approvals.yaml)."""
+        return [dict(x) for x in _approval_index(id(self.approvals), self.approvals).get(option_id, [])]
+
+    @property
+    def typed(self) -> KbModels:
+        return self.models if self.models is not None else models_of(self.options)
 
     @property
     def version(self) -> str:
@@ -133,16 +209,44 @@ class KnowledgeBase:
         return {g["id"]: g for g in self.evidence["guidelines"]}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping: YAML would silently keep the last one, and a
+    second `exclusions:` would drop the first list of safety rules unseen."""
+
+
+def _no_duplicate_keys(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def load_yaml(text: str) -> Any:
+    """Load a knowledge file: plain YAML, but a duplicated key is an error."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def _text(name: str) -> str:
     return resources.files("mbcnav.knowledge").joinpath(name).read_text(encoding="utf-8")
 
 
-def schema_errors(options: Any, evidence: Any) -> list[str]:
+def schema_errors(options: Any, evidence: Any, unknowns: Any = None) -> list[str]:
     out = []
-    for doc, schema_name, label in (
+    docs = [
         (options, "schemas/options.schema.json", "options.yaml"),
         (evidence, "schemas/evidence.schema.json", "evidence.yaml"),
-    ):
+    ]
+    if unknowns is not None:
+        docs.append((unknowns, "schemas/unknowns.schema.json", "unknowns.yaml"))
+    for doc, schema_name, label in docs:
         schema = json.loads(_text(schema_name))
         for e in jsonschema.Draft202012Validator(schema).iter_errors(doc):
             out.append(f"{label}: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}")
@@ -151,7 +255,7 @@ def schema_errors(options: Any, evidence: Any) -> list[str]:
 
 def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
     """Problems a reviewer must fix: schema, dangling references, uncited options, unknown facts or drugs."""
-    problems = schema_errors(kb.options, kb.evidence)
+    problems = schema_errors(kb.options, kb.evidence, kb.unknowns)
     if problems:
         return problems
     trials, guidelines = kb.trials, kb.guidelines
@@ -171,7 +275,18 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
         ids.add(o["id"])
         if o["category"] not in cats:
             problems.append(f"{where}: unknown category {o['category']!r}")
-        problems += [f"{where}: drug {d!r} not in the drug catalogue" for d in o["drugs"] if d not in drugs]
+        non_drug = set(kb.options.get("non_drug_alternatives", []))
+        for comp in o.get("components", []):
+            for alt in comp["alternatives"]:
+                problems += [
+                    f"{where}: drug {d!r} not in the drug catalogue"
+                    for d in alternative_drugs(alt)
+                    if d not in drugs and d not in non_drug
+                ]
+            if "when" in comp:
+                check_cond(f"{where}.components", comp["when"])
+        if o.get("modality", "systemic") == "systemic" and not o.get("components") and not o.get("continue_current"):
+            problems.append(f"{where}: a systemic option needs components")
         problems += [f"{where}: evidence {e!r} not in evidence.yaml" for e in o["evidence"] if e not in trials]
         problems += [f"{where}: guideline {g!r} not in evidence.yaml" for g in o["guideline"] if g not in guidelines]
         if not o["evidence"] and not o["guideline"]:
@@ -182,12 +297,29 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
             check_cond(f"{where}.tier_rules", r["when"])
         for x in o.get("exclusions", []):
             check_cond(f"{where}.exclusions.{x['id']}", x["when"])
+            problems += [
+                f"{where}.exclusions.{x['id']}: citation {r!r} not in evidence.yaml"
+                for r in x.get("evidence", []) + x.get("guideline", [])
+                if r not in trials and r not in guidelines
+            ]
         for c in o.get("cautions", []):
             if "when" in c:
                 check_cond(f"{where}.cautions", c["when"])
+    for c in kb.options.get("completions", []):
+        check_cond(f"completion {c['id']}", c["when"])
     for g in kb.options.get("global_exclusions", []):
         check_cond(f"global exclusion {g['id']}", g["when"])
-        problems += [f"global exclusion {g['id']}: unknown category {c!r}" for c in g["categories"] if c not in cats]
+        if "unknown_when" in g:
+            check_cond(f"global exclusion {g['id']}.unknown_when", g["unknown_when"])
+        problems += [
+            f"global exclusion {g['id']}: unknown category {c!r}" for c in g.get("categories", []) if c not in cats
+        ]
+        problems += [
+            f"global exclusion {g['id']}: unknown drug class {c!r}"
+            for key in ("classes_any", "lacks_classes", "only_classes")
+            for c in g.get(key, [])
+            if c not in catalogue().classes
+        ]
         problems += [
             f"global exclusion {g['id']}: citation {r!r} not in evidence.yaml"
             for r in g.get("evidence", []) + g.get("guideline", [])
@@ -195,34 +327,62 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
         ]
     for r in kb.options.get("global_tier_rules", []):
         check_cond(f"global tier rule {r['id']}", r["when"])
-    for t in kb.options["tests"]:
-        check_cond(f"test {t['id']}", t["when"])
+    for u in kb.unknown_entries:
+        check_cond(f"unknowns.yaml {u['id']}", u["when"])
+        problems += [
+            f"unknowns.yaml {u['id']}: covers unknown fact {f!r}" for f in u.get("covers", []) if not is_known_fact(f)
+        ]
+        problems += [
+            f"unknowns.yaml {u['id']}: citation {r!r} not in evidence.yaml"
+            for r in u.get("evidence", []) + u.get("guideline", [])
+            if r not in trials and r not in guidelines
+        ]
     for r in kb.options["referrals"]:
         check_cond(f"referral {r['to']}", r["when"])
-    for f in kb.options["fact_tests"]:
+    for f in kb.fact_tests:
         if not is_known_fact(f):
-            problems.append(f"fact_tests: unknown fact {f!r}")
+            problems.append(f"unknowns.yaml fact_tests: unknown fact {f!r}")
     cited = {e for o in kb.options["options"] for e in o["evidence"]}
+    cited |= {e for o in kb.options["options"] for x in o.get("exclusions", []) for e in x.get("evidence", [])}
+    cited |= {e for c in kb.options.get("completions", []) for e in c.get("evidence", [])}
     problems += [
         f"evidence.yaml: trial {t!r} is cited by no option (remove it or cite it)"
         for t in trials
         if t not in cited
         and not any(t in g.get("evidence", []) for g in kb.options.get("global_exclusions", []))
-        and not any(t in x.get("evidence", []) for x in kb.options["tests"])
+        and not any(t in x.get("evidence", []) for x in kb.unknown_entries)
     ]
     return problems
 
 
+_APPROVALS: dict[int, dict[str, list[dict[str, Any]]]] = {}
+
+
+def _approval_index(key: int, approvals: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
+    if key not in _APPROVALS:
+        index: dict[str, list[dict[str, Any]]] = {}
+        for name, p in (approvals or {}).get("products", {}).items():
+            row = {"product": name, **{k: v for k, v in p.items() if k in ("regimen", "fda", "ema")}}
+            for oid in p.get("option_ids", []):
+                index.setdefault(oid, []).append(row)
+        _APPROVALS[key] = index
+    return _APPROVALS[key]
+
+
 def load_unchecked() -> KnowledgeBase:
     """The knowledge base as written, for `mbcnav kb lint` to report on (even when it is invalid)."""
-    return KnowledgeBase(yaml.safe_load(_text("options.yaml")), yaml.safe_load(_text("evidence.yaml")))
+    return KnowledgeBase(
+        load_yaml(_text("options.yaml")),
+        load_yaml(_text("evidence.yaml")),
+        approvals=load_yaml(_text("approvals.yaml")),
+        unknowns=load_yaml(_text("unknowns.yaml")),
+    )
 
 
 @cache
 def knowledge_base() -> KnowledgeBase:
     raw = load_unchecked()
-    options, evidence = raw.options, raw.evidence
-    errors = schema_errors(options, evidence)
+    errors = schema_errors(raw.options, raw.evidence, raw.unknowns)
     if errors:
         raise RuntimeError("knowledge base is invalid: " + "; ".join(errors[:5]))
-    return KnowledgeBase(options, evidence)
+    return dataclasses.replace(raw, models=models_of(raw.options))

@@ -23,7 +23,8 @@ def render_options(doc: dict[str, Any], console: Console | None = None) -> None:
         escape(
             f"Stage {s['stage']}, {s['presentation'].replace('_', ' ')}, {s['subtype']} (HER2 {s['her2']}), "
             f"sites: {', '.join(s['sites']) or 'none recorded'}, endocrine resistance "
-            f"{s['endocrine_resistance']}, lines so far {s['lines_so_far']}, ECOG {s['ecog']}"
+            f"{s['endocrine_resistance']}, lines so far {s['lines_so_far']}, ECOG {s['ecog']}, menopausal status "
+            f"{s.get('menopausal_status', 'unknown')}, visceral crisis {s.get('visceral_crisis', 'unknown')}"
         )
     )
     con.print(doc["disclaimer"], style="italic")
@@ -33,7 +34,9 @@ def render_options(doc: dict[str, Any], console: Console | None = None) -> None:
     for o in doc["options"]:
         con.print(f"• [{_TIER_STYLE[o['tier']]}]{o['tier'].upper()}[/] {escape(o['title'])}")
         con.print(f"    regimen: {escape(o['regimen'])}", style="dim")
-        con.print(f"    why: {escape('; '.join(o['why']))}")
+        for line in component_lines(o):
+            con.print(f"    {escape(line)}")
+        con.print(f"    why: {escape('; '.join(dict.fromkeys(o['why'])))}")
         for c in o["cautions"]:
             con.print(f"    caution: {escape(c)}", style="yellow")
         for e in o["evidence"]:
@@ -46,6 +49,8 @@ def render_options(doc: dict[str, Any], console: Console | None = None) -> None:
             con.print(f"    guideline: {escape(g['guideline'])}", style="dim")
         if o.get("regulatory"):
             con.print(f"    regulatory: {escape(o['regulatory'])}", style="dim")
+        for line in approval_lines(o):
+            con.print(f"    {escape(line)}", style="dim")
     if doc["not_offered"]:
         con.print("\n[bold]Not offered now[/bold]")
         for o in doc["not_offered"]:
@@ -61,6 +66,31 @@ def render_options(doc: dict[str, Any], console: Console | None = None) -> None:
             con.print(f"• [{style or 'default'}]{r['to'].replace('_', ' ')} ({r['urgency']})[/] — {escape(r['why'])}")
 
 
+def component_lines(option: dict[str, Any]) -> list[str]:
+    """'+ ovarian suppression: goserelin | leuprolide | ...' — one line per part of the regimen (one drug from each)."""
+    out = []
+    for i, c in enumerate(option.get("components", [])):
+        lead = "take" if i == 0 else "+"
+        extra = " (optional)" if c.get("optional") else ""
+        note = f" — {c['note']}" if c.get("note") else ""
+        out.append(f"{lead} {c['role'].replace('_', ' ')}{extra}: {' | '.join(c['alternatives'])}{note}")
+    if not out and option.get("modality", "systemic") != "systemic":
+        out.append(f"modality: {option['modality']}")
+    return out
+
+
+def approval_lines(option: dict[str, Any]) -> list[str]:
+    out = []
+    for a in option.get("approval", []):
+        parts = []
+        for region, label in (("fda", "FDA"), ("ema", "EU")):
+            r = a.get(region) or {}
+            if r:
+                parts.append(f"{label} {r.get('status', 'not confirmed')}" + (f" {r['date']}" if r.get("date") else ""))
+        out.append(f"label: {a['product'].replace('_', ' ')} — {', '.join(parts)}")
+    return out
+
+
 def _cond_text(cond: dict[str, Any], indent: str = "") -> list[str]:
     if "all" in cond:
         return [f"{indent}- all of:"] + [x for c in cond["all"] for x in _cond_text(c, indent + "  ")]
@@ -74,14 +104,20 @@ def _cond_text(cond: dict[str, Any], indent: str = "") -> list[str]:
 
 def option_markdown(kb: KnowledgeBase, opt: dict[str, Any]) -> str:
     trials, guides = kb.trials, kb.guidelines
+    parts = [
+        f"- {c['role'].replace('_', ' ')}{' (optional)' if c.get('optional') else ''}: {' or '.join(c['alternatives'])}"
+        + (f" — only when: {'; '.join(x.strip('- ') for x in _cond_text(c['when']))}" if c.get("when") else "")
+        for c in opt.get("components", [])
+    ]
     lines = [
         f"### {opt['title']}",
         "",
-        f"`{opt['id']}` · category **{opt['category']}** · default tier "
-        f"**{opt['tier']}** · drugs: {', '.join(opt['drugs']) or '—'}",
+        f"`{opt['id']}` · category **{opt['category']}** · modality **{opt.get('modality', 'systemic')}** · default "
+        f"tier **{opt['tier']}**",
         "",
-        f"*Regimen:* {opt['regimen']}",
+        f"*Regimen:* {' '.join(opt['regimen'].split())}",
         "",
+        *(["*Components (one from each):*", *parts, ""] if parts else []),
         "*Applies to (scope):*",
         *_cond_text(opt["scope"]),
         "",
@@ -111,6 +147,9 @@ def option_markdown(kb: KnowledgeBase, opt: dict[str, Any]) -> str:
         lines += ["", "*Guideline:*"] + [f"- {guides[g]['citation']}" for g in opt["guideline"]]
     if opt.get("regulatory"):
         lines += ["", f"*Regulatory:* {opt['regulatory']}"]
+    approvals = approval_lines({"approval": kb.approvals_for(opt["id"])})
+    if approvals:
+        lines += ["", "*Label status (approvals.yaml):*", *[f"- {a.removeprefix('label: ')}" for a in approvals]]
     lines += ["", f"*For patients:* {' '.join(opt['patient_text'].split())}", ""]
     return "\n".join(lines)
 
@@ -137,14 +176,30 @@ def knowledge_markdown(kb: KnowledgeBase, facts: dict[str, str]) -> str:
         "## Rules for whole categories",
         "",
     ]
-    for g in o.get("global_exclusions", []):
+    for c in o.get("completions", []):
         out += [
-            f"- **Not offered ({', '.join(g['categories'])})** — {g['why']}",
+            f"- **Completes every regimen with {' / '.join(c['roles_any'])}: adds {c['add']['role']} "
+            f"({', '.join(c['add']['alternatives'])})** — {' '.join(c['why'].split())}; when unknown: "
+            f"{' '.join(c['unknown_note'].split())}",
+            *["  " + x for x in _cond_text(c["when"])],
+        ]
+    for g in o.get("global_exclusions", []):
+        targets = ", ".join(
+            g.get("categories", [])
+            + [f"drug class {x}" for x in g.get("classes_any", [])]
+            + [f"without {x}" for x in g.get("lacks_classes", [])]
+            + ([f"only {'/'.join(g['only_classes'])} drugs"] if g.get("only_classes") else [])
+            + g.get("drugs_any", [])
+        )
+        out += [
+            f"- **Not offered ({targets})** — {' '.join(g['why'].split())}",
             *["  " + x for x in _cond_text(g["when"])],
         ]
     for r in o.get("global_tier_rules", []):
+        verb = "raised" if r.get("direction") == "raise" else "lowered"
         out += [
-            f"- **Tier lowered to {r['tier']} ({', '.join(r['categories'])})** — {r['why']}",
+            f"- **Tier {verb} to {r['tier']} ({', '.join(r.get('categories', []) + r.get('classes_any', []))})** — "
+            f"{' '.join(r['why'].split())}",
             *["  " + x for x in _cond_text(r["when"])],
         ]
     out += ["", "## Options", ""]
@@ -155,8 +210,16 @@ def knowledge_markdown(kb: KnowledgeBase, facts: dict[str, str]) -> str:
         if cat in by_cat:
             out += [f"## {label}", ""] + [option_markdown(kb, x) for x in by_cat[cat]]
     out += ["## Tests that change the answer", ""]
-    for t in o["tests"]:
-        out += [f"- **{t['test']}** — {t['why']}", *["  " + x for x in _cond_text(t["when"])]]
+    out += [
+        "From `unknowns.yaml`, the one list that `mbcnav assess` (unknowns) and `mbcnav options` (tests) share.",
+        "",
+    ]
+    for t in kb.unknown_entries:
+        label = t.get("test") or t["action"]
+        out += [
+            f"- **{t['item']}** ({t['kind']}: {label}) — {' '.join(t['why'].split())}",
+            *["  " + x for x in _cond_text(t["when"])],
+        ]
     out += ["", "## Referrals", ""]
     for r in o["referrals"]:
         out += [f"- **{r['to']}** ({r['urgency']}) — {r['why']}", *["  " + x for x in _cond_text(r["when"])]]

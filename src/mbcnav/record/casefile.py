@@ -13,11 +13,14 @@ import jsonschema
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.record.reader import UnusableInput
+from mbcnav.record.labs import lab_table
+from mbcnav.record.reader import MAX_NUMBER_DIGITS, UnusableInput, read_bounded
 from mbcnav.terminology.codes import AJCC, LOINC, MBCNAV_CS, MBCNAV_SD, RXNORM, SNOMED, UCUM
 from mbcnav.terminology.sites import site_table
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
+# SNOMED CT findings: 22636003 Premenopausal state, 161541000119104 Perimenopausal state, 76498008 Postmenopausal state
+_MENOPAUSE_SNOMED = {"pre": "22636003", "peri": "161541000119104", "post": "76498008"}
 _NS = uuid.UUID("6f1c1f2e-3a43-4d4f-9a51-6b1e0c7a9d10")  # fixed namespace: the same case gives the same ids
 
 _POSITIVE = {"system": LOINC, "code": "LA6576-8", "display": "Positive"}
@@ -44,6 +47,80 @@ _DISEASE_STATUS = {
     "undetermined": ("709137006", "Patient condition undetermined (situation)"),
 }
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Limits for a hand-typed case file (docs/casefile.md): the examples are 2-6 KB and 4 levels deep.
+MAX_CASE_BYTES = 1024 * 1024
+MAX_CASE_DEPTH = 32
+_INT_LIMIT = 10**MAX_NUMBER_DIGITS
+
+
+def _construct_int(loader: Any, node: Any) -> int:
+    """YAML int, refusing numbers Python cannot print (more than 4,300 digits) with the place in the file."""
+    text = str(loader.construct_scalar(node))
+    if len(text.replace("_", "")) > MAX_NUMBER_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number has more than {MAX_NUMBER_DIGITS} digits", node.start_mark
+        )
+    try:
+        value = int(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))
+    except ValueError:
+        raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a number", node.start_mark) from None
+    if abs(value) >= _INT_LIMIT:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"a number has more than {MAX_NUMBER_DIGITS} digits", node.start_mark
+        )
+    return value
+
+
+def _construct_float(loader: Any, node: Any) -> float:
+    try:
+        return float(yaml.constructor.SafeConstructor.construct_yaml_float(loader, node))
+    except (ValueError, OverflowError):
+        text = str(loader.construct_scalar(node))
+        raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a number", node.start_mark) from None
+
+
+def _construct_timestamp(loader: Any, node: Any) -> Any:
+    """A date YAML cannot build (2024-02-30, an offset of 99 hours) stays text, so the date rules report it."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return str(loader.construct_scalar(node))
+
+
+_CASE_LOADER: Any = type("_CaseLoader", (_LOADER,), {})
+_CASE_LOADER.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_CASE_LOADER.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_CASE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
+def _at(mark: Any) -> str:
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
+def _check_shape(text: str, path: Path) -> None:
+    """Refuse anchors/aliases and deep nesting from the event stream, before anything is built.
+
+    An alias can expand a few hundred bytes into gigabytes ("billion laughs"), and libyaml's composer recurses
+    once per level (100,000 levels crash the process). The event parser itself is iterative, so scanning events
+    and stopping at the first problem is cheap and safe."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise UnusableInput(
+                f"{path}: YAML anchors and aliases (&name, *name) are not accepted in a case file"
+                f"{_at(event.start_mark)}; write each value out"
+            )
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_CASE_DEPTH:
+                raise UnusableInput(
+                    f"{path}: YAML nested more than {MAX_CASE_DEPTH} levels deep{_at(event.start_mark)}; "
+                    "not a case file"
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
 _BREAST_STRUCTURE = {"system": SNOMED, "code": "76752008", "display": "Breast structure"}
 
 
@@ -59,18 +136,23 @@ def case_schema() -> dict[str, Any]:
 
 def load_case(path: Path) -> dict[str, Any]:
     """Parse and schema-check a case file; every problem is reported with its place in the file."""
+    data_bytes = read_bounded(path, MAX_CASE_BYTES)  # counted while reading: a device or pipe cannot exhaust memory
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise UnusableInput(f"{path}: cannot read as UTF-8 text ({exc})") from None
     try:
-        data = yaml.load(text, Loader=_LOADER)  # a safe loader; C speed when libyaml is present
+        _check_shape(text, path)
+        data = yaml.load(text, Loader=_CASE_LOADER)  # a safe loader; C speed when libyaml is present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise UnusableInput(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        kind = "a value cannot be read" if isinstance(exc, yaml.constructor.ConstructorError) else "not valid YAML"
+        raise UnusableInput(f"{path}: {kind}{where}: {getattr(exc, 'problem', exc)}") from None
     except RecursionError:
         raise UnusableInput(f"{path}: YAML nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # a value the safe constructors still cannot build
+        raise UnusableInput(f"{path}: a value cannot be read ({str(exc)[:120]})") from None
     return check_case(data, str(path))
 
 
@@ -156,6 +238,8 @@ class _Builder:
             self.measurement(i, m)
         for i, cm in enumerate(c.get("comorbidities") or []):
             self.comorbidity(i, cm)
+        for i, lab in enumerate(c.get("labs") or []):
+            self.lab(i, lab)
         if c.get("visceral_crisis"):
             vc = c["visceral_crisis"]
             res: dict[str, Any] = {
@@ -219,11 +303,18 @@ class _Builder:
                                 "system": f"{MBCNAV_CS}/menopausal-status",
                                 "code": p["menopausal_status"],
                                 "display": label,
-                            }
+                            },
+                            # the SNOMED CT finding as EHRs send it (terminology/findings.yaml)
+                            {
+                                "system": SNOMED,
+                                "code": _MENOPAUSE_SNOMED[p["menopausal_status"]],
+                                "display": f"{label} state",
+                            },
                         ],
                         "text": label,
                     },
                 }
+                | ({"effectiveDateTime": p["menopausal_status_date"]} if p.get("menopausal_status_date") else {})
             )
         if "pregnant" in p:
             value = (
@@ -741,6 +832,40 @@ class _Builder:
                 "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
             }
         )
+
+    def lab(self, i: int, lab: dict[str, Any]) -> None:
+        """A laboratory value (or LVEF) as an EHR sends it: LOINC code, UCUM quantity, the report's reference range."""
+        analyte = lab_table().analytes[lab["analyte"]]
+        unit = lab["unit"]
+        # the LOINC code of the property the unit measures: [Moles/volume] for mol units, else the first listed
+        molar = "mol/" in unit
+        code, display = next(
+            ((c, d) for c, d in analyte.loinc.items() if ("[Moles/" in d) == molar),
+            next(iter(analyte.loinc.items())),
+        )
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": self.rid("lab", i),
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": "laboratory" if lab["analyte"] != "lvef" else "imaging",
+                        }
+                    ]
+                }
+            ],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": analyte.name},
+            "subject": self.subject(),
+            "effectiveDateTime": lab["date"],
+            "valueQuantity": {"value": lab["value"], "unit": unit, "system": UCUM, "code": unit},
+        }
+        rr = {k: {"value": lab[k], "unit": unit, "system": UCUM, "code": unit} for k in ("low", "high") if k in lab}
+        if rr:
+            res["referenceRange"] = [rr]
+        self.add(res)
 
     def comorbidity(self, i: int, cm: dict[str, Any]) -> None:
         label = cm.get("text") or cm["condition"].replace("_", " ")

@@ -13,15 +13,19 @@ from pydantic import ValidationError
 from mbcnav.dates import DateError, PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record import markers
+from mbcnav.record.labs import analyte_of, parse_lab
 from mbcnav.record.model import (
+    ClinicalFinding,
     ClinicalJudgement,
     Comorbidity,
     DiseaseStatus,
     GenomicFinding,
     GenomicSignature,
     InputIssue,
+    LabResult,
     Lesion,
     LocalTreatment,
+    MenopauseReading,
     Metastasis,
     Patient,
     PerformanceStatus,
@@ -36,6 +40,7 @@ from mbcnav.record.model import (
     TumorMeasurement,
 )
 from mbcnav.record.reader import Located, UnusableInput
+from mbcnav.terminology import findings
 from mbcnav.terminology.codes import LOINC, MBCNAV_SD, codings, first_code, has_code, texts
 from mbcnav.terminology.sites import classify_site
 
@@ -104,9 +109,47 @@ def _stu3_reason(res: dict[str, Any]) -> str | None:
     return None
 
 
+# The one input issue that says facts dated after --as-of were left out (the same string in mbcnav.outcome, where
+# --strict does not count it as a problem).
+AS_OF_LOCATION = "(as-of)"
+# The date that places a resource in time, for --as-of: when it happened, else when it was recorded.
+_FACT_DATE_KEYS = (
+    "effectiveDateTime",
+    "effectivePeriod",
+    "onsetDateTime",
+    "onsetPeriod",
+    "performedDateTime",
+    "performedPeriod",
+    "occurrenceDateTime",
+    "collection",
+    "authoredOn",
+    "recordedDate",
+    "issued",
+    "dateAsserted",
+)
+
+
+def _fact_date(res: dict[str, Any]) -> PartialDate | None:
+    """The date of a resource (see _FACT_DATE_KEYS), read quietly: a bad date is reported where it is used."""
+    for key in _FACT_DATE_KEYS:
+        value = res.get(key)
+        if isinstance(value, dict):
+            value = value.get("start") if key != "collection" else value.get("collectedDateTime")
+        if isinstance(value, str):
+            try:
+                return PartialDate.parse(value)
+            except DateError:
+                return None
+    return None
+
+
 class _Reader:
-    def __init__(self, located: list[Located], today: date, patient_id: str | None) -> None:
+    def __init__(self, located: list[Located], today: date, patient_id: str | None, as_of: date | None = None) -> None:
         self.today = today
+        # --as-of: facts dated after it are left out, later dates of kept facts unknown; said once (later_note).
+        self.as_of = as_of
+        self.later_facts = 0
+        self.later_dates = 0
         self.issues: list[InputIssue] = []
         self.located = located
         self.by_ref: dict[str, Located] = {}
@@ -115,6 +158,9 @@ class _Reader:
         self.lesions: dict[str, Lesion] = {}
         self.comorbidities: list[Comorbidity] = []
         self.judgements: list[ClinicalJudgement] = []
+        self.labs: list[LabResult] = []
+        self.menopause_readings: list[MenopauseReading] = []
+        self.findings: list[ClinicalFinding] = []
 
     # ---- helpers -------------------------------------------------------------------------------------------
     def issue(self, loc: str, msg: str, severity: str = "warning") -> None:
@@ -138,7 +184,37 @@ class _Reader:
         if d.earliest.year < 1900:
             self.issue(f"{loc}.{field}", f"implausible date {d}; treated as unknown", "error")
             return None
+        if self.as_of is not None and d.earliest > self.as_of:
+            self.later_dates += 1  # not yet known on the as-of date (e.g. the end of a therapy then ongoing)
+            return None
         return d
+
+    def known_as_of(self, items: list[Located]) -> list[Located]:
+        """--as-of means "as known on that date": resources dated after it are left out (counted, not listed)."""
+        if self.as_of is None:
+            return items
+        kept = []
+        for item in items:
+            d = _fact_date(item.resource)
+            if d is not None and d.earliest > self.as_of and not d.is_future(self.today):
+                self.later_facts += 1
+                continue
+            kept.append(item)
+        return kept
+
+    def later_note(self) -> None:
+        if not (self.later_facts or self.later_dates):
+            return
+        parts = []
+        if self.later_facts:
+            parts.append(f"{self.later_facts} later fact(s) not used")
+        if self.later_dates:
+            parts.append(f"{self.later_dates} later date(s) of facts used read as not yet known")
+        self.issues.append(
+            InputIssue(
+                AS_OF_LOCATION, f"as known on {self.as_of}: " + "; ".join(parts) + f" (dated after {self.as_of})"
+            )
+        )
 
     def effective(self, res: dict[str, Any], loc: str) -> PartialDate | None:
         for key in ("effectiveDateTime", "issued", "onsetDateTime", "performedDateTime", "recordedDate"):
@@ -203,7 +279,7 @@ class _Reader:
                     f"{item.location}: this looks like FHIR STU3 or earlier, not R4 ({reason}). mbcnav reads FHIR R4 "
                     "(4.0.1) with mCODE profiles; convert the record to R4 first."
                 )
-        items = self.validate(items)
+        items = self.known_as_of(self.validate(items))
         for item in items:
             res = item.resource
             rid = res.get("id")
@@ -227,9 +303,10 @@ class _Reader:
         for item in by_type["BodyStructure"]:
             if "mcode-tumor" in _profiles(item.resource) or RECIST_ROLE_EXT in str(item.resource.get("extension")):
                 self.lesion(item)
-        patient = self.patient(patient_item, obs.pop("_menopause", None), obs.pop("_pregnant", None))
+        patient = self.patient(patient_item, self.latest_menopause(), obs.pop("_pregnant", None))
         if not primaries:
             self.issue("(record)", "no primary breast cancer Condition found")
+        self.later_note()
         return Record(
             patient=patient,
             primaries=tuple(primaries),
@@ -247,6 +324,9 @@ class _Reader:
             lesions=tuple(self.lesions.values()),
             comorbidities=tuple(self.comorbidities),
             judgements=tuple(self.judgements),
+            labs=tuple(self.labs),
+            menopause_readings=tuple(self.menopause_readings),
+            findings=tuple(self.findings),
             input_issues=tuple(self.issues),
             resource_count=len(self.located),
         )
@@ -313,6 +393,8 @@ class _Reader:
                 self.issue(item.location, f"Condition marked {ver}; ignored")
                 continue
             kind = markers.condition_kind(code, _profiles(res))
+            if kind is None and self.condition_finding(item):
+                continue
             if kind is None:
                 como: Any = markers.comorbidity_kind(code)
                 status = first_code(
@@ -393,7 +475,9 @@ class _Reader:
                 if isinstance(v, int) and 0 < v < 10_000:
                     count = v
                 else:
-                    self.issue(f"{item.location}.extension", "lesion count is not a plausible whole number")
+                    self.issue(
+                        f"{item.location}.extension", "lesion count is not a plausible whole number; ignored", "error"
+                    )
         for ev in _list(res.get("evidence")):
             if isinstance(ev, dict):
                 t = texts(_first(ev.get("code")))
@@ -437,6 +521,8 @@ class _Reader:
             code = res.get("code")
             if not isinstance(code, dict) or not (code.get("coding") or code.get("text")):
                 self.issue(f"{item.location}.code", "Observation without a code; skipped", "error")
+                continue
+            if self.obs_lab_or_finding(item):
                 continue
             kind = markers.observation_kind(code, _profiles(res))
             if kind is None:
@@ -518,16 +604,12 @@ class _Reader:
             self.no_value(item, "receptor")
             return
         problem = parsed.pop("_problem", None)
+        for where, message in parsed.pop("_range", []):  # impossible numbers: reported, never used
+            self.issue(f"{item.location}{where}", message, "error")
         if problem:
             self.issue(f"{item.location}.value", str(problem))
-            if (
-                parsed.get("status") is None
-                and parsed.get("percent") is None
-                and parsed.get("ihc_score") is None
-                and parsed.get("ish") is None
-                and parsed.get("cps") is None
-            ):
-                return
+        if all(parsed.get(k) is None for k in ("status", "percent", "ihc_score", "ish", "cps")):
+            return
         specimen = self.specimen_of(res)
         out["receptors"].append(markers.make_receptor(parsed, when, specimen, self.source(item)))
 
@@ -567,6 +649,15 @@ class _Reader:
         s = markers.parse_signature(res)
         if s is None:
             self.no_value(item, "MSI/TMB")
+            return
+        if s[0] == "TMB" and s[2] is not None and not markers.in_range(s[2], markers.TMB_RANGE):
+            lo, hi = markers.TMB_RANGE
+            field = "valueQuantity.value" if isinstance(res.get("valueQuantity"), dict) else "valueInteger"
+            self.issue(
+                f"{item.location}.{field}",
+                f"TMB {s[2]:g} mutations/Mb is impossible (outside {lo:g}-{hi:g}); ignored",
+                "error",
+            )
             return
         out["signatures"].append(GenomicSignature(s[0], s[1], s[2], when, self.source(item)))  # type: ignore[arg-type]
 
@@ -661,11 +752,135 @@ class _Reader:
         self.judgements.append(ClinicalJudgement("visceral_crisis", v, when, self.source(item)))
 
     def obs_menopause(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
-        m = markers.parse_menopause(item.resource)
-        if m is None:
-            self.no_value(item, "menopausal status")
+        """Menopausal status by code and by meaning: a question (SNOMED 161712005, mbcnav code, "menopausal status")
+        with its answer in the value, or a finding as the code itself (e.g. SNOMED 76498008 Postmenopausal state)."""
+        res = item.resource
+        code = res.get("code")
+        if findings.menopause_question(code) and ("valueCodeableConcept" in res or "valueString" in res):
+            vc = res.get("valueCodeableConcept")
+            if isinstance(vc, dict):
+                status, why = findings.menopause_status(vc)
+                text = next(iter(texts(vc)), "") or next((c for _, c, _ in codings(vc) if c), "")
+            elif isinstance(res.get("valueString"), str):
+                text = res["valueString"]
+                status, why = findings.menopause_from_text(text)
+            else:
+                self.no_value(item, "menopausal status")
+                return
+        else:
+            status, why = findings.menopause_status(code)
+            if status is None and why is None and findings.menopause_question(code):
+                self.no_value(item, "menopausal status")
+                return
+            text = next(iter(texts(code)), "")
+            if status is not None and res.get("valueBoolean") is False:
+                status, why = None, f"{text!r} recorded as absent (valueBoolean false): the status is not stated"
+        if status is None:
+            self.issue(
+                f"{item.location}.value", f"menopausal status not read: {why or repr(text[:60]) + ' not understood'}"
+            )
             return
-        out["_menopause"] = m
+        self.menopause_readings.append(MenopauseReading(status, when, text or status, self.source(item)))
+
+    def latest_menopause(self) -> Any:
+        """The latest dated reading wins (not the last in the file); undated readings count only when no reading is
+        dated and they agree. Readings of the same latest date that disagree leave the status unknown."""
+        rows = self.menopause_readings
+        if not rows:
+            return None
+        dated = [r for r in rows if r.date is not None]
+        if dated:
+            newest = max(r.date.earliest for r in dated if r.date is not None)
+            top = {r.status for r in dated if r.date is not None and r.date.earliest == newest}
+        else:
+            top = {r.status for r in rows}
+        if len(top) > 1:
+            srcs = ", ".join(r.source.resource for r in rows)
+            self.issue("(record)", f"menopausal status readings disagree on the same latest date ({srcs}); unknown")
+            return None
+        return top.pop()
+
+    def condition_finding(self, item: Located) -> bool:
+        """A Condition that is a menopausal status or a finding of findings.yaml; True when it was consumed."""
+        res = item.resource
+        code = res.get("code")
+        status, why = findings.menopause_status(code)
+        text = next(iter(texts(code)), "")
+        clinical = first_code(res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical")
+        if status is not None:
+            self.menopause_readings.append(
+                MenopauseReading(status, self.effective(res, item.location), text or status, self.source(item))
+            )
+            return True
+        if why is not None:
+            self.issue(f"{item.location}.code", f"menopausal status not read: {why}")
+            return True
+        name, negated = findings.finding_of(code)
+        if name is None:
+            return False
+        if negated:
+            self.issue(f"{item.location}.code", f"{text[:60]!r} is negated; not read as {name.replace('_', ' ')}")
+            return True
+        if clinical in ("resolved", "inactive", "remission") and name in (
+            "biliary_obstruction",
+            "dyspnoea_at_rest",
+            "lymphangitic_spread",
+        ):
+            return True
+        self.findings.append(ClinicalFinding(name, text or name, self.effective(res, item.location), self.source(item)))
+        return True
+
+    def procedure_finding(self, item: Located) -> None:
+        res = item.resource
+        name, negated = findings.finding_of(res.get("code"))
+        if name == "bilateral_oophorectomy" and not negated and res.get("status") not in ("preparation", "stopped"):
+            text = next(iter(texts(res.get("code"))), "bilateral oophorectomy")
+            self.findings.append(ClinicalFinding(name, text, self.effective(res, item.location), self.source(item)))
+
+    def obs_lab_or_finding(self, item: Located) -> bool:
+        """Lab values by LOINC (also as components of a panel), the last menstrual period (LOINC 8665-2), and
+        findings recorded as Observations; True when the Observation was consumed."""
+        res = item.resource
+        code = res.get("code")
+        analyte = analyte_of(code)
+        if analyte is not None:
+            self.lab(res, analyte, item, f"{item.location}.value", self.effective(res, item.location))
+            return True
+        comps = [c for c in _list(res.get("component")) if isinstance(c, dict) and analyte_of(c.get("code"))]
+        if comps and not any(s == "loinc" and c in markers.LOINC_KINDS for s, c, _ in codings(code)):
+            when = self.effective(res, item.location)
+            for i, comp in enumerate(_list(res.get("component"))):
+                a = analyte_of(comp.get("code")) if isinstance(comp, dict) else None
+                if a is not None:
+                    self.lab(comp, a, item, f"{item.location}.component[{i}]", when)
+            return True
+        if has_code(code, "loinc", "8665-2"):  # Last menstrual period start date
+            lmp = self.date(res.get("valueDateTime"), item.location, "valueDateTime")
+            if lmp is None:
+                self.no_value(item, "last menstrual period")
+            else:
+                self.findings.append(ClinicalFinding("amenorrhoea", "last menstrual period", lmp, self.source(item)))
+            return True
+        if findings.menopause_question(code) or findings.menopause_from_code(code) is not None:
+            self.obs_menopause(item, self.effective(res, item.location), {})
+            return True
+        name, negated = findings.finding_of(code)
+        if name in ("dyspnoea_at_rest", "lymphangitic_spread", "gilbert_syndrome", "biliary_obstruction"):
+            if not negated and res.get("valueBoolean") is not False:
+                text = next(iter(texts(code)), str(name))
+                self.findings.append(ClinicalFinding(name, text, self.effective(res, item.location), self.source(item)))
+            return True
+        return False
+
+    def lab(self, res: dict[str, Any], analyte: Any, item: Located, loc: str, when: PartialDate | None) -> None:
+        result, problems = parse_lab(res, analyte, when, self.source(item))
+        for p in problems:
+            self.issue(loc, p, "error" if result is None else "warning")
+        if result is None:
+            return
+        if when is None:
+            self.issue(item.location, f"{analyte.name} value without a date; kept, but it has no place in a trend")
+        self.labs.append(result)
 
     def obs_pregnancy(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         p = markers.parse_pregnancy(item.resource)
@@ -710,7 +925,9 @@ class _Reader:
                 if status in ("entered-in-error", "cancelled", "not-taken", "draft"):
                     self.issue(item.location, f"{rtype} status {status}; ignored")
                     continue
+                later = self.later_dates
                 start, end = self.med_period(res, item.location)
+                ended_later = self.later_dates > later  # --as-of: ended after it, so ongoing as known then
                 if start and end and end.earliest < start.latest and end.latest < start.earliest:
                     self.issue(
                         item.location,
@@ -719,8 +936,8 @@ class _Reader:
                     )
                     end = None
                 setting, basis = self.med_setting(res)
-                reason = markers.stop_reason(res)
-                ongoing = status in ("active", "on-hold", "in-progress", "intended") and end is None
+                reason = None if ended_later else markers.stop_reason(res)
+                ongoing = (status in ("active", "on-hold", "in-progress", "intended") or ended_later) and end is None
                 for drug, known in drugs:
                     if rtype == "MedicationAdministration":
                         admins[drug].append((start, end, item, (known, setting, basis, reason)))
@@ -834,6 +1051,7 @@ class _Reader:
             res = item.resource
             if res.get("status") in ("entered-in-error", "not-done"):
                 continue
+            self.procedure_finding(item)
             kind = markers.procedure_kind(res.get("code"), res.get("category"), _profiles(res))
             if kind is None:
                 continue
@@ -882,13 +1100,17 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def record_from_resources(located: list[Located], *, today: date, patient_id: str | None = None) -> Record:
-    """Build the Record for one patient from located FHIR resources."""
+def record_from_resources(
+    located: list[Located], *, today: date, patient_id: str | None = None, as_of: date | None = None
+) -> Record:
+    """Build the Record for one patient from located FHIR resources. `today` is the date after which a date is in
+    the future (an input issue); `as_of` (optional, at most `today`) reads the record as known on that date: facts
+    dated after it are left out and said so once."""
     try:
         cleaned = [Located(_clean(x.resource), _clean(x.location), _clean(x.full_url)) for x in located]
     except RecursionError:
         raise UnusableInput("the input is nested too deeply to be a FHIR resource") from None
-    return _Reader(cleaned, today, patient_id).run()
+    return _Reader(cleaned, today, patient_id, as_of).run()
 
 
 __all__ = ["LOINC", "record_from_resources"]

@@ -60,6 +60,8 @@ def condition_kind(code: Any, profiles: str) -> str | None:
         if (system == "snomed" and c in PRIMARY_SNOMED) or (system == "icd10" and c.startswith("C50")):
             return "primary"
     words = " ; ".join(texts(code))
+    if comorbidity_kind(code) in _COMPLICATIONS:
+        return None  # "metastatic spinal cord compression" is a complication of a metastasis, not a site of one
     if _SECONDARY.search(words) and not re.search(r"history of|family history|no evidence", words, re.I):
         return "secondary"
     if _BREAST.search(words) and _MALIGNANT.search(words) and not _NOT_PRIMARY.search(words):
@@ -74,6 +76,13 @@ _COMORBIDITY = (
     ("heart_failure", re.compile(r"heart failure|cardiac failure|cardiomyopathy|reduced ejection|\blvef\b", re.I)),
     ("long_qt", re.compile(r"long qt|qt prolongation|prolonged qt", re.I)),
     ("diabetes", re.compile(r"diabet", re.I)),
+    # Oncological emergencies that change what comes first (ESMO MSCC; hypercalcaemia of malignancy).
+    (
+        "spinal_cord_compression",
+        re.compile(r"(spinal )?cord compression|compression of (the )?spinal cord|\bmscc\b", re.I),
+    ),
+    ("hypercalcaemia", re.compile(r"hypercalc(a)?emia", re.I)),
+    ("venous_thromboembolism", re.compile(r"thromboembol|deep vein thrombosis|pulmonary embol|\bdvt\b", re.I)),
     (
         "autoimmune_disease",
         re.compile(
@@ -85,8 +94,23 @@ _COMORBIDITY = (
 )
 
 
+# Codes for the conditions above where they are stable across systems (seen in public terminology-bearing code:
+# SNOMED 71286001 "Spinal cord compression" paired with ICD-10-CM G95.20; SNOMED 66931009 "Hypercalcaemia").
+_COMORBIDITY_CODES: dict[tuple[str, str], str] = {
+    ("snomed", "71286001"): "spinal_cord_compression",
+    ("icd10", "G95.20"): "spinal_cord_compression",
+    ("icd10", "G95.29"): "spinal_cord_compression",
+    ("snomed", "66931009"): "hypercalcaemia",
+    ("icd10", "E83.52"): "hypercalcaemia",
+}
+_COMPLICATIONS = {"spinal_cord_compression", "hypercalcaemia"}
+
+
 def comorbidity_kind(code: Any) -> str | None:
-    """A comorbidity that changes treatment choices, recognised by its words (codes vary too much locally)."""
+    """A comorbidity that changes treatment choices, by code where codes are stable, else by its words."""
+    for system, c, _ in codings(code):
+        if (system, c) in _COMORBIDITY_CODES:
+            return _COMORBIDITY_CODES[(system, c)]
     words = " ; ".join(texts(code))
     for name, pattern in _COMORBIDITY:
         if pattern.search(words):
@@ -386,8 +410,22 @@ def _ihc_from(text: str, concept: Any) -> str | None:
     return None
 
 
+# Possible ranges of numeric markers: a value outside is an input error (reported with its place, the value
+# dropped), never a fact. Performance status and tumour size ranges are checked where they are read.
+PERCENT_RANGE = (0.0, 100.0)  # ER, PR, Ki-67: per cent of tumour cells
+CPS_RANGE = (0.0, 100.0)  # PD-L1 combined positive score: capped at 100 by definition
+TMB_RANGE = (0.0, 1000.0)  # mutations per megabase: the most hypermutated tumours reach a few hundred
+
+
+def in_range(v: float, bounds: tuple[float, float]) -> bool:
+    return bounds[0] <= v <= bounds[1]
+
+
 def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
-    """Raw parts of a receptor result: status, percent, IHC score, ISH result, CPS; None when there is no value."""
+    """Raw parts of a receptor result: status, percent, IHC score, ISH result, CPS; None when there is no value.
+
+    `_problem` is a value not understood (a warning); `_range` lists (where, message) of impossible numbers, each
+    dropped (errors)."""
     marker = receptor_marker(res.get("code"))
     code_words = " ".join(texts(res.get("code")) + texts(res.get("method"))).lower()
     method = "unspecified"
@@ -404,6 +442,14 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
         "ish": None,
         "cps": None,
     }
+    bad: list[tuple[str, str]] = []
+
+    def check(value: float, bounds: tuple[float, float], what: str, where: str) -> float | None:
+        if in_range(value, bounds):
+            return value
+        bad.append((where, f"{marker} {what} {value:g} is impossible (outside {bounds[0]:g}-{bounds[1]:g}); ignored"))
+        return None
+
     texts_all: list[str] = []
     vc = res.get("valueCodeableConcept")
     if vc is not None:
@@ -419,12 +465,9 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
             out["_problem"] = f"{marker} value {str(q.get('value'))[:30]} is not a usable number; ignored"
         if v is not None:
             if marker == "PD-L1" or "cps" in (unit.lower() + code_words):
-                out["cps"] = v
+                out["cps"] = check(v, CPS_RANGE, "CPS", ".valueQuantity.value")
             elif unit in ("%", "percent") or marker in ("ER", "PR", "Ki67"):
-                if not 0 <= v <= 100:
-                    out["_problem"] = f"{marker} percentage {v} is outside 0-100; ignored"
-                else:
-                    out["percent"] = v
+                out["percent"] = check(v, PERCENT_RANGE, "percentage", ".valueQuantity.value")
             elif marker == "HER2" and v in (0, 1, 2, 3):
                 out["ihc_score"] = "0" if v == 0 else f"{int(v)}+"
     if isinstance(res.get("valueInteger"), int) and marker == "HER2" and res["valueInteger"] in (0, 1, 2, 3):
@@ -439,14 +482,16 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
     m = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
     if m and out["percent"] is None and marker in ("ER", "PR", "Ki67"):
         pct = num_text(m.group(1))
-        out["percent"] = pct if pct is not None and pct <= 100 else None
-    m = re.search(r"cps\D{0,12}(\d+(?:\.\d+)?)", text, re.I)
+        out["percent"] = check(pct, PERCENT_RANGE, "percentage", ".value") if pct is not None else None
+    m = re.search(r"cps[^\d-]{0,12}(-?\d+(?:\.\d+)?)", text, re.I)
     if m and out["cps"] is None:
-        out["cps"] = num_text(m.group(1))
+        cps = num_text(m.group(1))
+        out["cps"] = check(cps, CPS_RANGE, "CPS", ".value") if cps is not None else None
     # Components: mbcnav case files and some labs give IHC score, ISH result, percent or CPS as components.
-    for comp in _as_list(res.get("component")):
+    for ci, comp in enumerate(_as_list(res.get("component"))):
         if not isinstance(comp, dict):
             continue
+        cwhere = f".component[{ci}].valueQuantity.value"
         cwords = " ".join(texts(comp.get("code")) + [c for _, c, _ in codings(comp.get("code"))]).lower()
         cvc = comp.get("valueCodeableConcept")
         ctext = " ; ".join(texts(cvc) + ([comp["valueString"]] if isinstance(comp.get("valueString"), str) else []))
@@ -464,17 +509,21 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
             )
         elif "cps" in cwords or "combined positive" in cwords:
             if cnum is not None:
-                out["cps"] = cnum
-        elif ("percent" in cwords or "%" in cwords or "proportion" in cwords) and (
-            cnum is not None and 0 <= cnum <= 100
-        ):
-            out["percent"] = cnum
+                cps = check(cnum, CPS_RANGE, "CPS", cwhere)
+                out["cps"] = out["cps"] if cps is None else cps
+        elif ("percent" in cwords or "%" in cwords or "proportion" in cwords) and cnum is not None:
+            pct = check(cnum, PERCENT_RANGE, "percentage", cwhere)
+            out["percent"] = out["percent"] if pct is None else pct
     for interp in _as_list(res.get("interpretation")):
         if out["status"] is None and marker != "HER2":
             out["status"] = _status_from(interp, " ".join(texts(interp)))
     if marker is None:
         return None
+    if bad:
+        out["_range"] = bad
     if all(out[k] is None for k in ("status", "percent", "ihc_score", "ish", "cps")):
+        if bad:
+            return out
         if text or q is not None:
             out["_problem"] = f"{marker} value not understood: {text[:60]!r}"
             return out
@@ -541,10 +590,11 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
                 else ("somatic" if ("somatic" in w or "la6684-0" in w) else "unknown")
             )
         elif has_code(code, "loinc", "81290-9", "48004-6", "48005-3", "81252-9"):
+            vs = comp.get("valueString")
             variant = (
                 variant
                 or next(iter(texts(vc)), None)
-                or comp.get("valueString")
+                or (vs.strip() if isinstance(vs, str) else None)
                 or next((c for _, c, _ in codings(vc) if c), None)
             )
         elif has_code(code, "loinc", "53037-8"):  # clinical significance
@@ -561,7 +611,8 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
         words = " ".join(texts(res.get("code")))
         m = re.search(r"\b(BRCA[12]|PALB2|PIK3CA|ESR1|AKT1|PTEN|ERBB2|NTRK[123]|RET|BRAF|TP53|CHEK2|ATM)\b", words)
         gene = m.group(1) if m else None
-    if gene is None:
+    words_of_gene = gene.upper().split() if gene else []  # a blank display or text names no gene
+    if not words_of_gene:
         return None
     if result == "unknown":
         w = " ".join(
@@ -575,7 +626,7 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
     if origin == "unknown":
         pw = " ".join(texts(res.get("method")) + texts(res.get("code"))).lower()
         origin = "germline" if "germline" in pw else ("somatic" if "somatic" in pw or "tumor" in pw else "unknown")
-    return {"gene": gene.upper().split()[0], "origin": origin, "result": result, "variant": variant}
+    return {"gene": words_of_gene[0], "origin": origin, "result": result, "variant": variant}
 
 
 def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None:
@@ -584,6 +635,8 @@ def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None
     v = value_words(res)
     q = res.get("valueQuantity")
     number = num(q.get("value")) if isinstance(q, dict) else None
+    if number is None and name == "TMB" and not isinstance(q, dict):
+        number = num(res.get("valueInteger"))  # a TMB given as an integer is a number too (range-checked)
     if not v and number is None:
         return None
     return name, v or str(number), number
@@ -649,10 +702,10 @@ def parse_size(res: dict[str, Any]) -> tuple[float | None, str, str | None]:
     }.get(unit)
     if factor is None:
         return None, axis, f"tumour size unit {unit or '(none)'!r} not understood (use mm or cm); ignored"
-    mm = round(value * factor, 1)
-    if mm < 0 or mm > 500:
-        return None, axis, f"tumour size {v} {unit} is impossible; ignored"
-    return mm, axis, None
+    mm = value * factor
+    if not 0 <= mm <= 500:  # checked before rounding: 500.04 mm is not 500 mm
+        return None, axis, f"tumour size {v} {unit} is impossible (outside 0-500 mm); ignored"
+    return round(mm, 1), axis, None
 
 
 _LESION_STATUS = {
@@ -703,13 +756,15 @@ def slice_thickness(res: dict[str, Any]) -> float | None:
 
 
 def parse_menopause(res: dict[str, Any]) -> str | None:
-    w = value_words(res).lower()
-    if "peri" in w:
-        return "peri"
-    if "post" in w:
-        return "post"
-    if "pre" in w:
-        return "pre"
+    """Menopausal status of an Observation's value, by code and by meaning (terminology/findings.yaml), never by
+    substring: "Menopause present" and "Premature menopause" are post, "Not postmenopausal" is not a status."""
+    from mbcnav.terminology import findings
+
+    vc = res.get("valueCodeableConcept")
+    if isinstance(vc, dict):
+        return findings.menopause_status(vc)[0]
+    if isinstance(res.get("valueString"), str):
+        return findings.menopause_from_text(res["valueString"])[0]
     return None
 
 
@@ -772,6 +827,13 @@ _SURG = re.compile(
 )
 
 
+_DEFINITIVE_SURGERY = re.compile(
+    r"mastectomy|lumpectomy|quadrantectomy|wide local excision|breast[- ]conserving|segmentectomy|"
+    r"axillary (lymph node )?dissection|resection|craniotomy|laminectomy|decompression|fixation|stabili[sz]ation",
+    re.I,
+)
+
+
 def procedure_kind(code: Any, category: Any, profiles: str) -> str | None:
     if "radiotherapy" in profiles or "radiation-procedure" in profiles:
         return "radiotherapy"
@@ -780,8 +842,12 @@ def procedure_kind(code: Any, category: Any, profiles: str) -> str | None:
     words = " ".join(texts(code))
     if _RT.search(words) or has_code(category, "snomed", "108290001"):
         return "radiotherapy"
+    # A definitive operation named beside a staging biopsy ("wide local excision and sentinel lymph node biopsy") is
+    # surgery; a biopsy alone (incl. an excision biopsy) or imaging is not. SNOMED 387713003 = surgical procedure.
+    if has_code(category, "snomed", "387713003") or _DEFINITIVE_SURGERY.search(words):
+        return "surgery"
     if re.search(r"biopsy|aspiration|mammogra|imaging|scan", words, re.I):
         return None
-    if _SURG.search(words) or has_code(category, "snomed", "387713003"):
+    if _SURG.search(words):
         return "surgery"
     return None

@@ -218,7 +218,16 @@ class DiseaseStatus:
 class Comorbidity:
     """A non-cancer condition that changes treatment choices (interstitial lung disease, heart failure...)."""
 
-    name: Literal["interstitial_lung_disease", "heart_failure", "long_qt", "diabetes", "autoimmune_disease"]
+    name: Literal[
+        "interstitial_lung_disease",
+        "heart_failure",
+        "long_qt",
+        "diabetes",
+        "autoimmune_disease",
+        "spinal_cord_compression",
+        "hypercalcaemia",
+        "venous_thromboembolism",
+    ]
     text: str
     date: PartialDate | None
     source: Source
@@ -230,6 +239,61 @@ class ClinicalJudgement:
 
     name: Literal["visceral_crisis"]
     present: bool
+    date: PartialDate | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRange:
+    """A reference interval in the analyte's canonical unit; `source` "record" or a citation; `assumed` when the
+    record gave none and a cited default is used."""
+
+    low: float | None
+    high: float | None
+    source: str
+    assumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LabResult:
+    """One laboratory (or LVEF) value, read by LOINC and converted to the analyte's canonical UCUM unit."""
+
+    analyte: str  # key of terminology/labs.yaml: bilirubin, alt, ast, alp, albumin, creatinine, egfr, ...
+    loinc: str | None
+    value: float  # canonical unit
+    unit: str  # canonical UCUM unit
+    date: PartialDate | None
+    reference_range: ReferenceRange | None
+    source: Source
+    reported_value: float
+    reported_unit: str
+    postmenopausal_range: ReferenceRange | None = None  # FSH / estradiol: the lab's postmenopausal interval
+
+
+@dataclass(frozen=True, slots=True)
+class MenopauseReading:
+    """A recorded menopausal status (Observation value, or a Condition such as "Postmenopausal state")."""
+
+    status: Literal["pre", "peri", "post"]
+    date: PartialDate | None
+    text: str
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicalFinding:
+    """A finding that changes an assessment rule: bilateral oophorectomy, Gilbert's syndrome, biliary obstruction,
+    lymphangitic spread, dyspnoea at rest, amenorrhoea (date = onset; last menstrual period for amenorrhoea)."""
+
+    name: Literal[
+        "bilateral_oophorectomy",
+        "gilbert_syndrome",
+        "biliary_obstruction",
+        "lymphangitic_spread",
+        "dyspnoea_at_rest",
+        "amenorrhoea",
+    ]
+    text: str
     date: PartialDate | None
     source: Source
 
@@ -254,5 +318,8 @@ class Record:
     comorbidities: tuple[Comorbidity, ...] = ()
     judgements: tuple[ClinicalJudgement, ...] = ()
     disease_statuses: tuple[DiseaseStatus, ...] = ()
+    labs: tuple[LabResult, ...] = ()
+    menopause_readings: tuple[MenopauseReading, ...] = ()
+    findings: tuple[ClinicalFinding, ...] = ()
     input_issues: tuple[InputIssue, ...] = field(default=())
     resource_count: int = 0

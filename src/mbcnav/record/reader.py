@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 
 from mbcnav.record.model import InputIssue, Record
 
-MAX_INPUT_BYTES = 50 * 1024 * 1024
+MAX_INPUT_BYTES = 50 * 1024 * 1024  # one FHIR JSON / NDJSON file
+MAX_NUMBER_DIGITS = 4300  # Python's int <-> str limit (sys.int_info.default_max_str_digits)
 
 
 class UnusableInput(Exception):
@@ -35,24 +37,63 @@ def _json_error(path: Path, exc: json.JSONDecodeError) -> UnusableInput:
     return UnusableInput(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
 
 
+class _TooManyDigits(Exception):
+    """An integer literal longer than Python converts (sys.int_info.default_max_str_digits)."""
+
+
+def _parse_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _TooManyDigits
+    return int(literal)
+
+
+def _digits_error(text: str, where: str) -> UnusableInput:
+    """Name the line and column of the first over-long number (only on the error path, so the scan is cheap)."""
+    m = next((m for m in re.finditer(r"\d+", text) if m.end() - m.start() > MAX_NUMBER_DIGITS), None)  # linear
+    at = ""
+    if m:
+        column = m.start() - text.rfind("\n", 0, m.start())
+        line = f"line {text.count(chr(10), 0, m.start()) + 1}, " if "\n" in text else ""
+        at = f" ({line}column {column})"
+    return UnusableInput(f"{where}: a number has more than {MAX_NUMBER_DIGITS} digits{at}; not a usable value")
+
+
+def loads_json(text: str) -> Any:
+    """json.loads that refuses over-long integers with _TooManyDigits instead of an uncaught ValueError."""
+    return json.loads(text, parse_int=_parse_int)
+
+
 def _load_json_text(text: str, path: Path) -> Any:
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as exc:
         raise _json_error(path, exc) from None
+    except _TooManyDigits:
+        raise _digits_error(text, str(path)) from None
     except RecursionError:
         raise UnusableInput(f"{path}: JSON nested too deeply") from None
 
 
-def _read_text(path: Path) -> str:
+def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """At most `limit` bytes of a file, or UnusableInput: the size is counted while reading, never taken from
+    `stat` (a device such as /dev/zero, a pipe or /proc file reports a size of 0)."""
     try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            raise UnusableInput(f"{path}: file larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
-        return path.read_text(encoding="utf-8-sig")  # a byte-order mark is tolerated
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise UnusableInput(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
+        raise UnusableInput(f"{path}: larger than {size}; not read")
+    return data
+
+
+def _read_text(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
+    data = read_bounded(path, limit)
+    try:
+        return data.decode("utf-8-sig")  # a byte-order mark is tolerated
     except UnicodeDecodeError:
         raise UnusableInput(f"{path}: not UTF-8 text (a FHIR JSON file or a YAML case file was expected)") from None
-    except OSError as exc:
-        raise UnusableInput(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def flatten(doc: Any, where: str) -> list[Located]:
@@ -106,9 +147,11 @@ def load_resources(path: Path) -> list[Located]:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    doc = json.loads(line)
+                    doc = loads_json(line)
                 except json.JSONDecodeError as exc:
                     raise UnusableInput(f"{path}: line {n}: not valid JSON ({exc.msg})") from None
+                except _TooManyDigits:
+                    raise _digits_error(line, f"{path}: line {n}") from None
                 except RecursionError:
                     raise UnusableInput(f"{path}: line {n}: JSON nested too deeply") from None
                 out += flatten(doc, f"{path.name}:{n}:")

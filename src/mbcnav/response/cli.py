@@ -13,77 +13,95 @@ from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
-from mbcnav.record.reader import UnusableInput, read_path
+from mbcnav.outcome import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Cohort,
+    OutputError,
+    fail,
+    output_error,
+    read_patients,
+    writable_folder,
+)
+from mbcnav.record.model import Record
+from mbcnav.record.reader import UnusableInput
 from mbcnav.response.engine import ResponseReport, assess_with_response
 
+MAX_TEXT_PATIENTS = 50
 
-def _one(path: Path, args: argparse.Namespace, today: date) -> ResponseReport:
-    record = read_path(path, strict=args.strict, today=today)
+
+def _report(record: Record, args: argparse.Namespace, today: date) -> ResponseReport:
     _, report = assess_with_response(record, as_of=today, baseline=args.baseline)
     return report
 
 
-def _cohort_files(path: Path) -> list[Path] | None:
-    """A folder is a cohort when it holds several patient files; a folder of loose resources is one patient."""
-    if not path.is_dir():
-        return None
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".json", ".ndjson", ".yaml", ".yml"))
-    try:
-        read_path(path, today=date.today())
-        return None
-    except UnusableInput as err:
-        if "different patients" in err.message or any(p.suffix in (".yaml", ".yml") for p in files):
-            return files
-        raise
-
-
 def run_response(args: argparse.Namespace) -> int:
-    from mbcnav.cli import EXIT_OK, fail
-
+    """One patient, or a cohort (a folder of several patients: each file read on its own; a file that cannot be
+    read is reported, the others are still evaluated, and the exit code is 2)."""
     today = args.as_of or date.today()
+    if args.plot is not None:
+        try:
+            writable_folder(args.plot)  # before any work: a file or a read-only folder is said at once
+        except OutputError as err:
+            return fail(err, args.format)
     try:
-        cohort = _cohort_files(args.path)
-        if cohort is None:
-            reports = [_one(args.path, args, today)]
-        else:
-            reports = []
-            errors = []
-            for f in track(
-                cohort, description="RECIST per patient", console=Console(stderr=True), disable=not sys.stderr.isatty()
-            ):
-                try:
-                    reports.append(_one(f, args, today))
-                except UnusableInput as err:
-                    errors.append(f"{f.name}: {err.message}")
-            for e in errors:
-                print(f"mbcnav: skipped {e}", file=sys.stderr)
+        read = read_patients(args.path, strict=args.strict, as_of=args.as_of, patient_id=args.patient)
     except UnusableInput as err:
         return fail(err, args.format)
+    problems = read.problems if isinstance(read, Cohort) else []
+    if isinstance(read, Cohort):
+        reports = []
+        for _, record in track(
+            read.records,
+            description="RECIST per patient",
+            console=Console(stderr=True),
+            disable=not sys.stderr.isatty(),
+        ):
+            reports.append(_report(record, args, today))
+        if not reports:
+            return fail(UnusableInput(f"{args.path}: no patient in the folder could be read", problems), args.format)
+    else:
+        reports = [_report(read, args, today)]
+    written: list[Path] = []
+    if args.plot is not None:
+        from mbcnav.response import plots
+
+        try:
+            if isinstance(read, Cohort):
+                written += plots.waterfall(reports, args.plot)
+            else:
+                written += plots.spider(reports[0], args.plot)
+                written += plots.swimmer(reports[0], args.plot, today=today)
+        except OSError as exc:
+            return fail(output_error(args.plot, exc), args.format)
     if args.format == "json":
         doc = (
             reports[0].as_json()
-            if cohort is None
-            else {"schema_version": "1.0", "patients": [r.as_json() for r in reports]}
+            if not isinstance(read, Cohort)
+            else {
+                "schema_version": "1.0",
+                "patients": [r.as_json() for r in reports],
+                "problems": [{"file": p.location, "message": p.message} for p in problems],
+            }
         )
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         con = Console(highlight=False)
-        for r in reports if cohort is None else reports[:50]:
+        for r in reports[:MAX_TEXT_PATIENTS]:
             render_report(r, con)
-        if cohort is not None and len(reports) > 50:
-            con.print(f"… {len(reports) - 50} more patients (use --format json)")
+        if len(reports) > MAX_TEXT_PATIENTS:
+            con.print(f"… {len(reports) - MAX_TEXT_PATIENTS} more patients (use --format json)")
     sys.stdout.flush()
-    if args.plot:
-        from mbcnav.response import plots
-
-        written: list[Path] = []
-        if cohort is None:
-            written += plots.spider(reports[0], args.plot)
-            written += plots.swimmer(reports[0], args.plot, today=today)
-        else:
-            written += plots.waterfall(reports, args.plot)
-        for p in written:
-            print(f"plot written: {p}", file=sys.stderr)
+    for w in written:
+        print(f"plot written: {w}", file=sys.stderr)
+    if problems:
+        print(
+            f"mbcnav: {len(problems)} problem(s) in the cohort; {len(reports)} patient(s) evaluated:",
+            file=sys.stderr,
+        )
+        for p in problems[:MAX_TEXT_PATIENTS]:
+            print(f"  {p.location}: {p.message}", file=sys.stderr)
+        return EXIT_UNUSABLE
     return EXIT_OK
 
 
@@ -116,8 +134,10 @@ def render_report(r: ResponseReport, con: Console) -> None:
             )
         if line.timepoints:
             t = Table(show_edge=False, pad_edge=False)
-            for col in ("date", "sum mm", "vs baseline", "vs nadir", "target", "non-target", "new", "overall"):
-                t.add_column(col)
+            # fold, never an ellipsis: a cut "non-CR/no…" would change the meaning
+            # (headers short enough for 80 columns: sum = sum of target diameters in mm, % change vs baseline/nadir)
+            for col in ("date", "sum", "vs base", "vs nadir", "target", "non-target", "new", "overall"):
+                t.add_column(col, overflow="fold", no_wrap=col != "overall")
             for tp in line.timepoints:
                 t.add_row(
                     tp.date.isoformat(),
@@ -131,7 +151,7 @@ def render_report(r: ResponseReport, con: Console) -> None:
                     + (f" ({tp.overall_detail})" if tp.overall_detail not in (tp.overall,) else ""),
                 )
             con.print(t)
-        bor = f"  best overall response: [bold]{line.best_overall_response}[/bold]"
+        bor = f"  best overall response: [bold]{line.best_overall_detail}[/bold]"
         bor += (
             " (confirmed)"
             if line.confirmed

@@ -11,6 +11,7 @@ from mbcnav.assess import Assessment, assess
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.therapy import Line
 from mbcnav.dates import PartialDate
+from mbcnav.record.fhir import AS_OF_LOCATION
 from mbcnav.record.model import DiseaseStatus, Record, Source
 from mbcnav.response.recist import LineResponse, LineWindow, ResponseConfig, _readings, evaluate_line, lesion_infos
 
@@ -49,7 +50,8 @@ def evaluate_response(
     """RECIST 1.1 for each metastatic line. With `baseline`, that date is the baseline of the line it falls in
     (the first line when it precedes them all)."""
     cfg = config or ResponseConfig()
-    notes: list[str] = []
+    # --as-of: the record was read as known on that date; say so once, as the assessment does
+    notes: list[str] = [i.message for i in record.input_issues if i.location == AS_OF_LOCATION]
     if not record.measurements:
         notes.append("no tumour measurements in the record")
     infos = lesion_infos(record.lesions, record.measurements)

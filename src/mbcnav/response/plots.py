@@ -49,7 +49,7 @@ def spider(report: ResponseReport, out_dir: Path, stem: str = "spider") -> list[
             if t.overall == "PD":
                 break  # the trace ends at progression
         style, marker = _STYLES[i % len(_STYLES)]
-        label = f"line {line.line}: {', '.join(line.drugs) or 'therapy'} — {line.best_overall_response}"
+        label = f"line {line.line}: {', '.join(line.drugs) or 'therapy'} — {line.best_overall_detail}"
         ax.plot(xs, ys, linestyle=style, marker=marker, color="black", fillstyle="none", label=label)
         pd = [(x, y) for x, y, t in zip(xs[1:], ys[1:], line.timepoints, strict=False) if t.overall == "PD"]
         if pd:
@@ -101,7 +101,7 @@ def swimmer(report: ResponseReport, out_dir: Path, stem: str = "swimmer", today:
             edgecolor="black",
             hatch=_HATCH.get(line.best_overall_response, ""),
         )
-        ax.text(x0, row - 0.3, f"{', '.join(line.drugs)} — best {line.best_overall_response}", fontsize=8, va="bottom")
+        ax.text(x0, row - 0.3, f"{', '.join(line.drugs)} — best {line.best_overall_detail}", fontsize=8, va="bottom")
         if line.response_start:
             hollow(months(line.response_start), row, "^", 10)
         if line.progression_date:

@@ -105,6 +105,15 @@ class LineResponse:
     response_start: date | None
     duration_of_response_days: int | None
     notes: list[str]
+    # RECIST 1.1 §3.1/§4.3.3: without a measurable target at baseline only CR, non-CR/non-PD and PD are possible
+    # (Table 2); the contract's best_overall_response stays CR|PR|SD|PD|NE, with SD read as non-CR/non-PD.
+    measurable_disease: bool = True
+
+    @property
+    def best_overall_detail(self) -> str:
+        if not self.measurable_disease and self.best_overall_response == "SD":
+            return "non-CR/non-PD"
+        return self.best_overall_response
 
     def best_change_pct(self) -> float | None:
         values = [t.change_from_baseline_pct for t in self.timepoints if t.change_from_baseline_pct is not None]
@@ -129,6 +138,8 @@ class LineResponse:
             },
             "timepoints": [t.as_json() for t in self.timepoints],
             "best_overall_response": self.best_overall_response,
+            "best_overall_response_detail": self.best_overall_detail,
+            "measurable_disease_at_baseline": self.measurable_disease,
             "confirmed": self.confirmed,
             "progression_date": self.progression_date.isoformat() if self.progression_date else None,
             "best_change_from_baseline_pct": self.best_change_pct(),
@@ -259,6 +270,31 @@ def select_targets(
         else:
             non_targets.append(info)
     return targets, non_targets, notes
+
+
+def _measurable_only(
+    targets: list[tuple[LesionInfo, float]], non_targets: list[LesionInfo], cfg: ResponseConfig, notes: list[str]
+) -> tuple[list[tuple[LesionInfo, float]], list[LesionInfo]]:
+    """RECIST 1.1 §3.1: a target must be present at baseline (a 0 mm lesion is not a target), and when no target is
+    measurable there is no measurable disease: every lesion is followed as a non-target (Table 2, §4.3.3), so a
+    sum of 0 mm can never shrink into a PR."""
+    absent = [t for t, size in targets if size <= 0]
+    kept = [(t, size) for t, size in targets if size > 0]
+    if absent:
+        notes.append(
+            "stated target(s) absent at baseline (0 mm), followed as non-target: "
+            + ", ".join(t.lesion_id for t in absent)
+        )
+
+    def measurable(info: LesionInfo, size: float) -> bool:
+        return size >= (cfg.node_measurable_min_mm if info.lymph_node else cfg.measurable_min_mm)
+
+    if kept and not any(measurable(t, size) for t, size in kept):
+        notes.append(
+            "no measurable disease at baseline (RECIST 1.1 §3.1): the stated targets are followed as non-target lesions"
+        )
+        return [], [t for t, _ in kept] + absent + non_targets
+    return kept, absent + non_targets
 
 
 def target_response(
@@ -402,6 +438,7 @@ def evaluate_line(
     base = readings[baseline_date]
     targets, non_targets, sel_notes = select_targets(base, infos, cfg)
     notes += sel_notes
+    targets, non_targets = _measurable_only(targets, non_targets, cfg, notes)
     baseline_sum = round(sum(size for _, size in targets), 1) if targets else None
     stop = window.next_start.earliest if window.next_start else None
     followed = {t.lesion_id for t, _ in targets} | {n.lesion_id for n in non_targets} | set(base)
@@ -455,7 +492,10 @@ def evaluate_line(
         if pd_date is None:
             notes.append("response ongoing at the last assessment: duration of response is censored")
     if not targets:
-        notes.append("no measurable target lesion at baseline: response from non-target lesions only (Table 2)")
+        notes.append(
+            "no measurable target lesion at baseline: response from non-target lesions only (Table 2): "
+            "CR, non-CR/non-PD or PD"
+        )
     return LineResponse(
         window.number,
         window.drugs,
@@ -471,4 +511,5 @@ def evaluate_line(
         resp_start,
         dor,
         notes,
+        bool(targets),
     )

@@ -48,18 +48,19 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
             display = c.get("display")
             yield (
                 system_key(c.get("system") if isinstance(c.get("system"), str) else None),
-                code if isinstance(code, str) else "",
-                display if isinstance(display, str) else "",
+                code.strip() if isinstance(code, str) else "",  # blank or padded -> "" or the bare code
+                display.strip() if isinstance(display, str) else "",
             )
 
 
 def texts(concept: Any) -> list[str]:
-    """Every human-readable string of a CodeableConcept: its text and its codings' displays."""
+    """Every human-readable string of a CodeableConcept: its text and its codings' displays (blank ones left out,
+    so a reader never sees a whitespace-only label)."""
     out: list[str] = []
     if isinstance(concept, dict):
         t = concept.get("text")
-        if isinstance(t, str) and t:
-            out.append(t)
+        if isinstance(t, str) and t.strip():
+            out.append(t.strip())
         out += [d for _, _, d in codings(concept) if d]
     return out
 

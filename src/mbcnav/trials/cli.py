@@ -1,4 +1,5 @@
-"""`mbcnav trials load | search | sync`: the trial store from the command line. Exit 0 done, 2 nothing usable."""
+"""`mbcnav trials load | search | match | sync`: the trial store from the command line. Exit codes as every
+command (mbcnav.outcome): 0 done, 2 unusable input or user error, 70 internal error."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from mbcnav.outcome import EXIT_OK
+from mbcnav.outcome import EXIT_UNUSABLE as EXIT_UNUSABLE  # the exit codes of every command
 
 if TYPE_CHECKING:
     from mbcnav.trials.records import RecordProblem
     from mbcnav.trials.store import TrialStore
 
-EXIT_OK = 0
-EXIT_UNUSABLE = 2
+_T = TypeVar("_T")
 MAX_PROBLEMS_SHOWN = 50
 ATTRIBUTION = (
     "Source: ClinicalTrials.gov, a U.S. government database (National Library of Medicine). Records are normalised "
@@ -40,48 +44,147 @@ def _positive(text: str) -> int:
     return value
 
 
+# ClinicalTrials.gov overall statuses (API v2 enum; classic XML is normalised to them), plus "open" and "any".
+STATUSES = (
+    "RECRUITING",
+    "NOT_YET_RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "COMPLETED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+)
+
+
+def _status(text: str) -> str:
+    """open | any | a ClinicalTrials.gov status (any case, spaces, hyphens or commas); anything else is refused."""
+    value = text.strip().upper().replace(",", "").replace("-", "_").replace(" ", "_")
+    if value in ("OPEN", "ANY"):
+        return value.lower()
+    if value not in STATUSES:
+        choices = ", ".join(["open", "any"] + [x.lower() for x in STATUSES])
+        raise argparse.ArgumentTypeError(f"unknown status {text!r}; choose from: {choices}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    t = sub.add_parser("trials", help="clinical trials: load ClinicalTrials.gov records, sync, search the trial store")
+    from mbcnav.outcome import EXIT_CODES_HELP
+
+    t = sub.add_parser(
+        "trials",
+        help="clinical trials: load ClinicalTrials.gov records, sync, search the trial store, match a patient",
+        epilog=EXIT_CODES_HELP,
+    )
     tsub = t.add_subparsers(dest="trials_command", required=True)
     db_help = "trial store URL (default: $MBCNAV_DATABASE_URL, else SQLite in the user data folder)"
-    load = tsub.add_parser("load", help="load API v2 JSON / NDJSON or classic XML records (files or folders)")
-    load.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    fmt_help = "text (readable, the default) or json (an OperationOutcome when unusable)"
+    load = tsub.add_parser(
+        "load", help="load API v2 JSON / NDJSON or classic XML records (files or folders)", epilog=EXIT_CODES_HELP
+    )
+    load.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="record files or folders of them")
     load.add_argument("--db", metavar="URL", help=db_help)
-    search = tsub.add_parser("search", help="full-text search over titles, conditions, interventions and criteria")
-    search.add_argument("query")
+    search = tsub.add_parser(
+        "search",
+        help="full-text search over titles, conditions, interventions and criteria",
+        epilog=EXIT_CODES_HELP,
+    )
+    search.add_argument("query", metavar="QUERY", help="words to look for (full-text search)")
     search.add_argument("--db", metavar="URL", help=db_help)
-    search.add_argument("--limit", type=_positive, default=20, metavar="N")
-    search.add_argument("--format", choices=["text", "json"], default="text")
-    sync = tsub.add_parser("sync", help="fetch studies from the ClinicalTrials.gov API v2 (online)")
+    search.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N results (default 20)")
+    search.add_argument("--format", choices=["text", "json"], default="text", help=fmt_help)
+    sync = tsub.add_parser(
+        "sync", help="fetch studies from the ClinicalTrials.gov API v2 (online)", epilog=EXIT_CODES_HELP
+    )
     sync.add_argument("--db", metavar="URL", help=db_help)
     sync.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="studies last updated on or after this date")
     sync.add_argument("--query-term", metavar="TERM", help="ClinicalTrials.gov search terms (query.term)")
     sync.add_argument("--max-studies", type=_positive, metavar="N", help="stop after about N studies")
-    match = tsub.add_parser("match", help="match a patient to stored trials, criterion by criterion")
-    match.add_argument("path", type=Path, help="the patient (FHIR R4 / mCODE, or a .yaml case file)")
+    match = tsub.add_parser(
+        "match", help="match a patient to stored trials, criterion by criterion", epilog=EXIT_CODES_HELP
+    )
+    match.add_argument(
+        "path",
+        type=Path,
+        metavar="PATIENT",
+        help="the patient: FHIR R4 / mCODE JSON, a .yaml case file, or a folder read as for assess",
+    )
     match.add_argument("--db", metavar="URL", help=db_help)
-    match.add_argument("--top", type=_positive, default=10, metavar="N")
+    match.add_argument("--top", type=_positive, default=10, metavar="N", help="list the N best studies (default 10)")
     match.add_argument(
         "--status",
+        type=_status,
         default="open",
         metavar="STATUS",
-        help="open (recruiting, not yet recruiting, by invitation; the default), any, or a "
-        "ClinicalTrials.gov status such as recruiting",
+        help="open (recruiting, not yet recruiting, by invitation, available; the default), any, or a "
+        "ClinicalTrials.gov status such as recruiting or active_not_recruiting",
     )
     match.add_argument("--country", metavar="C", help="only studies with a site in this country")
-    match.add_argument("--format", choices=["text", "json"], default="text")
+    match.add_argument("--format", choices=["text", "json"], default="text", help=fmt_help)
     match.add_argument("--all", action="store_true", help="also list ineligible studies (with the reasons)")
-    match.add_argument("--as-of", type=_date, metavar="YYYY-MM-DD", help="assess the patient as of this date")
+    match.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="read the record as known on this date: later facts are left out (default: today)",
+    )
+    match.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject the patient's record when any problem is found (default: keep what can be read)",
+    )
+    match.add_argument("--patient", metavar="ID", help="patient id, when the input holds more than one patient")
 
 
-def _err(message: str) -> int:
-    print(f"mbcnav: {message}", file=sys.stderr)
-    return EXIT_UNUSABLE
+def _err(message: str, fmt: str = "text") -> int:
+    """A user error: `mbcnav: message` on stderr, or an OperationOutcome on stdout under --format json; exit 2."""
+    from mbcnav.outcome import user_error
+
+    return user_error(message, fmt)
 
 
-def _open(url: str | None) -> TrialStore:
+def _missing_store(url: str | None) -> str | None:
+    """For commands that read the store: a SQLite file or folder that does not exist is named (not created)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from mbcnav.trials.store import resolve_url
+
+    try:
+        parsed = make_url(resolve_url(url))
+    except ArgumentError:
+        return None  # TrialStore says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    db = Path(parsed.database or "").expanduser()
+    if not db.parent.is_dir():
+        return (
+            f"the trial store folder {db.parent} does not exist (store {db}); check --db or $MBCNAV_DATABASE_URL, "
+            "or create the store with `mbcnav trials load PATH`"
+        )
+    if not db.exists():
+        return (
+            f"the trial store is empty: there is no store at {db} yet; load trials first, "
+            "e.g. `mbcnav trials load ../shared/data/trials`"
+        )
+    return None
+
+
+def _open(url: str | None, must_exist: bool = False) -> TrialStore:
+    """The trial store; with must_exist (search, match) a missing SQLite store is a user error, never created."""
+    from mbcnav.trials.migrations import StoreError
     from mbcnav.trials.store import TrialStore
 
+    if must_exist:
+        problem = _missing_store(url)
+        if problem:
+            raise StoreError(problem)
     return TrialStore(url)
 
 
@@ -139,13 +242,19 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from mbcnav.trials.migrations import StoreError
     from mbcnav.trials.store import display_url
 
-    with _open(args.db) as store:
+    try:
+        opened = _open(args.db, must_exist=True)
+    except StoreError as exc:
+        return _err(str(exc), args.format)
+    with opened as store:
         if store.count() == 0:
             return _err(
                 f"the trial store ({display_url(store.url)}) holds no studies: "
-                "run `mbcnav trials load PATH` or `mbcnav trials sync` first"
+                "run `mbcnav trials load PATH` or `mbcnav trials sync` first",
+                args.format,
             )
         ids = store.search(args.query, args.limit)
         found = [t for t in (store.get(n) for n in ids) if t is not None]
@@ -229,40 +338,85 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _matching_progress(items: Iterator[_T], total: int | None) -> Iterator[_T]:
+    """A progress bar on stderr (a terminal only, cleared at the end) while studies are matched: the first match
+    after a load parses every study's criteria (seconds), later ones read the parse cache."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("matching trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("", total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     from mbcnav.options import recommend
-    from mbcnav.record.reader import UnusableInput, read_path
+    from mbcnav.outcome import fail, read_patient
+    from mbcnav.record.reader import UnusableInput
     from mbcnav.response import assess_with_response
     from mbcnav.trials.match import OPEN_STATUSES, match_patient
     from mbcnav.trials.matching_io import parsed_trials, render_matches
+    from mbcnav.trials.migrations import StoreError
 
-    today = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    today = as_of or date.today()
     try:
-        record = read_path(args.path, today=today)
+        record = read_patient(args.path, strict=args.strict, as_of=as_of, patient_id=args.patient)
     except UnusableInput as err:
-        return _err(err.message)
-    store = _open(args.db)
-    if store.count() == 0:
-        return _err("the trial store is empty: load trials first, e.g. `mbcnav trials load ../shared/data/trials`")
-    assessment, _ = assess_with_response(record, as_of=today)
-    options = recommend(assessment)
-    systemic = [
-        o
-        for o in options.offered
-        if o["category"] not in ("supportive", "bone_health", "radiotherapy", "surgery") and o["tier"] != "consider"
-    ]
-    status = (
-        None
-        if args.status.lower() == "any"
-        else (list(OPEN_STATUSES) if args.status.lower() == "open" else [args.status.upper().replace(" ", "_")])
-    )
-    report = match_patient(
-        assessment,
-        parsed_trials(store, status=status, country=args.country),
-        top=args.top,
-        include_ineligible=args.all,
-        options_exhausted=not systemic,
-    )
+        return fail(err, args.format)
+    try:
+        store = _open(args.db, must_exist=True)
+    except StoreError as exc:
+        return _err(str(exc), args.format)
+    with store:
+        if store.count() == 0:
+            return _err(
+                "the trial store is empty: load trials first, e.g. `mbcnav trials load ../shared/data/trials`",
+                args.format,
+            )
+        if args.country:  # an unknown filter value is refused, not an empty list that looks like "no trial"
+            studies = store.iter_trials(country=args.country)
+            known = next(iter(studies), None) is not None
+            close = getattr(studies, "close", None)
+            if close is not None:
+                close()
+            if not known:
+                return _err(
+                    f"no stored study has a site in the country {args.country!r} (use ClinicalTrials.gov's names, "
+                    "e.g. 'United States', 'United Kingdom', 'Germany')",
+                    args.format,
+                )
+        assessment, _ = assess_with_response(record, as_of=today)
+        options = recommend(assessment)
+        systemic = [
+            o
+            for o in options.offered
+            if o.category not in ("supportive", "bone_health", "radiotherapy", "surgery") and o.tier != "consider"
+        ]
+        status = None if args.status == "any" else (list(OPEN_STATUSES) if args.status == "open" else [args.status])
+        report = match_patient(
+            assessment,
+            _matching_progress(
+                parsed_trials(store, status=status, country=args.country),
+                store.count() if status is None and not args.country else None,
+            ),
+            top=args.top,
+            include_ineligible=args.all,
+            options_exhausted=not systemic,
+        )
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:

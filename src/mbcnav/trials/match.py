@@ -9,7 +9,7 @@ from typing import Any
 
 from mbcnav.assess import Assessment
 from mbcnav.dates import interval
-from mbcnav.options.facts import build_facts
+from mbcnav.assess.facts import build_facts
 from mbcnav.trials.criteria import Constraint, Criterion
 from mbcnav.trials.records import Trial
 

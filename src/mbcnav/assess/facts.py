@@ -1,4 +1,4 @@
-"""The facts the options rules read, derived from an Assessment (each with the record evidence behind it)."""
+"""The patient facts that the knowledge base (options, unknowns) and trial matching read, derived from an Assessment."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from mbcnav.assess import Assessment
+from mbcnav.assess.assessment import Assessment
 from mbcnav.knowledge.drugs import catalogue
 
 # Fact names with a fixed meaning; `prior_met.<x>`, `prior_any.<x>`, `progressed_on.<x>` and `current.<x>` take
@@ -18,11 +18,14 @@ FACTS: dict[str, str] = {
     "her2_positive": "HER2 IHC 3+ or 2+/ISH+ (or reported positive)",
     "hr_positive_her2_negative": "HR-positive and HER2-negative",
     "er": "ER: positive, low, negative",
+    "pr": "PR: positive, low, negative",
     "her2": "HER2 result: 0, ultralow, 1+, 2+/ISH-, 2+/ISH+, 2+/ISH-unknown, 3+, negative, positive",
     "her2_category": "positive, low, ultralow, zero, negative_unspecified",
     "sex": "female, male, other",
-    "menopausal_status": "pre, peri, post, unknown",
+    "menopausal_status": "pre, peri, post (assessed: record, oophorectomy, age >= 60, labs); unknown stays unknown",
+    "age": "age in whole years at the assessment date",
     "pregnant": "pregnancy recorded (true/false)",
+    "pregnant_recorded": "pregnancy recorded as present (false when not pregnant or not recorded)",
     "ecog": "latest ECOG performance status",
     "lines_so_far": "number of lines of therapy for metastatic disease so far",
     "endocrine_lines_met": "metastatic lines that included endocrine therapy",
@@ -31,6 +34,14 @@ FACTS: dict[str, str] = {
     "endocrine_resistance": "ESO-ESMO ABC: primary, secondary, sensitive, not_applicable",
     "relapse_within_12m_adjuvant_et": "relapse during or within 12 months of adjuvant endocrine therapy",
     "adjuvant_ai_relapse": "relapse during or within 12 months of an adjuvant aromatase inhibitor",
+    "adjuvant_cdk46_relapse": "relapse during or within 12 months of an adjuvant CDK4/6 inhibitor (monarchE, NATALEE)",
+    "relapse_within_12m_adjuvant_her2": "relapse during or within 12 months of (neo)adjuvant HER2-directed therapy",
+    "relapse_on_adjuvant_tamoxifen": "relapse during or within 12 months of adjuvant tamoxifen",
+    "thromboembolism": "venous thromboembolism on record",
+    "prior_early_systemic": "(neo)adjuvant systemic anticancer therapy given (line-defining drugs only)",
+    "relapse_within_12m_adjuvant_anthracycline": "relapse during or within 12 months of (neo)adjuvant anthracycline",
+    "relapse_within_12m_adjuvant_chemo": "relapse during or within 12 months of (neo)adjuvant chemotherapy (ASCENT)",
+    "relapse_within_6m_curative": "relapse within 6 months of completing curative (neo)adjuvant systemic therapy",
     "gbrca": "germline BRCA1/2 pathogenic variant (false only when tested negative)",
     "gpalb2": "germline PALB2 pathogenic variant",
     "esr1": "ESR1 mutation (tumour or ctDNA)",
@@ -49,13 +60,30 @@ FACTS: dict[str, str] = {
     "bone_only": "bone-only disease",
     "visceral": "visceral metastases",
     "visceral_crisis": "visceral crisis (clinician judgement, record or --visceral-crisis)",
+    "visceral_crisis_suspected": "visceral crisis suspected from the record's labs and sites (ABC5), not yet confirmed",
+    "oligometastatic": "oligometastatic disease (ESO-ESMO ABC: few lesions, few organs)",
+    "tnbc_like": "HER2-negative and ER-negative or ER-low with PR not positive (trials defined TNBC as ER < 1%)",
+    "cns_only_progression": "new brain metastases while extracranial disease is controlled on the current line",
+    "current_regimen": "drugs of the ongoing line (empty when none)",
+    "cord_compression": "spinal cord compression on record",
+    "hypercalcaemia": "hypercalcaemia on record or calcium above the reference range",
+    "lvef": "latest left-ventricular ejection fraction (%)",
+    "sites_recorded": "at least one active metastatic site recorded (or all recorded ones resolved)",
+    "metastasis_undated": "a recorded metastasis has no date",
+    "undated_metastasis_sites": "the sites of undated metastases (text)",
+    "mfi_approximate": "the metastasis-free interval rests on partial dates",
+    "mfi_months": "metastasis-free interval in months",
+    "presentation_basis": "why de novo / recurrent was decided (text)",
+    "resistance_basis": "why the endocrine-resistance class was decided (text)",
+    "karnofsky_hint": "' (Karnofsky N recorded)' when only a Karnofsky score exists (text)",
+    "bilirubin_x_uln": "latest total bilirubin as a multiple of the upper limit of normal",
     "de_novo": "de novo stage IV",
     "breast_surgery_done": "surgery of the breast primary recorded",
     "metastatic_biopsy": "a receptor result from a biopsy of a metastasis exists",
     "discordance": "receptor discordance between primary and metastasis",
     "conflicts": "the record contradicts itself",
     "ild_history": "interstitial lung disease / pneumonitis on record (unknown if not recorded)",
-    "heart_failure": "heart failure / reduced LVEF on record",
+    "heart_failure": "heart failure on record, or LVEF < 50% (trastuzumab label threshold)",
     "long_qt": "QT prolongation on record",
     "diabetes": "diabetes on record",
     "autoimmune_disease": "autoimmune disease on record",
@@ -104,12 +132,20 @@ def _class_in(drugs: tuple[str, ...], klass: str) -> bool:
     return any(klass == d or cat.has_class(d, klass) for d in drugs)
 
 
-def _relapse_within_12m(a: Assessment, klass: str) -> bool | None:
-    """Relapse during or within 12 months of completing adjuvant therapy of a class (ESO-ESMO ABC time points)."""
+def _relapse_within(a: Assessment, klass: str | None, days: int) -> bool | None:
+    """Relapse during, or within `days` of completing, (neo)adjuvant therapy of a class (any class when None).
+
+    ESO-ESMO ABC time points (12 months for endocrine therapy); the pivotal trials' disease-free intervals (CLEOPATRA
+    12 months from adjuvant trastuzumab; KEYNOTE-355 6 months from curative treatment)."""
     if a.presentation.value == "de_novo":
         return False
     first = a.stage.first_metastasis
-    adj = [c for c in a.courses if c.setting in ("adjuvant", "neoadjuvant") and catalogue().has_class(c.drug, klass)]
+    cat = catalogue()
+    adj = [
+        c
+        for c in a.courses
+        if c.setting in ("adjuvant", "neoadjuvant") and (klass is None or cat.has_class(c.drug, klass))
+    ]
     if a.presentation.value == "recurrent" and not adj:
         return False
     if first is None or not adj:
@@ -123,9 +159,46 @@ def _relapse_within_12m(a: Assessment, klass: str) -> bool | None:
             continue
         if c.exposure.ongoing or c.end is None or c.end.latest >= first.earliest:
             return True  # relapse while on adjuvant therapy (stopping at relapse is the usual record)
-        if first.earliest <= c.end.latest + timedelta(days=365):
+        if first.earliest <= c.end.latest + timedelta(days=days):
             return True
+        if first.latest > c.end.earliest + timedelta(days=days):
+            continue
+        undecided = True  # partial dates straddle the boundary
     return None if undecided else False
+
+
+def _cns_only_progression(a: Assessment) -> bool | None:
+    """New brain/leptomeningeal metastases during an ongoing line while no other site is new (extracranial control).
+
+    ASCO 2022 HER2+ brain metastases guideline; ASCO-SNO-ASTRO 2021: local therapy and continue the systemic
+    regimen when the extracranial disease is controlled."""
+    line = a.lines[-1] if a.lines and a.lines[-1].ongoing else None
+    if line is None or line.start is None:
+        return False
+    cns = {"brain", "leptomeninges"}
+    active = [m for m in a.record.metastases if m.status != "resolved"]
+    new_cns = [m for m in active if m.site in cns and m.date is not None and m.date.earliest > line.start.latest]
+    if not new_cns:
+        return False
+    if any(m.date is None for m in active if m.site not in cns):
+        return None
+    new_other = [m for m in active if m.site not in cns and m.date is not None and m.date.latest > line.start.earliest]
+    return not new_other
+
+
+def _age(a: Assessment) -> int | None:
+    born = a.record.patient.birth_date
+    if born is None:
+        return None
+    years = a.as_of.year - born.latest.year - ((a.as_of.month, a.as_of.day) < (born.latest.month, born.latest.day))
+    return years if years >= 0 else None
+
+
+def _latest_lab(a: Assessment, analyte: str) -> Any:
+    for lab in getattr(a, "labs", ()) or ():
+        if getattr(lab, "analyte", None) == analyte:
+            return lab
+    return None
 
 
 def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -147,6 +220,7 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         else bool(f["hr_positive"] and not f["her2_positive"])
     )
     f["er"] = None if st["er"] == "unknown" else st["er"]
+    f["pr"] = None if st["pr"] == "unknown" else st["pr"]
     f["her2"] = None if st["her2"] == "unknown" else st["her2"]
     f["her2_category"] = None if cat_her2 == "unknown" else cat_her2
     for k in ("group", "her2", "her2_category", "er", "hr_positive", "her2_positive", "hr_positive_her2_negative"):
@@ -155,8 +229,17 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         )
     p = a.record.patient
     f["sex"] = None if p.sex == "unknown" else p.sex
-    f["menopausal_status"] = None if p.menopausal_status == "unknown" else p.menopausal_status
+    # Menopausal status as assessed (recorded, oophorectomy, age >= 60, labs — assess/menopause.py); unknown stays
+    # unknown and never counts as postmenopausal.
+    meno = getattr(a, "menopause", None)
+    status = getattr(meno, "status", None) or p.menopausal_status
+    f["menopausal_status"] = status if status in ("pre", "peri", "post") else None
+    basis["menopausal_status"] = getattr(meno, "basis", None) or (
+        f"recorded: {p.menopausal_status}" if p.menopausal_status != "unknown" else "not recorded"
+    )
+    f["age"] = _age(a)
     f["pregnant"] = p.pregnant
+    f["pregnant_recorded"] = p.pregnant is True
     f["ecog"] = j["ecog"]
     lines = list(a.lines)
     # An ongoing line counts as given: the options answer "what next", after the current line.
@@ -167,8 +250,18 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     basis["lines_so_far"] = "; ".join(f"line {x.number}: {', '.join(x.drugs)}" for x in lines) or "none"
     f["endocrine_resistance"] = None if a.resistance.value == "unknown" else a.resistance.value
     basis["endocrine_resistance"] = "; ".join(a.resistance.basis)
-    f["relapse_within_12m_adjuvant_et"] = _relapse_within_12m(a, "endocrine")
-    f["adjuvant_ai_relapse"] = _relapse_within_12m(a, "aromatase_inhibitor")
+    f["relapse_within_12m_adjuvant_et"] = _relapse_within(a, "endocrine", 365)
+    f["adjuvant_ai_relapse"] = _relapse_within(a, "aromatase_inhibitor", 365)
+    f["adjuvant_cdk46_relapse"] = _relapse_within(a, "cdk46_inhibitor", 365)
+    f["relapse_within_12m_adjuvant_her2"] = _relapse_within(a, "her2_directed", 365)
+    f["relapse_on_adjuvant_tamoxifen"] = _relapse_within(a, "serm", 365)
+    f["prior_early_systemic"] = any(
+        c.setting in ("adjuvant", "neoadjuvant") and c.drug in cat.drugs and cat.drugs[c.drug].line_defining
+        for c in a.courses
+    )
+    f["relapse_within_12m_adjuvant_anthracycline"] = _relapse_within(a, "anthracycline", 365)
+    f["relapse_within_12m_adjuvant_chemo"] = _relapse_within(a, "chemotherapy", 365)
+    f["relapse_within_6m_curative"] = _relapse_within(a, None, 183)
     brca = [_gene(a, g, ("germline",)) for g in ("BRCA1", "BRCA2")]
     f["gbrca"] = True if True in brca else (False if brca == [False, False] else None)
     f["gpalb2"] = _gene(a, "PALB2", ("germline",))
@@ -190,12 +283,44 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     met = a.stage.metastatic
     f["bone_mets"] = ("bone" in sites) if met else None
     f["brain_mets"] = bool(sites & {"brain", "leptomeninges"}) if met else None
+    f["sites_recorded"] = bool(a.spread.sites) or a.spread.basis == "all recorded metastases resolved"
+    undated = sorted({m.site for m in a.record.metastases if m.date is None})
+    f["metastasis_undated"] = bool(undated)
+    f["undated_metastasis_sites"] = ", ".join(undated)
+    f["mfi_approximate"] = bool(a.presentation.mfi_approximate and a.presentation.mfi_months is not None)
+    f["mfi_months"] = a.presentation.mfi_months
+    f["presentation_basis"] = a.presentation.basis
+    f["resistance_basis"] = "; ".join(a.resistance.basis)
+    f["karnofsky_hint"] = f" (Karnofsky {a.karnofsky[0]} recorded)" if a.karnofsky else ""
     f["bone_only"] = a.spread.bone_only
     f["visceral"] = a.spread.visceral
     recorded = [jd for jd in a.record.judgements if jd.name == "visceral_crisis"]
     f["visceral_crisis"] = (
         visceral_crisis if visceral_crisis is not None else (recorded[-1].present if recorded else None)
     )
+    # Suspected from labs and sites (ESO-ESMO ABC5, assess/visceral.py); a clinician's judgement or the command
+    # line's --visceral-crisis always wins over the suspicion.
+    vc = getattr(a, "visceral_crisis", None)
+    suspected = getattr(vc, "status", None) == "suspected"
+    f["visceral_crisis_suspected"] = suspected and f["visceral_crisis"] is None
+    if f["visceral_crisis_suspected"]:
+        basis["visceral_crisis_suspected"] = "; ".join(getattr(vc, "evidence", ()) or ())
+    f["oligometastatic"] = a.spread.oligometastatic
+    f["tnbc_like"] = (
+        None
+        if f["her2_positive"] is None or f["hr_positive"] is None
+        else (not f["her2_positive"]) and (not f["hr_positive"] or (st["er"] == "low" and st["pr"] != "positive"))
+    )
+    f["cns_only_progression"] = _cns_only_progression(a)
+    current = a.lines[-1] if a.lines and a.lines[-1].ongoing else None
+    f["current_regimen"] = (
+        [c.drug for c in current.courses if c.exposure.ongoing or c.end is None] if current is not None else []
+    )
+    bili = _latest_lab(a, "bilirubin")
+    f["bilirubin_x_uln"] = getattr(bili, "times_uln", None)
+    lvef = _latest_lab(a, "lvef")
+    f["lvef"] = getattr(lvef, "value", None)
+    calcium = [x for x in (_latest_lab(a, "calcium_corrected"), _latest_lab(a, "calcium")) if x is not None]
     f["de_novo"] = None if a.presentation.value == "unknown" else a.presentation.value == "de_novo"
     f["breast_surgery_done"] = any(
         t.kind == "surgery"
@@ -213,6 +338,15 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["ild_history"] = True if "interstitial_lung_disease" in names else None
     for key in ("heart_failure", "long_qt", "diabetes", "autoimmune_disease"):
         f[key] = True if key in names else None
+    if f["lvef"] is not None and f["lvef"] < 50:
+        f["heart_failure"] = True  # LVEF < 50%: trastuzumab label; anthracycline caution
+        basis["heart_failure"] = f"LVEF {f['lvef']:g}%"
+    f["cord_compression"] = True if "spinal_cord_compression" in names else None
+    f["thromboembolism"] = True if "venous_thromboembolism" in names else None
+    high_ca = [x for x in calcium if getattr(x, "flag", None) == "high"]
+    f["hypercalcaemia"] = True if "hypercalcaemia" in names or high_ca else (False if calcium else None)
+    if high_ca:
+        basis["hypercalcaemia"] = f"calcium {getattr(high_ca[0], 'value', '?')} {getattr(high_ca[0], 'unit', '')}"
     # Exposures: every class and flagged drug, split by setting; progression and current therapy per line.
     for key, row in a.exposures.items():
         f[f"prior_met.{key}"] = bool(row["metastatic"])

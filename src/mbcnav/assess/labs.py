@@ -1,0 +1,170 @@
+"""Laboratory summaries: per analyte the latest value on or before the as-of date, its reference range, × ULN, flag
+and trend against the previous dated value (terminology/labs.yaml, record/labs.py). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from mbcnav.dates import PartialDate
+from mbcnav.record.labs import lab_table
+from mbcnav.record.model import LabResult, Record, ReferenceRange, Source
+
+Trend = Literal["rising", "falling", "stable", "single"]
+Flag = Literal["high", "low", "normal"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabSummary:
+    analyte: str
+    name: str
+    loinc: str | None
+    value: float
+    unit: str
+    date: PartialDate | None
+    reference_range: ReferenceRange | None
+    times_uln: float | None
+    flag: Flag | None
+    trend: Trend
+    previous: LabResult | None
+    source: str  # "Observation/id", or "computed from Observation/a and Observation/b"
+
+    def describe(self) -> str:
+        """'bilirubin 4.1 mg/dL = 3.4 × ULN (2026-11-10, rising) — Observation/x'."""
+        parts = [f"{self.name} {self.value:g} {self.unit}"]
+        if self.times_uln is not None:
+            parts.append(f"= {self.times_uln:g} × ULN")
+        elif self.reference_range is None:
+            parts.append("(no reference range in the record: ULN unknown)")
+        when = ", ".join(x for x in (str(self.date) if self.date else "undated", self.trend) if x != "single")
+        return " ".join(parts) + f" ({when}) — {self.source}"
+
+    def as_json(self) -> dict[str, Any]:
+        rr = self.reference_range
+        return {
+            "analyte": self.analyte,
+            "loinc": self.loinc,
+            "value": self.value,
+            "unit": self.unit,
+            "date": str(self.date) if self.date else None,
+            "reference_range": (
+                {"low": rr.low, "high": rr.high, "source": rr.source, "assumed": rr.assumed} if rr else None
+            ),
+            "times_uln": self.times_uln,
+            "flag": self.flag,
+            "trend": self.trend,
+            "previous": (
+                {"value": self.previous.value, "date": str(self.previous.date) if self.previous.date else None}
+                if self.previous
+                else None
+            ),
+            "source": self.source,
+        }
+
+
+def _flag(value: float, rr: ReferenceRange | None) -> Flag | None:
+    if rr is None:
+        return None
+    if rr.high is not None and value > rr.high:
+        return "high"
+    if rr.low is not None and value < rr.low:
+        return "low"
+    return "normal"
+
+
+def _trend(latest: LabResult, previous: LabResult | None) -> Trend:
+    if previous is None:
+        return "single"
+    threshold = lab_table().trend_relative_change
+    base = abs(previous.value)
+    delta = latest.value - previous.value
+    if base == 0:
+        return "stable" if delta == 0 else ("rising" if delta > 0 else "falling")
+    if abs(delta) / base <= threshold:
+        return "stable"
+    return "rising" if delta > 0 else "falling"
+
+
+def _series(rows: list[LabResult], as_of: date) -> list[LabResult]:
+    """Dated values on or before as_of, oldest first; undated values only when nothing is dated."""
+    dated = [r for r in rows if r.date is not None and r.date.earliest <= as_of]
+    if dated:
+        return sorted(dated, key=lambda r: r.date.earliest if r.date else date.min)
+    return [r for r in rows if r.date is None][-1:]
+
+
+def _corrected_calcium(record: Record, as_of: date) -> list[LabResult]:
+    """Albumin-corrected calcium from a calcium and an albumin of the same day (Payne 1973, labs.yaml)."""
+    tab = lab_table()
+    albumin = {
+        r.date.isoformat(): r for r in record.labs if r.analyte == "albumin" and r.date and r.date.precision == "day"
+    }
+    out: list[LabResult] = []
+    for ca in record.labs:
+        if ca.analyte != "calcium" or ca.date is None or ca.date.earliest > as_of:
+            continue
+        alb = albumin.get(ca.date.isoformat())
+        if alb is None or ca.date.precision != "day":
+            continue
+        value = round(ca.value + tab.corrected_calcium_factor * (tab.corrected_calcium_albumin - alb.value), 2)
+        src = Source(f"computed from {ca.source.resource} and {alb.source.resource}", ca.source.location)
+        out.append(
+            LabResult(
+                "corrected_calcium",
+                None,
+                value,
+                "mg/dL",
+                ca.date,
+                ca.reference_range,
+                src,
+                value,
+                "mg/dL",
+            )
+        )
+    return out
+
+
+def summarize_labs(record: Record, as_of: date) -> tuple[LabSummary, ...]:
+    """One summary per analyte present in the record, in the order of terminology/labs.yaml."""
+    tab = lab_table()
+    recorded_cc = [r for r in record.labs if r.analyte == "corrected_calcium"]
+    computed = [] if recorded_cc else _corrected_calcium(record, as_of)
+    rows = list(record.labs) + computed
+    out: list[LabSummary] = []
+    for key, analyte in tab.analytes.items():
+        series = _series([r for r in rows if r.analyte == key], as_of)
+        if not series:
+            continue
+        latest = series[-1]
+        previous = series[-2] if len(series) > 1 else None
+        rr = latest.reference_range
+        uln = (
+            round(latest.value / rr.high, 2)
+            if analyte.uln and rr is not None and rr.high is not None and rr.high > 0
+            else None
+        )
+        name = analyte.name
+        if latest.source.resource.startswith("computed"):
+            name = f"{analyte.name} ({tab.corrected_calcium_source})"
+        out.append(
+            LabSummary(
+                key,
+                name,
+                latest.loinc,
+                latest.value,
+                latest.unit,
+                latest.date,
+                rr,
+                uln,
+                _flag(latest.value, rr),
+                _trend(latest, previous),
+                previous,
+                latest.source.resource,
+            )
+        )
+    return tuple(out)
+
+
+def latest_lab(labs: tuple[LabSummary, ...], analyte: str) -> LabSummary | None:
+    return next((x for x in labs if x.analyte == analyte), None)

@@ -1,0 +1,185 @@
+"""Visceral crisis from the record: ESO-ESMO ABC5 (Cardoso 2020) examples, evaluated from assess/visceral.yaml."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from mbcnav.assess import assess
+from mbcnav.record.fhir import record_from_resources
+from mbcnav.record.model import Record
+from mbcnav.record.reader import flatten
+
+from .conftest import TODAY
+
+SCT = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1962-04-01"}
+PRIMARY = {
+    "resourceType": "Condition",
+    "id": "c1",
+    "code": {"coding": [{"system": SCT, "code": "254837009"}]},
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2019-02-01",
+}
+SECONDARY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-secondary-cancer-condition"
+LIVER = {
+    "resourceType": "Condition",
+    "id": "liver",
+    "meta": {"profile": [SECONDARY]},
+    "code": {"coding": [{"system": SCT, "code": "94381002", "display": "Secondary malignant neoplasm of liver"}]},
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2026-05-10",
+}
+BONE = {
+    "resourceType": "Condition",
+    "id": "bone",
+    "meta": {"profile": [SECONDARY]},
+    "code": {"coding": [{"system": SCT, "code": "94222008", "display": "Secondary malignant neoplasm of bone"}]},
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2026-05-10",
+}
+
+
+def bili(rid: str, value: float, when: str, *, unit: str = "mg/dL", high: float | None = 1.2) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "1975-2"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+    if high is not None:
+        res["referenceRange"] = [
+            {"low": {"value": 0.1, "unit": unit}, "high": {"value": high, "unit": unit}, "text": "0.1-1.2"}
+        ]
+    return res
+
+
+def condition(rid: str, code: dict[str, Any], when: str = "2026-11-01") -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "code": code,
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": when,
+    }
+
+
+def read(*resources: dict[str, Any]) -> Record:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    return record_from_resources(flatten(copy.deepcopy(bundle), "t.json:"), today=TODAY)
+
+
+def crisis(*resources: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = assess(read(PATIENT, PRIMARY, *resources), as_of=TODAY).to_json()["visceral_crisis"]
+    return out
+
+
+def test_rising_bilirubin_over_1_5_uln_with_liver_metastases_is_suspected() -> None:
+    v = crisis(LIVER, bili("b1", 1.9, "2026-10-20"), bili("b2", 4.1, "2026-11-20"))
+    assert v["status"] == "suspected"
+    assert v["evidence"] == [
+        "total bilirubin 4.1 mg/dL = 3.42 × ULN (2026-11-20, rising) — Observation/b2",
+        "liver metastases — Condition/liver",
+    ]
+    assert v["source"] == "ESO-ESMO ABC5 (Cardoso 2020)" and "confirm" in v["confirm"]
+
+
+def test_bilirubin_in_umol_per_litre_with_its_range() -> None:
+    v = crisis(LIVER, bili("b1", 70, "2026-11-20", unit="umol/L", high=21))
+    assert v["status"] == "suspected" and "3.33 × ULN" in v["evidence"][0]
+
+
+def test_at_or_below_1_5_uln_is_not_suspected() -> None:
+    v = crisis(LIVER, bili("b1", 1.8, "2026-11-20"))
+    assert v["status"] == "not_suspected" and v["confirm"] is None
+
+
+def test_gilberts_syndrome_explains_the_bilirubin() -> None:
+    gilbert = condition(
+        "gil",
+        {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E80.4"}], "text": "Gilbert syndrome"},
+        "2001-01-01",
+    )
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), gilbert)
+    assert v["status"] == "not_suspected"
+    assert any("Gilbert's syndrome — Condition/gil" in e and "does not suggest" in e for e in v["evidence"])
+
+
+def test_biliary_obstruction_by_words() -> None:
+    obstruction = condition("cbd", {"text": "Malignant biliary obstruction (stented)"})
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), obstruction)
+    assert v["status"] == "not_suspected" and any("biliary tract obstruction" in e for e in v["evidence"])
+
+
+def test_negated_gilbert_does_not_exclude() -> None:
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), condition("g", {"text": "No Gilbert's syndrome"}))
+    assert v["status"] == "suspected"
+
+
+def test_no_reference_range_leaves_it_unknown_not_reassuring() -> None:
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20", high=None))
+    assert v["status"] == "unknown" and "ULN unknown" in v["evidence"][1]
+
+
+def test_no_or_stale_labs_are_unknown() -> None:
+    assert crisis(LIVER)["status"] == "unknown"
+    stale = crisis(LIVER, bili("b1", 0.8, "2026-06-01"))
+    assert stale["status"] == "unknown" and "older than 30 days" in stale["evidence"][1]
+
+
+def test_clinician_judgement_always_wins() -> None:
+    judgement = {
+        "resourceType": "Observation",
+        "id": "vc",
+        "status": "final",
+        "code": {"coding": [{"system": "https://mbcnav.org/fhir/CodeSystem/observation", "code": "visceral-crisis"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": "2026-11-21",
+        "valueBoolean": False,
+    }
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), judgement)
+    assert v["status"] == "absent" and v["evidence"][0].endswith("Observation/vc")
+
+
+def test_without_visceral_metastases_not_applicable() -> None:
+    v = crisis(BONE, bili("b1", 4.1, "2026-11-20"))
+    assert v["status"] == "not_applicable"
+
+
+def test_lymphangitic_lung_spread_with_dyspnoea_at_rest() -> None:
+    lung = {
+        "resourceType": "Condition",
+        "id": "lung",
+        "meta": {"profile": [SECONDARY]},
+        "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
+        "note": [{"text": "lymphangitic carcinomatosis both lower lobes"}],
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2026-11-01",
+    }
+    lymph = condition("lc", {"text": "Lymphangitic carcinomatosis of lung"}, "2026-11-01")
+    dyspnoea = condition("dy", {"text": "Dyspnea at rest"})
+    labs = bili("b1", 0.6, "2026-11-20")
+    v = crisis(lung, lymph, dyspnoea, labs)
+    assert v["status"] == "suspected"
+    assert "dyspnoea at rest (2026-11-01) — Condition/dy" in v["evidence"]
+    without = crisis(lung, lymph, labs)
+    assert without["status"] == "unknown" and "dyspnoea at rest not recorded either way" in without["evidence"]
+
+
+def test_lymphangitic_spread_in_the_metastasis_description() -> None:
+    lung = {
+        "resourceType": "Condition",
+        "id": "lung",
+        "meta": {"profile": [SECONDARY]},
+        "code": {"text": "Lymphangitic carcinomatosis of lung"},
+        "bodySite": [{"text": "Lung"}],
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2026-11-01",
+    }
+    v = crisis(lung, condition("dy", {"text": "Breathless at rest"}), bili("b1", 0.6, "2026-11-20"))
+    assert v["status"] == "suspected", v
