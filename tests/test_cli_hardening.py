@@ -230,8 +230,17 @@ def test_readme_exit_codes_match_help() -> None:
     assert "70 internal error" in " ".join(_parser().format_help().split())
 
 
+def _all_parsers(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {path: p}
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, child in a.choices.items():
+                out.update(_all_parsers(child, (*path, name)))
+    return out
+
+
 def test_every_argument_has_help() -> None:
-    for path, p in _leaves(_parser()).items():
+    for path, p in _all_parsers(_parser()).items():
         for a in p._actions:
             assert a.help and a.help != argparse.SUPPRESS, f"mbcnav {' '.join(path)} {a.dest}: no help text"
         assert p.epilog and "70" in p.epilog, path
@@ -566,3 +575,21 @@ def test_any_stdout_failure_is_exit_2(
         assert main(argv) == EXIT_UNUSABLE
     err = capsys.readouterr().err
     assert err.startswith("mbcnav: cannot write standard output") and "internal error" not in err
+
+
+def test_convert_to_a_pipe_writes_to_it_and_never_replaces_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text("utf-8")), daemon=True)
+    reader.start()
+    code, _, err = run(capsys, "convert", str(CASE04), "-o", str(fifo))
+    reader.join(timeout=30)
+    assert code == EXIT_OK, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # a device or pipe (e.g. -o /dev/full) is never replaced by a file
+    assert json.loads(received[0])["resourceType"] == "Bundle"

@@ -117,19 +117,80 @@ def test_creatinine_calcium_albumin_haemoglobin_units() -> None:
     assert by["platelets"].value == 150 and by["platelets"].unit == "10*9/L"
     assert by["neutrophils"].value == pytest.approx(1.5)
     assert by["egfr"].value == 72 and by["lvef"].value == 55
-    assert all(x.reference_range is None for x in r.labs)
+    # No range in the record: the cited default of labs.yaml, marked assumed; none where none is cited (eGFR, LVEF)
+    # or where the source splits by sex (haemoglobin: resolved with the patient's sex in the summary).
+    assumed = {x.analyte for x in r.labs if x.reference_range is not None}
+    assert assumed == {"creatinine", "calcium", "albumin", "platelets", "neutrophils"}
+    assert all(x.reference_range.assumed for x in r.labs if x.reference_range is not None)
+    hb = next(s for s in summarize_labs(r, TODAY) if s.analyte == "haemoglobin")
+    assert hb.reference_range is not None and hb.reference_range.low == pytest.approx(12.0) and hb.flag == "low"
     # Albumin-corrected calcium is computed from the same day's calcium and albumin (Payne 1973).
     cc = next(s for s in summarize_labs(r, TODAY) if s.analyte == "corrected_calcium")
     assert cc.value == pytest.approx(10.02 + 0.8 * (4.0 - 3.0), abs=0.01)
     assert cc.source.startswith("computed from Observation/ca and Observation/alb")
 
 
-def test_missing_range_leaves_uln_unknown_never_invented() -> None:
-    r = read(PATIENT, PRIMARY, lab("b1", "1975-2", 4.1, "mg/dL", "2026-11-10"))
+def test_missing_range_without_a_cited_default_leaves_uln_unknown_never_invented() -> None:
+    # albumin-corrected calcium sent as its own Observation: no cited default in labs.yaml
+    r = read(PATIENT, PRIMARY, lab("cc", "29265-6", 3.1, "mmol/L", "2026-11-10"))
     (s,) = summarize_labs(r, TODAY)
     assert s.reference_range is None and s.times_uln is None and s.flag is None
+    assert "ULN unknown" in s.describe()
     j = s.as_json()
     assert j["reference_range"] is None and j["times_uln"] is None
+
+
+def test_missing_range_uses_the_cited_default_marked_assumed() -> None:
+    """Bilirubin in SI units without a range: compared with the cited default ULN (21 umol/L, Pathology Harmony)."""
+    r = read(
+        PATIENT,
+        PRIMARY,
+        lab("b1", "14631-6", 38, "umol/L", "2026-11-05"),
+        lab("b2", "14631-6", 71, "umol/L", "2026-11-24"),
+    )
+    (s,) = summarize_labs(r, TODAY)
+    rr = s.reference_range
+    assert rr is not None and rr.assumed and rr.low is None and rr.high == pytest.approx(21 / 17.1, rel=1e-3)
+    assert "Pathology Harmony" in rr.source
+    assert s.times_uln == pytest.approx(71 / 21, abs=0.01) and s.flag == "high" and s.trend == "rising"
+    assert "assumed: no reference range in the record" in s.describe() and "Pathology Harmony" in s.describe()
+    j = s.as_json()["reference_range"]
+    assert j["assumed"] is True and "Pathology Harmony" in j["source"] and j["high"] == pytest.approx(1.228, abs=1e-3)
+
+
+@pytest.mark.parametrize(("gender", "high"), [("female", 34.0), ("male", 45.0), ("unknown", None)])
+def test_sex_split_default_follows_the_patient(gender: str, high: float | None) -> None:
+    r = read(PATIENT | {"gender": gender}, PRIMARY, lab("a1", "1742-6", 40, "U/L", "2026-11-10"))
+    (s,) = summarize_labs(r, TODAY)
+    if high is None:  # sex not known: the source splits by sex, so no default rather than a guess
+        assert s.reference_range is None and s.times_uln is None
+    else:
+        assert s.reference_range is not None and s.reference_range.assumed and s.reference_range.high == high
+        assert s.times_uln == round(40 / high, 2)
+
+
+def test_every_cited_default_shows_its_numbers_where_it_was_seen() -> None:
+    """A default range is never invented: each bound must appear, as printed, in the quoted `seen` text."""
+    import re
+    from importlib import resources
+
+    import yaml
+
+    raw = yaml.safe_load(resources.files("mbcnav.terminology").joinpath("labs.yaml").read_text("utf-8"))
+    n = 0
+    for key, spec in raw["analytes"].items():
+        for field in ("default_range", "postmenopausal_default"):
+            d = spec.get(field)
+            if d is None:
+                continue
+            assert d["source"] and d["seen"] and d["unit"] in spec["units"], key
+            numbers = {float(x) for x in re.findall(r"\d+(?:\.\d+)?", d["seen"])}
+            for part in [d.get("female"), d.get("male"), d]:
+                for bound in ("low", "high"):
+                    if part and part.get(bound) is not None:
+                        assert float(part[bound]) in numbers, f"{key} {field} {bound} {part[bound]} not in seen"
+                        n += 1
+    assert n >= 15
 
 
 def test_trend_and_previous_use_dates_not_file_order() -> None:
@@ -281,7 +342,7 @@ def test_a_cited_default_range_is_marked_assumed_with_its_source() -> None:
     from mbcnav.record.model import ReferenceRange, Source
 
     base = lab_table().analytes["bilirubin"]
-    cited = dataclasses.replace(base, default_range=ReferenceRange(None, 1.2, "Example ref 2020", True))
+    cited = dataclasses.replace(base, default_ranges=(("any", ReferenceRange(None, 1.2, "Example ref 2020", True)),))
     obs = lab("b1", "1975-2", 2.4, "mg/dL", "2026-11-10")
     result, problems = parse_lab(obs, cited, None, Source("Observation/b1", "x"))
     assert problems == [] and result is not None

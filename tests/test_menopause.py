@@ -238,6 +238,77 @@ def test_amenorrhoea_with_postmenopausal_fsh_and_estradiol_is_post() -> None:
     assert m.status == "post" and "amenorrhoea" in m.basis and "FSH 78" in m.basis
 
 
+def _hormones(fsh: float, e2: float, fsh_ranges: list[dict[str, Any]], e2_ranges: list[dict[str, Any]]) -> Record:
+    """Amenorrhoea Condition since 2023-01 (SNOMED 14302001, as vignette 80) with FSH and estradiol."""
+    amen = {
+        "resourceType": "Condition",
+        "id": "amen",
+        "code": {"coding": [{"system": SCT, "code": "14302001", "display": "Amenorrhea"}], "text": "Amenorrhoea"},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2023-01-15",
+    }
+
+    def obs(rid: str, code: str, value: float, unit: str, ranges: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "id": rid,
+            "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2026-10-19",
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            "referenceRange": ranges,
+        }
+
+    return read(
+        patient("1970-10-30"),
+        PRIMARY,
+        amen,
+        obs("fsh", "15067-2", fsh, "m[IU]/mL", fsh_ranges),
+        obs("e2", "2243-4", e2, "pg/mL", e2_ranges),
+    )
+
+
+FOLLICULAR_FSH = [{"low": {"value": 3.5, "unit": "m[IU]/mL"}, "high": {"value": 12.5, "unit": "m[IU]/mL"}}]
+FOLLICULAR_E2 = [{"low": {"value": 12.5, "unit": "pg/mL"}, "high": {"value": 166.0, "unit": "pg/mL"}}]
+
+
+def test_unlabelled_lab_ranges_use_the_cited_postmenopausal_default_marked_assumed() -> None:
+    """The lab sent only its (follicular) range, not a postmenopausal one (vignette 80): NCCN's 'postmenopausal
+    range' is then the cited default (FSH > 30 IU/L, estradiol < 110 pmol/L), named as assumed in the basis."""
+    m = assess_menopause(_hormones(64, 12, FOLLICULAR_FSH, FOLLICULAR_E2), TODAY)
+    assert m.status == "post" and m.source == "Condition/amen"
+    assert "assumed, no postmenopausal range in the record" in m.basis and "BMJ Best Practice" in m.basis
+
+
+@pytest.mark.parametrize(("fsh", "e2"), [(20, 12), (64, 45)])
+def test_outside_the_cited_default_stays_unknown(fsh: float, e2: float) -> None:
+    m = assess_menopause(_hormones(fsh, e2, FOLLICULAR_FSH, FOLLICULAR_E2), TODAY)
+    assert m.status == "unknown" and "not shown in the laboratory's postmenopausal range" in m.basis
+
+
+def test_fsh_above_the_postmenopausal_upper_limit_is_still_postmenopausal() -> None:
+    """Menopause raises FSH: the criterion is the range's lower limit, not membership of a two-sided interval."""
+    post = [
+        {
+            "low": {"value": 25.8, "unit": "m[IU]/mL"},
+            "high": {"value": 134.8, "unit": "m[IU]/mL"},
+            "text": "postmenopausal",
+        }
+    ]
+    e2_post = [
+        {"low": {"value": 5.0, "unit": "pg/mL"}, "high": {"value": 54.7, "unit": "pg/mL"}, "text": "postmenopausal"}
+    ]
+    m = assess_menopause(_hormones(150, 3, post, e2_post), TODAY)
+    assert m.status == "post" and "the record's range" in m.basis and "assumed" not in m.basis
+
+
+def test_the_records_postmenopausal_range_wins_over_the_default() -> None:
+    post = [{"low": {"value": 70, "unit": "m[IU]/mL"}, "text": "postmenopausal"}]
+    m = assess_menopause(_hormones(64, 12, post, FOLLICULAR_E2), TODAY)
+    assert m.status == "unknown" and "FSH" in m.basis
+
+
 def test_amenorrhoea_after_tamoxifen_does_not_establish_menopause() -> None:
     tam = {
         "resourceType": "MedicationStatement",

@@ -206,3 +206,17 @@ def test_the_safety_check_itself_catches_each_class() -> None:
     )
     assert safety_violations(opt(("x", ["trastuzumab deruxtecan"])), {"ild_history": True, "menopausal_status": "post"})
     assert safety_violations(opt(modality="radiotherapy"), {"pregnant": True, "menopausal_status": "pre"})
+
+
+def test_pregnancy_cautions_only_where_pregnancy_is_possible() -> None:
+    """No 'pregnancy' check for men or postmenopausal women; a premenopausal woman with pregnancy unknown gets it."""
+    seen_premenopausal_caution = False
+    for path in _patients():
+        doc, facts, _ = evaluated(path)
+        cautions = [c for o in doc["options"] for c in o["cautions"] if "pregnan" in c.lower()]
+        impossible = facts.get("sex") == "male" or facts.get("menopausal_status") == "post"
+        if impossible:
+            assert not cautions, f"{path.name}: pregnancy caution for a man or a postmenopausal woman: {cautions[:1]}"
+        elif facts.get("pregnant") is None and facts.get("sex") == "female" and cautions:
+            seen_premenopausal_caution = True
+    assert seen_premenopausal_caution, "no vignette shows the pregnancy check for a woman who may be pregnant"

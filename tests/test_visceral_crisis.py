@@ -121,9 +121,28 @@ def test_negated_gilbert_does_not_exclude() -> None:
     assert v["status"] == "suspected"
 
 
-def test_no_reference_range_leaves_it_unknown_not_reassuring() -> None:
+def test_no_reference_range_uses_the_cited_default_uln_marked_assumed() -> None:
     v = crisis(LIVER, bili("b1", 4.1, "2026-11-20", high=None))
-    assert v["status"] == "unknown" and "ULN unknown" in v["evidence"][1]
+    assert v["status"] == "suspected" and "3.34 × ULN" in v["evidence"][0]
+    assert "assumed: no reference range in the record" in v["evidence"][0]
+
+
+def test_si_bilirubin_without_ranges_rising_is_suspected() -> None:
+    """Bilirubin as LOINC 14631-6 in umol/L with no referenceRange (as vignette 83): against the cited 21 umol/L."""
+    rows = [
+        bili(f"b{i}", v, d, unit="umol/L", high=None)
+        for i, (v, d) in enumerate([(38, "2026-11-05"), (54, "2026-11-16"), (71, "2026-11-24")])
+    ]
+    for r in rows:
+        r["code"] = {"coding": [{"system": LOINC, "code": "14631-6"}]}
+    v = crisis(LIVER, *rows)
+    assert v["status"] == "suspected" and "3.38 × ULN" in v["evidence"][0] and "rising" in v["evidence"][0]
+
+
+def test_normal_labs_without_ranges_are_not_suspected() -> None:
+    """Normal values sent without ranges (as vignette 74) reassure against the cited defaults: not 'unknown'."""
+    v = crisis(LIVER, bili("b1", 0.5, "2026-11-16", high=None))
+    assert v["status"] == "not_suspected" and "0.41 × ULN" in v["evidence"][0] and v["confirm"] is None
 
 
 def test_no_or_stale_labs_are_unknown() -> None:

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mbcnav", description="Decision support for metastatic breast cancer.", epilog=EXIT_CODES_HELP
     )
     p.add_argument("--version", action="version", version=f"mbcnav {__version__}", help="print the version and exit")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, help="the command (`mbcnav COMMAND --help` for more)")
     a = sub.add_parser(
         "assess", help="read a record and state what the disease is, with reasons", epilog=EXIT_CODES_HELP
     )
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         help="clinician's judgement of visceral crisis (overrides the record)",
     )
     kb = sub.add_parser("kb", help="review the knowledge base: lint, show, docs", epilog=EXIT_CODES_HELP)
-    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True, help="what to do with the knowledge base")
     kb_sub.add_parser(
         "lint",
         help="schema, dangling references, uncited options, unknown facts (exit 2 when a problem is found)",

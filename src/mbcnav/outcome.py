@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -157,9 +158,17 @@ def writable_folder(path: Path) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all (a temporary file renamed); OutputError when it cannot be written."""
+    """Write a file whole or not at all (a temporary file renamed); OutputError when it cannot be written. A device
+    or a pipe is written to directly (never replaced by a file)."""
     if path.is_dir():
         raise OutputError(str(path), "it is a folder")
+    if path.exists() and not path.is_file():  # a device or a pipe (/dev/stdout, a FIFO): written to, never replaced
+        try:
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise output_error(path, exc) from None
+        return
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -229,9 +238,13 @@ def _in_file(name: str, p: InputIssue) -> InputIssue:
     return p if p.location.startswith(name) else InputIssue(f"{name}:{p.location}", p.message, p.severity)
 
 
-def read_folder(path: Path) -> FolderRead:
+def read_folder(path: Path, on_file: Callable[[int, int], None] | None = None) -> FolderRead:
+    """Each file of the folder read on its own; `on_file(done, total)` as it goes (for a progress bar)."""
     out = FolderRead()
-    for f in folder_files(path):
+    files = folder_files(path)
+    for done, f in enumerate(files):
+        if on_file is not None:
+            on_file(done, len(files))
         try:
             located = _load(f)
         except UnusableInput as err:
@@ -240,6 +253,8 @@ def read_folder(path: Path) -> FolderRead:
             out.problems += [_in_file(f.name, p) for p in err.problems]
             continue
         out.files.append((f, located, _patient_ids(located)))
+    if on_file is not None:
+        on_file(len(files), len(files))
     return out
 
 
@@ -281,14 +296,19 @@ class Cohort:
 
 
 def read_patients(
-    path: str | Path, *, strict: bool = False, as_of: date | None = None, patient_id: str | None = None
+    path: str | Path,
+    *,
+    strict: bool = False,
+    as_of: date | None = None,
+    patient_id: str | None = None,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> Record | Cohort:
     """A file or a one-patient folder gives a Record; a folder of several patients a Cohort, each file read on its
     own (a file that fails is a problem of the cohort, not the end of it)."""
     p = Path(path)
     if not p.is_dir():
         return read_patient(p, strict=strict, as_of=as_of, patient_id=patient_id)
-    folder = read_folder(p)
+    folder = read_folder(p, on_file)
     own_patient = all(ids for _, _, ids in folder.files)
     cohort = len(folder.patients) > 1 or (
         bool(folder.problems) and own_patient and len(folder.files) + len(folder.problems) > 1

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from mbcnav.assess.assessment import Assessment
+from mbcnav.assess.labs import LabSummary
 from mbcnav.knowledge.drugs import catalogue
 
 # Fact names with a fixed meaning; `prior_met.<x>`, `prior_any.<x>`, `progressed_on.<x>` and `current.<x>` take
@@ -194,11 +195,8 @@ def _age(a: Assessment) -> int | None:
     return years if years >= 0 else None
 
 
-def _latest_lab(a: Assessment, analyte: str) -> Any:
-    for lab in getattr(a, "labs", ()) or ():
-        if getattr(lab, "analyte", None) == analyte:
-            return lab
-    return None
+def _latest_lab(a: Assessment, analyte: str) -> LabSummary | None:
+    return next((lab for lab in a.labs if lab.analyte == analyte), None)
 
 
 def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -231,10 +229,10 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["sex"] = None if p.sex == "unknown" else p.sex
     # Menopausal status as assessed (recorded, oophorectomy, age >= 60, labs — assess/menopause.py); unknown stays
     # unknown and never counts as postmenopausal.
-    meno = getattr(a, "menopause", None)
-    status = getattr(meno, "status", None) or p.menopausal_status
+    meno = a.menopause
+    status = meno.status if meno is not None else p.menopausal_status
     f["menopausal_status"] = status if status in ("pre", "peri", "post") else None
-    basis["menopausal_status"] = getattr(meno, "basis", None) or (
+    basis["menopausal_status"] = (meno.basis if meno is not None else None) or (
         f"recorded: {p.menopausal_status}" if p.menopausal_status != "unknown" else "not recorded"
     )
     f["age"] = _age(a)
@@ -300,11 +298,15 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     )
     # Suspected from labs and sites (ESO-ESMO ABC5, assess/visceral.py); a clinician's judgement or the command
     # line's --visceral-crisis always wins over the suspicion.
-    vc = getattr(a, "visceral_crisis", None)
-    suspected = getattr(vc, "status", None) == "suspected"
+    vc = a.visceral_crisis
+    vc_status = vc.status if vc is not None else None
+    if f["visceral_crisis"] is None and (vc_status == "not_applicable" or a.spread.visceral is False):
+        f["visceral_crisis"] = False  # no visceral metastases: a visceral crisis cannot be present
+        basis["visceral_crisis"] = "no visceral metastases"
+    suspected = vc_status == "suspected"
     f["visceral_crisis_suspected"] = suspected and f["visceral_crisis"] is None
     if f["visceral_crisis_suspected"]:
-        basis["visceral_crisis_suspected"] = "; ".join(getattr(vc, "evidence", ()) or ())
+        basis["visceral_crisis_suspected"] = "; ".join(vc.evidence if vc is not None else ())
     f["oligometastatic"] = a.spread.oligometastatic
     f["tnbc_like"] = (
         None
@@ -317,10 +319,13 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         [c.drug for c in current.courses if c.exposure.ongoing or c.end is None] if current is not None else []
     )
     bili = _latest_lab(a, "bilirubin")
-    f["bilirubin_x_uln"] = getattr(bili, "times_uln", None)
+    f["bilirubin_x_uln"] = bili.times_uln if bili is not None else None
     lvef = _latest_lab(a, "lvef")
-    f["lvef"] = getattr(lvef, "value", None)
-    calcium = [x for x in (_latest_lab(a, "calcium_corrected"), _latest_lab(a, "calcium")) if x is not None]
+    f["lvef"] = lvef.value if lvef is not None else None
+    # Albumin-corrected calcium decides when it exists (low albumin hides hypercalcaemia in the total).
+    corrected = _latest_lab(a, "corrected_calcium")
+    total = _latest_lab(a, "calcium")
+    calcium = [corrected] if corrected is not None else ([total] if total is not None else [])
     f["de_novo"] = None if a.presentation.value == "unknown" else a.presentation.value == "de_novo"
     f["breast_surgery_done"] = any(
         t.kind == "surgery"
@@ -343,10 +348,10 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         basis["heart_failure"] = f"LVEF {f['lvef']:g}%"
     f["cord_compression"] = True if "spinal_cord_compression" in names else None
     f["thromboembolism"] = True if "venous_thromboembolism" in names else None
-    high_ca = [x for x in calcium if getattr(x, "flag", None) == "high"]
+    high_ca = [x for x in calcium if x.flag == "high"]
     f["hypercalcaemia"] = True if "hypercalcaemia" in names or high_ca else (False if calcium else None)
     if high_ca:
-        basis["hypercalcaemia"] = f"calcium {getattr(high_ca[0], 'value', '?')} {getattr(high_ca[0], 'unit', '')}"
+        basis["hypercalcaemia"] = high_ca[0].describe()
     # Exposures: every class and flagged drug, split by setting; progression and current therapy per line.
     for key, row in a.exposures.items():
         f[f"prior_met.{key}"] = bool(row["metastatic"])

@@ -1,5 +1,8 @@
 """Laboratory summaries: per analyte the latest value on or before the as-of date, its reference range, × ULN, flag
-and trend against the previous dated value (terminology/labs.yaml, record/labs.py). Pure."""
+and trend against the previous dated value (terminology/labs.yaml, record/labs.py). Pure.
+
+The range is the record's own; without one, the cited default of labs.yaml for the patient's sex, marked assumed
+(visible in `describe()` and in the JSON `reference_range.assumed`); without either, the ULN is unknown."""
 
 from __future__ import annotations
 
@@ -33,10 +36,17 @@ class LabSummary:
     def describe(self) -> str:
         """'bilirubin 4.1 mg/dL = 3.4 × ULN (2026-11-10, rising) — Observation/x'."""
         parts = [f"{self.name} {self.value:g} {self.unit}"]
+        rr = self.reference_range
         if self.times_uln is not None:
             parts.append(f"= {self.times_uln:g} × ULN")
-        elif self.reference_range is None:
+        elif rr is None:
             parts.append("(no reference range in the record: ULN unknown)")
+        if rr is not None and rr.assumed:
+            bounds = "–".join(f"{b:.3g}" for b in (rr.low, rr.high) if b is not None)
+            kind = "ULN" if rr.low is None else "range"
+            parts.append(
+                f"[{kind} {bounds} {self.unit} assumed: no reference range in the record; cited default: {rr.source}]"
+            )
         when = ", ".join(x for x in (str(self.date) if self.date else "undated", self.trend) if x != "single")
         return " ".join(parts) + f" ({when}) — {self.source}"
 
@@ -138,7 +148,7 @@ def summarize_labs(record: Record, as_of: date) -> tuple[LabSummary, ...]:
             continue
         latest = series[-1]
         previous = series[-2] if len(series) > 1 else None
-        rr = latest.reference_range
+        rr = latest.reference_range or analyte.default_range(record.patient.sex)
         uln = (
             round(latest.value / rr.high, 2)
             if analyte.uln and rr is not None and rr.high is not None and rr.high > 0

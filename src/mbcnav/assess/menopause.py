@@ -3,7 +3,12 @@
 In order: men (and other sex) -> not applicable; a bilateral oophorectomy -> post; age >= 60 on the as-of date ->
 post; else the latest dated recorded status; else amenorrhoea for >= 12 months without chemotherapy, tamoxifen /
 toremifene or ovarian suppression, with FSH and estradiol in the laboratory's postmenopausal range -> post; else
-unknown. Unknown is never read as postmenopausal."""
+unknown. Unknown is never read as postmenopausal.
+
+"In the postmenopausal range": FSH at or above the lower limit of the postmenopausal range (menopause raises FSH; a
+value above the range's upper limit is no less postmenopausal), estradiol at or below its upper limit. The range is
+the one the record labels postmenopausal; without one, the cited default of terminology/labs.yaml, named as assumed
+in the basis."""
 
 from __future__ import annotations
 
@@ -69,11 +74,31 @@ def latest_reading(readings: tuple[MenopauseReading, ...], as_of: date) -> Menop
     return top[-1]
 
 
-def _in_postmenopausal_range(lab: LabResult | None) -> bool | None:
+def _in_postmenopausal_range(lab: LabResult | None, side: Literal["at_least_low", "at_most_high"]) -> bool | None:
+    """FSH: at or above the range's lower limit; estradiol: at or below its upper limit (the other bound only when
+    the range has no such limit)."""
     if lab is None or lab.postmenopausal_range is None:
         return None
     rr = lab.postmenopausal_range
+    if side == "at_least_low" and rr.low is not None:
+        return lab.value >= rr.low
+    if side == "at_most_high" and rr.high is not None:
+        return lab.value <= rr.high
     return (rr.low is None or lab.value >= rr.low) and (rr.high is None or lab.value <= rr.high)
+
+
+def _range_note(lab: LabResult) -> str:
+    rr = lab.postmenopausal_range
+    if rr is None:
+        return ""
+    if lab.analyte == "fsh" and rr.low is not None:
+        bound = f"≥ {rr.low:.3g}"
+    elif rr.high is not None:
+        bound = f"≤ {rr.high:.3g}"
+    else:
+        bound = f"≥ {rr.low:.3g}" if rr.low is not None else ""
+    where = f"assumed, no postmenopausal range in the record: {rr.source}" if rr.assumed else "the record's range"
+    return f", postmenopausal {bound} {lab.unit} ({where})"
 
 
 def _latest_lab(record: Record, analyte: str, as_of: date) -> LabResult | None:
@@ -104,15 +129,16 @@ def _amenorrhoea(record: Record, as_of: date) -> tuple[MenopauseAssessment | Non
             )
     fsh = _latest_lab(record, "fsh", as_of)
     e2 = _latest_lab(record, "estradiol", as_of)
-    fsh_ok, e2_ok = _in_postmenopausal_range(fsh), _in_postmenopausal_range(e2)
+    fsh_ok = _in_postmenopausal_range(fsh, "at_least_low")
+    e2_ok = _in_postmenopausal_range(e2, "at_most_high")
     if fsh_ok and e2_ok and fsh is not None and e2 is not None:
         return (
             MenopauseAssessment(
                 "post",
                 f"amenorrhoea for {months:.0f} months (since {amen.date}, {amen.source.resource}) without "
                 f"chemotherapy, tamoxifen/toremifene or ovarian suppression, FSH {fsh.value:g} {fsh.unit} "
-                f"({fsh.source.resource}) and estradiol {e2.value:g} {e2.unit} ({e2.source.resource}) in the "
-                f"laboratory's postmenopausal range ({NCCN})",
+                f"({fsh.source.resource}{_range_note(fsh)}) and estradiol {e2.value:g} {e2.unit} "
+                f"({e2.source.resource}{_range_note(e2)}) in the postmenopausal range ({NCCN})",
                 amen.source.resource,
                 max(fsh.date, e2.date) if fsh.date and e2.date else amen.date,
             ),

@@ -369,6 +369,20 @@ def _approval_index(key: int, approvals: dict[str, Any] | None) -> dict[str, lis
     return _APPROVALS[key]
 
 
+def currency_gaps(kb: KnowledgeBase) -> list[str]:
+    """Options whose newest trial is newer than every guideline they cite (a reviewer's to-do, not an error:
+    guidelines lag the trials; docs/knowledge.md lists them)."""
+    trials, guides = kb.trials, kb.guidelines
+    out = []
+    for o in kb.options["options"]:
+        t_years: list[int] = [int(trials[e]["year"]) for e in o["evidence"] if e in trials and trials[e].get("year")]
+        g_years: list[int] = [int(guides[g]["year"]) for g in o["guideline"] if g in guides and guides[g].get("year")]
+        if t_years and (not g_years or max(g_years) < max(t_years)):
+            newest = max(g_years) if g_years else None
+            out.append(f"{o['id']}: newest trial {max(t_years)}, newest guideline cited {newest or 'none'}")
+    return out
+
+
 def load_unchecked() -> KnowledgeBase:
     """The knowledge base as written, for `mbcnav kb lint` to report on (even when it is invalid)."""
     return KnowledgeBase(

@@ -69,21 +69,14 @@ class KbOption(_Strict):
     continue_current: bool = False  # the regimen includes the ongoing line's drugs (CNS-only progression)
 
 
-class KbGlobalExclusion(_Strict):
+class KbGlobalExclusion(KbExclusion):
     """An exclusion for every option of some categories, or whose drugs belong to some classes."""
 
-    id: str
     categories: list[str] = Field(default_factory=list)
     drugs_any: list[str] = Field(default_factory=list)
     classes_any: list[str] = Field(default_factory=list)  # the option has a drug of one of these classes
     lacks_classes: list[str] = Field(default_factory=list)  # ... and none of these
     only_classes: list[str] = Field(default_factory=list)  # every drug of the option is of these classes
-    when: Condition
-    why: str
-    severity: Literal["exclude", "caution"] = "exclude"
-    unknown_when: Condition | None = None
-    evidence: list[str] = Field(default_factory=list)
-    guideline: list[str] = Field(default_factory=list)
 
 
 class KbGlobalTierRule(_Strict):

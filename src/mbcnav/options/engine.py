@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypedDict
+from typing import Any
 
 from mbcnav.assess import Assessment
 from mbcnav.assess.facts import build_facts
@@ -19,18 +19,8 @@ from mbcnav.knowledge.kb import (
     knowledge_base,
     option_drugs,
 )
-from mbcnav.knowledge.model import TIER_ORDER, KbGlobalExclusion, KbOption, Modality, Tier
-from mbcnav.options.model import Component, NotOffered, Offered
-
-
-class _Head(TypedDict):
-    id: str
-    title: str
-    category: str
-    drugs: list[str]
-    components: list[Component]
-    modality: Modality
-
+from mbcnav.knowledge.model import TIER_ORDER, KbGlobalExclusion, KbOption, Tier
+from mbcnav.options.model import Component, NotOffered, Offered, OptionBase
 
 SCHEMA_VERSION = "1.1"
 _METASTATIC = {"fact": "metastatic", "eq": True, "says": "metastatic (stage IV) disease"}
@@ -64,7 +54,7 @@ class OptionsResult:
                 "lines_so_far": self.facts.get("lines_so_far"),
                 "ecog": a["ecog"],
                 "menopausal_status": self.facts.get("menopausal_status") or "unknown",
-                "visceral_crisis": _crisis_state(self.facts),
+                "visceral_crisis": _crisis_state(self.facts, a.get("visceral_crisis")),
                 "current_line": a["lines"][-1] if a["lines"] and a["lines"][-1]["ongoing"] else None,
             },
             "options": [o.as_json() for o in self.offered],
@@ -77,12 +67,15 @@ class OptionsResult:
         }
 
 
-def _crisis_state(facts: dict[str, Any]) -> str:
+def _crisis_state(facts: dict[str, Any], assessed: dict[str, Any] | None) -> str:
+    """present | absent (clinician or --visceral-crisis) | suspected | not_suspected | not_applicable | unknown."""
     if facts.get("visceral_crisis") is True:
         return "present"
     if facts.get("visceral_crisis") is False:
-        return "absent"
-    return "suspected" if facts.get("visceral_crisis_suspected") else "unknown"
+        return "not_applicable" if (assessed or {}).get("status") == "not_applicable" else "absent"
+    if facts.get("visceral_crisis_suspected"):
+        return "suspected"
+    return str((assessed or {}).get("status") or "unknown")
 
 
 def _leaf_texts(leaves: list[Leaf]) -> list[str]:
@@ -293,14 +286,16 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
             continue
         reg = _regimen_for(kb, m, opt, facts)
         drugs = drugs + [d for c in reg.components for d in c.alternatives if d not in drugs and d in catalogue().drugs]
-        head: _Head = {
-            "id": opt.id,
-            "title": opt.title,
-            "category": opt.category,
-            "drugs": drugs,
-            "components": reg.components,
-            "modality": opt.modality,
-        }
+        head = vars(
+            OptionBase(
+                id=opt.id,
+                title=opt.title,
+                category=opt.category,
+                drugs=drugs,
+                components=reg.components,
+                modality=opt.modality,
+            )
+        )
         if scope.result is None:
             if opt.tier == "preferred":
                 tests = _unknown_tests(kb, scope, facts)

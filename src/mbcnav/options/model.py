@@ -38,6 +38,16 @@ class OptionBase(BaseModel):
     components: list[Component]
     modality: Modality
 
+    def head_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "category": self.category,
+            "drugs": self.drugs,
+            "components": [c.as_json() for c in self.components],
+            "modality": self.modality,
+        }
+
 
 class NotOffered(OptionBase):
     why_not: list[str]
@@ -45,15 +55,7 @@ class NotOffered(OptionBase):
     tests: list[str] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "title": self.title,
-            "category": self.category,
-            "drugs": self.drugs,
-            "components": [c.as_json() for c in self.components],
-            "modality": self.modality,
-            "why_not": self.why_not,
-        }
+        out: dict[str, Any] = {**self.head_json(), "why_not": self.why_not}
         if self.excluded_by is not None:
             out["excluded_by"] = self.excluded_by
         if self.tests is not None:
@@ -76,12 +78,7 @@ class Offered(OptionBase):
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "title": self.title,
-            "category": self.category,
-            "drugs": self.drugs,
-            "components": [c.as_json() for c in self.components],
-            "modality": self.modality,
+            **self.head_json(),
             "tier": self.tier,
             "regimen": self.regimen,
             "why": self.why,

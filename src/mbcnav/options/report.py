@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from mbcnav.knowledge.kb import KnowledgeBase, iter_leaves
+from mbcnav.knowledge.kb import KnowledgeBase, currency_gaps, iter_leaves
 
 _TIER_STYLE = {"preferred": "bold green", "recommended": "green", "consider": "yellow"}
 
@@ -223,6 +223,17 @@ def knowledge_markdown(kb: KnowledgeBase, facts: dict[str, str]) -> str:
     out += ["", "## Referrals", ""]
     for r in o["referrals"]:
         out += [f"- **{r['to']}** ({r['urgency']}) — {r['why']}", *["  " + x for x in _cond_text(r["when"])]]
+    gaps = currency_gaps(kb)
+    if gaps:
+        out += [
+            "",
+            "## Guideline currency (reviewer's to-do)",
+            "",
+            "Options whose newest trial is newer than every guideline they cite — no later guideline could be "
+            "confirmed when this version was reviewed; the option rests on its trial and the label:",
+            "",
+            *[f"- {g}" for g in gaps],
+        ]
     out += ["", "## Evidence catalogue", ""]
     for t in kb.evidence["trials"]:
         ident = f" PMID {t['pmid']}." if t.get("pmid") else (f" doi:{t['doi']}." if t.get("doi") else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from functools import cache
 from importlib import resources
@@ -62,7 +63,7 @@ def _construct_int(loader: Any, node: Any) -> int:
         )
     try:
         value = int(yaml.constructor.SafeConstructor.construct_yaml_int(loader, node))
-    except ValueError:
+    except (ValueError, IndexError, TypeError):  # `!!int ""` fails on its first character
         raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a number", node.start_mark) from None
     if abs(value) >= _INT_LIMIT:
         raise yaml.constructor.ConstructorError(
@@ -72,18 +73,32 @@ def _construct_int(loader: Any, node: Any) -> int:
 
 
 def _construct_float(loader: Any, node: Any) -> float:
+    """YAML float; .nan and .inf are refused (a JSON-schema bound never catches NaN, and no case value is infinite)."""
+    text = str(loader.construct_scalar(node))
     try:
-        return float(yaml.constructor.SafeConstructor.construct_yaml_float(loader, node))
-    except (ValueError, OverflowError):
-        text = str(loader.construct_scalar(node))
+        value = float(yaml.constructor.SafeConstructor.construct_yaml_float(loader, node))
+    except (ValueError, OverflowError, IndexError, TypeError):
         raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a number", node.start_mark) from None
+    if not math.isfinite(value):
+        raise yaml.constructor.ConstructorError(None, None, f"{text[:40]!r} is not a finite number", node.start_mark)
+    return value
+
+
+def _construct_bool(loader: Any, node: Any) -> bool:
+    try:
+        return bool(yaml.constructor.SafeConstructor.construct_yaml_bool(loader, node))
+    except (KeyError, AttributeError, TypeError):  # `!!bool maybe`
+        text = str(loader.construct_scalar(node))
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{text[:40]!r} is not true or false", node.start_mark
+        ) from None
 
 
 def _construct_timestamp(loader: Any, node: Any) -> Any:
     """A date YAML cannot build (2024-02-30, an offset of 99 hours) stays text, so the date rules report it."""
     try:
         return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, AttributeError, TypeError):  # AttributeError: `!!timestamp "x"`
         return str(loader.construct_scalar(node))
 
 
@@ -91,6 +106,7 @@ _CASE_LOADER: Any = type("_CaseLoader", (_LOADER,), {})
 _CASE_LOADER.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _CASE_LOADER.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _CASE_LOADER.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+_CASE_LOADER.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 def _at(mark: Any) -> str:
@@ -151,7 +167,8 @@ def load_case(path: Path) -> dict[str, Any]:
         raise UnusableInput(f"{path}: {kind}{where}: {getattr(exc, 'problem', exc)}") from None
     except RecursionError:
         raise UnusableInput(f"{path}: YAML nested too deeply") from None
-    except (ValueError, OverflowError) as exc:  # a value the safe constructors still cannot build
+    except (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        # a value the safe constructors still cannot build (an explicit tag on a value that does not fit it)
         raise UnusableInput(f"{path}: a value cannot be read ({str(exc)[:120]})") from None
     return check_case(data, str(path))
 

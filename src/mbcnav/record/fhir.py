@@ -618,6 +618,14 @@ class _Reader:
         scale = "Karnofsky" if markers.is_karnofsky(res.get("code")) else "ECOG"
         v = markers.integer_value(res)
         limits = (0, 5) if scale == "ECOG" else (0, 100)
+        q = res.get("valueQuantity")
+        if v is None and isinstance(q, dict) and q.get("value") is not None:
+            self.issue(
+                f"{item.location}.valueQuantity.value",
+                f"{scale} value {str(q['value'])[:30]} is impossible; ignored",
+                "error",
+            )
+            return
         if v is None:
             self.no_value(item, f"{scale} performance status")
             return
@@ -647,6 +655,15 @@ class _Reader:
     def obs_signature(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
         res = item.resource
         s = markers.parse_signature(res)
+        q = res.get("valueQuantity")
+        if isinstance(q, dict) and q.get("value") is not None and markers.num(q.get("value")) is None:
+            self.issue(
+                f"{item.location}.valueQuantity.value",
+                f"MSI/TMB value {str(q.get('value'))[:30]} is not a usable number; ignored",
+                "error",
+            )
+            if s is None or s[0] == "TMB":
+                return
         if s is None:
             self.no_value(item, "MSI/TMB")
             return

@@ -2,8 +2,9 @@
 
 A value becomes a fact only when its analyte (by LOINC code), unit (UCUM, converted to the analyte's canonical unit)
 and magnitude (inside the analyte's plausibility bounds) are all understood; anything else is an input issue.
-Reference ranges come from the record (`Observation.referenceRange`); without one the upper limit of normal is
-unknown, never guessed."""
+Reference ranges come from the record (`Observation.referenceRange`); without one, a default published range cited in
+labs.yaml is used and marked `assumed` with its source (by sex where the source splits: those are resolved in
+assess/labs.py, which knows the patient); an analyte without a cited default keeps an unknown ULN, never guessed."""
 
 from __future__ import annotations
 
@@ -30,7 +31,17 @@ class Analyte:
     units: dict[str, float]
     plausible: tuple[float, float]
     uln: bool
-    default_range: ReferenceRange | None = None  # only with a citation (labs.yaml `default_range`), marked assumed
+    # Cited defaults (labs.yaml `default_range`), marked assumed: key "any", or "female" / "male" when the source
+    # splits by sex. Empty: no citable default, the ULN stays unknown without a record range.
+    default_ranges: tuple[tuple[str, ReferenceRange], ...] = ()
+    postmenopausal_default: ReferenceRange | None = None  # FSH / estradiol (labs.yaml `postmenopausal_default`)
+
+    def default_range(self, sex: str | None) -> ReferenceRange | None:
+        """The cited default range for a patient of this sex (None: none cited, or sex-split and sex not known)."""
+        ranges = dict(self.default_ranges)
+        if "any" in ranges:
+            return ranges["any"]
+        return ranges.get(sex) if sex in ("female", "male") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +60,17 @@ def lab_table() -> LabTable:
     analytes: dict[str, Analyte] = {}
     by_loinc: dict[str, str] = {}
     for key, spec in raw["analytes"].items():
-        dr = spec.get("default_range")
-        default = (
-            ReferenceRange(dr.get("low"), dr.get("high"), str(dr["source"]), True)
-            if isinstance(dr, dict) and dr.get("source")
-            else None
-        )
+        units = {str(k): float(v) for k, v in spec["units"].items()}
         a = Analyte(
             key,
             spec["name"],
             {str(k): str(v) for k, v in spec["loinc"].items()},
             spec["unit"],
-            {str(k): float(v) for k, v in spec["units"].items()},
+            units,
             (float(spec["plausible"][0]), float(spec["plausible"][1])),
             bool(spec["uln"]),
-            default,
+            _cited_ranges(key, spec.get("default_range"), units),
+            dict(_cited_ranges(key, spec.get("postmenopausal_default"), units)).get("any"),
         )
         analytes[key] = a
         for code in a.loinc:
@@ -76,6 +83,27 @@ def lab_table() -> LabTable:
         str(cc["source"]),
         float(cc["factor"]),
         float(cc["normal_albumin_g_dl"]),
+    )
+
+
+def _cited_ranges(key: str, spec: Any, units: dict[str, float]) -> tuple[tuple[str, ReferenceRange], ...]:
+    """labs.yaml default range(s) -> (("any" / "female" / "male", range in the canonical unit, assumed), ...).
+    A default without a source (or in a unit the analyte does not know) is a defect of labs.yaml, not a guess."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict) or not spec.get("source") or spec.get("unit") not in units:
+        raise ValueError(f"labs.yaml {key}: a default range needs a source and a known unit")
+    factor = units[str(spec["unit"])]
+    source = str(spec["source"])
+
+    def scaled(v: Any) -> float | None:
+        return None if v is None else round(float(v) * factor, 6)
+
+    parts = {s: spec[s] for s in ("female", "male") if isinstance(spec.get(s), dict)}
+    if not parts:
+        parts = {"any": spec}
+    return tuple(
+        (sex, ReferenceRange(scaled(p.get("low")), scaled(p.get("high")), source, True)) for sex, p in parts.items()
     )
 
 
@@ -193,7 +221,10 @@ def parse_lab(
         ]
     normal, post, problems = _ranges(res, analyte, unit)
     if normal is None:
-        normal = analyte.default_range  # a cited default marked assumed, or None: the ULN stays unknown
+        # a cited default marked assumed (sex-split ones are resolved by assess/labs.py), or None: ULN unknown
+        normal = analyte.default_range(None)
+    if post is None:
+        post = analyte.postmenopausal_default  # FSH / estradiol: cited default, marked assumed
     loinc = next((c for s, c, _ in codings(res.get("code")) if s == "loinc" and c in analyte.loinc), None)
     return (
         LabResult(

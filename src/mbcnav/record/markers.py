@@ -461,8 +461,10 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(q, dict) and "value" in q:
         v = num(q.get("value"))
         unit = str(q.get("unit") or q.get("code") or "").strip()
-        if v is None and q.get("value") is not None:
-            out["_problem"] = f"{marker} value {str(q.get('value'))[:30]} is not a usable number; ignored"
+        if v is None and q.get("value") is not None:  # text, NaN/infinity or beyond 10^9: impossible
+            bad.append(
+                (".valueQuantity.value", f"{marker} value {str(q.get('value'))[:30]} is not a usable number; ignored")
+            )
         if v is not None:
             if marker == "PD-L1" or "cps" in (unit.lower() + code_words):
                 out["cps"] = check(v, CPS_RANGE, "CPS", ".valueQuantity.value")
@@ -497,6 +499,8 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
         ctext = " ; ".join(texts(cvc) + ([comp["valueString"]] if isinstance(comp.get("valueString"), str) else []))
         cq = comp.get("valueQuantity")
         cnum = num(cq.get("value")) if isinstance(cq, dict) else None
+        if isinstance(cq, dict) and cq.get("value") is not None and cnum is None:
+            bad.append((cwhere, f"{marker} value {str(cq.get('value'))[:30]} is not a usable number; ignored"))
         if "ish" in cwords or "in situ" in cwords or "fish" in cwords:
             out["ish"] = _status_from(cvc, ctext) or out["ish"]
         elif "ihc" in cwords or "immunohisto" in cwords:

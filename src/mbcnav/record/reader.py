@@ -163,16 +163,20 @@ def load_resources(path: Path) -> list[Located]:
 
 
 def read_path(
-    path: str | Path, *, strict: bool = False, today: date | None = None, patient_id: str | None = None
+    path: str | Path,
+    *,
+    strict: bool = False,
+    today: date | None = None,
+    patient_id: str | None = None,
+    as_of: date | None = None,
 ) -> Record:
-    """Read one patient's record. Problems become `input_issues`; with strict=True any problem rejects it."""
-    from mbcnav.record.fhir import record_from_resources
+    """Read one patient's record. Problems become `input_issues`; with strict=True any problem rejects it.
+    With `as_of` the record is read as known on that date (later facts left out, said once; not a problem)."""
+    from mbcnav.record.fhir import AS_OF_LOCATION, record_from_resources
 
     resources = load_resources(Path(path))
-    record = record_from_resources(resources, today=today or date.today(), patient_id=patient_id)
-    if strict and record.input_issues:
-        raise UnusableInput(
-            f"{path}: rejected in strict mode ({len(record.input_issues)} problem(s))",
-            list(record.input_issues),
-        )
+    record = record_from_resources(resources, today=today or date.today(), patient_id=patient_id, as_of=as_of)
+    problems = [i for i in record.input_issues if i.location != AS_OF_LOCATION]
+    if strict and problems:
+        raise UnusableInput(f"{path}: rejected in strict mode ({len(problems)} problem(s))", problems)
     return record

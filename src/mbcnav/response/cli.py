@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import track
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mbcnav.outcome import (
@@ -44,24 +44,39 @@ def run_response(args: argparse.Namespace) -> int:
             writable_folder(args.plot)  # before any work: a file or a read-only folder is said at once
         except OutputError as err:
             return fail(err, args.format)
-    try:
-        read = read_patients(args.path, strict=args.strict, as_of=args.as_of, patient_id=args.patient)
-    except UnusableInput as err:
-        return fail(err, args.format)
-    problems = read.problems if isinstance(read, Cohort) else []
-    if isinstance(read, Cohort):
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    )
+    with progress:
+        reading = progress.add_task("reading files", total=None)
+        try:
+            read = read_patients(
+                args.path,
+                strict=args.strict,
+                as_of=args.as_of,
+                patient_id=args.patient,
+                on_file=lambda done, total: progress.update(reading, completed=done, total=total),
+            )
+        except UnusableInput as err:
+            progress.stop()
+            return fail(err, args.format)
+        problems = read.problems if isinstance(read, Cohort) else []
         reports = []
-        for _, record in track(
-            read.records,
-            description="RECIST per patient",
-            console=Console(stderr=True),
-            disable=not sys.stderr.isatty(),
-        ):
-            reports.append(_report(record, args, today))
-        if not reports:
-            return fail(UnusableInput(f"{args.path}: no patient in the folder could be read", problems), args.format)
-    else:
-        reports = [_report(read, args, today)]
+        if isinstance(read, Cohort):
+            recist = progress.add_task("RECIST per patient", total=len(read.records))
+            for _, record in read.records:
+                reports.append(_report(record, args, today))
+                progress.advance(recist)
+        else:
+            reports.append(_report(read, args, today))
+    if isinstance(read, Cohort) and not reports:
+        return fail(UnusableInput(f"{args.path}: no patient in the folder could be read", problems), args.format)
     written: list[Path] = []
     if args.plot is not None:
         from mbcnav.response import plots

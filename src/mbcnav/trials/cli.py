@@ -82,7 +82,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="clinical trials: load ClinicalTrials.gov records, sync, search the trial store, match a patient",
         epilog=EXIT_CODES_HELP,
     )
-    tsub = t.add_subparsers(dest="trials_command", required=True)
+    tsub = t.add_subparsers(dest="trials_command", required=True, help="what to do with the trial store")
     db_help = "trial store URL (default: $MBCNAV_DATABASE_URL, else SQLite in the user data folder)"
     fmt_help = "text (readable, the default) or json (an OperationOutcome when unusable)"
     load = tsub.add_parser(
