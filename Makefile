@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_options.py
 	$(BIN)/python benchmarks/bench_trials_load.py
 	$(BIN)/python benchmarks/bench_trials_match.py
+	$(BIN)/python benchmarks/fuzz_inputs.py
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

@@ -13,8 +13,9 @@ address-space limit, so a segmentation fault or a memory blow-up is counted as a
 Any exception other than the clean errors is a crash. Prints cases / clean errors / crashes / hangs and the first
 crash signatures (exception, innermost mbcnav frame, message) so they can be fixed.
 
-Run: `python benchmarks/fuzz_inputs.py [--cases 10000] [--seed 16] [--workers 2]`. Exit code 1 when there was
-a crash or a hang.
+Run: `python benchmarks/fuzz_inputs.py [--cases 10000] [--seed 16] [--workers 2] [--kinds fhir,case]`. Exit code
+1 when there was a crash or a hang. Target: 0 crashes, 0 hangs; the default run is about 55 s of CPU, so under a
+minute on an otherwise idle 2-core machine.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_TRIALS = ROOT.parent / "shared" / "data" / "trials"
 TODAY = date(2026, 11, 26)
 HUGE = "__HUGE_INT__"  # replaced by a 5,000-digit number in the serialised text (json cannot write one)
-MIX = (("fhir", 0.30), ("case", 0.20), ("trial", 0.20), ("criteria", 0.30))
-TIMEOUT = {"fhir": 10.0, "case": 10.0, "trial": 10.0, "criteria": 2.0}
+MIX = (("fhir", 0.27), ("case", 0.16), ("trial", 0.27), ("criteria", 0.30))
+TIMEOUT = {"fhir": 10.0, "case": 10.0, "trial": 10.0, "criteria": 5.0}  # criteria: 47 s before the fix
 MEMORY_LIMIT = 3 * 1024**3
 
 # ---- hostile values -------------------------------------------------------------------------------------------
@@ -302,7 +303,7 @@ def trial_case(corpora: dict[str, list[Any]], rng: random.Random) -> tuple[str, 
 
 def criteria_case(corpora: dict[str, list[Any]], rng: random.Random) -> tuple[str, bytes]:
     text = rng.choice(corpora["criteria"])
-    if rng.random() < 0.8:  # one or a few criteria rather than the whole text: quicker, mutations count more
+    if rng.random() < 0.9:  # one or a few criteria rather than the whole text: quicker, mutations count more
         lines = text.splitlines()
         i = rng.randrange(len(lines))
         text = "\n".join(lines[i : i + rng.randint(1, 4)])
@@ -400,12 +401,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--show", type=int, default=12, help="crash signatures to print")
+    parser.add_argument("--kinds", default="fhir,case,trial,criteria", help="which inputs (comma-separated)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     rng = random.Random(args.seed)
     corpora = load_corpora()
-    kinds = [k for k, _ in MIX]
-    weights = [w for _, w in MIX]
+    chosen = set(args.kinds.split(","))
+    kinds = [k for k, _ in MIX if k in chosen]
+    weights = [w for k, w in MIX if k in chosen]
     generating = 0.0
 
     def jobs() -> Iterator[tuple[int, str, str, bytes]]:

@@ -225,7 +225,8 @@ def test_readme_exit_codes_match_help() -> None:
     bullet = next(line for line in text.split("\n- ") if line.startswith("Exit codes"))
     readme_codes = {int(c) for c in re.findall(r"\*\*(\d+)\*\*", bullet)}
     help_codes = {int(c) for c in re.findall(r"(?:;|:) (\d+) ", outcome.EXIT_CODES_HELP)}
-    assert readme_codes == help_codes == {EXIT_OK, EXIT_UNUSABLE, EXIT_INTERNAL, outcome.EXIT_INTERRUPTED}
+    expected = {EXIT_OK, outcome.EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_INTERNAL, outcome.EXIT_INTERRUPTED}
+    assert readme_codes == help_codes == expected
     assert _parser().epilog == outcome.EXIT_CODES_HELP
     assert "70 internal error" in " ".join(_parser().format_help().split())
 
@@ -486,14 +487,14 @@ def test_one_corrupt_file_does_not_refuse_the_cohort(capsys: pytest.CaptureFixtu
     folder = cohort(tmp_path, 2)
     (folder / "corrupt.json").write_text('{"resourceType": "Bundle", "entry": [', "utf-8")
     code, out, err = run(capsys, "response", str(folder), "--format", "json", *AS_OF)
-    assert code == EXIT_UNUSABLE  # something was skipped...
+    assert code == outcome.EXIT_PARTIAL  # something was skipped (exit 1, as `trials load`)...
     doc = json.loads(out)  # ...and the others are reported
     assert [p["patient"] for p in doc["patients"]] == ["p0", "p1"]
     assert [p["file"] for p in doc["problems"]] == ["corrupt.json"]
     assert "not valid JSON" in doc["problems"][0]["message"]
     assert "corrupt.json" in err
     code, out, err = run(capsys, "response", str(folder), *AS_OF)
-    assert code == EXIT_UNUSABLE and "RECIST 1.1 response — patient p1" in out and "corrupt.json" in err
+    assert code == outcome.EXIT_PARTIAL and "RECIST 1.1 response — patient p1" in out and "corrupt.json" in err
 
 
 def test_a_cohort_of_only_bad_files_is_unusable(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from mbcnav.assess import assess
+from mbcnav.assess.facts import is_known_fact
 from mbcnav.cli import main
 from mbcnav.knowledge.kb import evaluate, knowledge_base, lint
 from mbcnav.options import recommend
-from mbcnav.assess.facts import is_known_fact
 from mbcnav.options.report import knowledge_markdown
 
 from .conftest import ROOT, TODAY, drug, met, receptor, record

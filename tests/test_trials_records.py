@@ -282,6 +282,9 @@ def test_text_is_made_safe_for_any_database(tmp_path: Path) -> None:
     doc["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = "a\x00b\r\nc\ud800d"
     doc["protocolSection"]["conditionsModule"]["conditions"] = ["Breast Cancer", "breast cancer", " ", 7]
     (tmp_path / "x.json").write_text(json.dumps(doc))
-    t = one(tmp_path / "x.json")
+    (t,), problems, _ = read(tmp_path / "x.json")
+    assert [str(p) for p in problems] == [
+        "x.json (NCT99000002): conditionsModule.conditions: 1 item(s) that are not text ignored"
+    ]  # the number 7 is reported, not silently dropped
     assert t.eligibility_text == "ab\nc?d"  # NUL dropped (PostgreSQL refuses it), lone surrogate replaced
     assert t.conditions == ("Breast Cancer",)

@@ -277,7 +277,7 @@ def test_a_corrupt_file_is_reported_and_the_rest_loads(store: TrialStore, tmp_pa
     assert store.count() == 3
 
 
-def test_a_file_is_stored_whole_or_not_at_all(store: TrialStore, tmp_path: Path) -> None:
+def test_a_failing_file_loses_only_the_records_that_fail(store: TrialStore, tmp_path: Path) -> None:
     a, b = one(EA / "NCT99000001-expanded-access.json"), one(EA / "NCT99000002-with-expanded-access.json")
     store.upsert([a])
     page = tmp_path / "page.json"
@@ -295,11 +295,13 @@ def test_a_file_is_stored_whole_or_not_at_all(store: TrialStore, tmp_path: Path)
     finally:
         event.remove(store.engine, "before_cursor_execute", fail_updates)
     assert [str(p) for p in summary.problems] == [
-        "page.json: not stored, nothing of this file was written (disk full (simulated))"
-    ]
-    assert summary.records == 0
-    assert store.get(b.nct_id) is None  # the insert that ran before the failure was rolled back
-    assert store.get(a.nct_id) == a
+        "page.json: the file could not be stored in one transaction (disk full (simulated)); its records were "
+        "stored one by one",
+        "page.json:studies[0]: NCT99000001: not stored (disk full (simulated))",
+    ]  # the file's transaction was rolled back whole, then each record was tried on its own: only `a` is lost
+    assert (summary.records, summary.inserted, summary.skipped) == (1, 1, 1)
+    assert store.get(b.nct_id) == b
+    assert store.get(a.nct_id) == a  # the failed update left the stored record as it was
 
 
 def test_conflicting_copies_in_one_load_keep_the_first(store: TrialStore, tmp_path: Path) -> None:

@@ -134,12 +134,30 @@ def test_cli_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert main(["trials", "sync", "--db", db]) == 2
     assert "say what to fetch" in capsys.readouterr().err
     monkeypatch.setattr(sync_mod, "client", lambda: client(Replay()))
-    assert main(["trials", "sync", "--db", db, "--query-term", "breast cancer"]) == 0
-    out = capsys.readouterr().out
+    assert main(["trials", "sync", "--db", db, "--query-term", "breast cancer"]) == 1  # a record was dropped
+    out, err = capsys.readouterr()
     assert "Fetched 2 page(s): 3 study record(s)" in out and "Studies: 3 inserted" in out
     assert "processed by ClinicalTrials.gov on 2026-01-20" in out
     assert "page 2:studies[1]: missing nctId" in out
+    assert "mbcnav: 1 record(s) not stored (listed above)" in err
+    assert "fetching page 2" in err and "page 2 stored: 3 studies so far" in err  # progress on stderr
     monkeypatch.setattr(sync_mod, "client", lambda: client(Replay([httpx.Response(500)] * 10)))
     monkeypatch.setattr(sync_mod, "BACKOFF_S", 0.0)
     assert main(["trials", "sync", "--db", db, "--since", "2026-01-01"]) == 2
-    assert "sync stopped: ClinicalTrials.gov did not answer /studies after 6 tries" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "sync stopped: ClinicalTrials.gov did not answer /studies after 6 tries" in err
+    assert "HTTP 500; retrying in 0 s (try 2 of 6)" in err  # each wait is shown while it happens
+    assert "No problems." not in out  # never after a failure
+
+
+def test_sync_tells_what_it_waits_for(store: TrialStore) -> None:
+    heard: list[str] = []
+    api = Replay([httpx.Response(503, headers={"Retry-After": "7"})])
+    summary = sync_mod.sync(store, client(api), query_term="x", sleep=lambda s: None, notify=heard.append)
+    assert summary.error is None
+    assert heard == [
+        "asking ClinicalTrials.gov for its data version",
+        "fetching page 1",
+        "ClinicalTrials.gov: HTTP 503; retrying in 7 s (try 2 of 6)",
+        "fetching page 2",
+    ]

@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "path",
         type=Path,
         help="one patient (as for assess), or a folder of several patients' files: a cohort (one report per "
-        "patient; a file that cannot be read is reported and skipped, and the exit code is 2)",
+        "patient; a file that cannot be read is reported and skipped, and the exit code is 1)",
     )
     r.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
     r.add_argument("--baseline", type=_as_of, metavar="YYYY-MM-DD", help="use this assessment date as the baseline")

@@ -1,6 +1,7 @@
 """How every command ends and reads its PATH: exit codes, FHIR OperationOutcome, user errors, output errors.
 
-Exit codes (the same for every command): 0 done; 2 unusable input or a user error (an input that cannot be read or
+Exit codes (the same for every command): 0 done; 1 done, but some records or files were skipped (each listed);
+2 unusable input or a user error (an input that cannot be read or
 used, an output that cannot be written, an unknown option value); 70 an internal error (a defect in mbcnav);
 130 interrupted. This module never imports a command (mbcnav.cli or a */cli.py), so every command can use it.
 
@@ -28,12 +29,14 @@ from mbcnav.record.model import InputIssue, Record
 from mbcnav.record.reader import Located, UnusableInput, load_resources
 
 EXIT_OK = 0
+EXIT_PARTIAL = 1  # done, but some records or files were skipped (each listed): trials load / sync, a response cohort
 EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = (
-    "exit codes: 0 done; 2 unusable input or user error (unreadable, not FHIR, several patients without --patient, "
+    "exit codes: 0 done; 1 done, but some records or files were skipped (listed; trials load/sync, a response "
+    "cohort); 2 unusable input or user error (unreadable, not FHIR, several patients without --patient, "
     "any problem under --strict, an output that cannot be written, an unknown option value); 70 internal error "
     "(please report it); 130 interrupted"
 )

@@ -64,9 +64,12 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     grid.add_column(overflow="fold")  # wrap at words, fold a long word: never an ellipsis that hides meaning
     grid.add_row(
         "Patient",
-        escape(f"{p['sex']}, born {p['birth_date'] or 'unknown'}, menopausal status {p['menopausal_status']}")
+        escape(f"{p['sex']}, born {p['birth_date'] or 'unknown'}")
         + (" — [bold red]PREGNANT[/bold red]" if p["pregnant"] else ""),
     )
+    meno = j.get("menopause") or {}
+    if meno and meno.get("status") != "not_applicable":
+        grid.add_row("Menopausal status", _fact(escape(meno["status"]), escape(meno.get("basis") or "")))
     stage = j["stage"]
     grid.add_row("Stage", _fact(f"{stage['group']} (metastatic: {_yn(j['metastatic'])})", escape(stage["basis"])))
     mfi = j["metastasis_free_interval_months"]
@@ -106,6 +109,18 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         "Endocrine resistance",
         _fact(j["endocrine_resistance"].replace("_", " "), *map(escape, j["endocrine_resistance_basis"])),
     )
+    crisis = j.get("visceral_crisis") or {}
+    if crisis and crisis.get("status") not in (None, "not_applicable"):
+        style = "bold red" if crisis["status"] in ("present", "suspected") else ""
+        head = f"[{style}]{escape(crisis['status'].replace('_', ' '))}[/{style}]" if style else escape(crisis["status"])
+        grid.add_row(
+            "Visceral crisis",
+            _fact(
+                head,
+                *map(escape, crisis.get("evidence") or []),
+                *([escape(crisis["confirm"])] if crisis.get("confirm") else []),
+            ),
+        )
     grid.add_row(
         "ECOG",
         (str(j["ecog"]) + (f" ({j['ecog_date']})" if j["ecog_date"] else "")) if j["ecog"] is not None else "unknown",
@@ -128,6 +143,29 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
             ),
         )
     con.print(grid)
+    if j.get("labs"):
+        lt = Table(title="Latest laboratory values", title_justify="left")
+        for col in ("test", "value", "date", "× ULN", "flag", "trend", "range"):
+            lt.add_column(col, overflow="fold")
+        for lab in j["labs"]:
+            rr = lab.get("reference_range") or {}
+            rng = (
+                f"{'' if rr.get('low') is None else rr['low']:}–{'' if rr.get('high') is None else rr['high']}"
+                + (" (assumed)" if rr.get("assumed") else "")
+                if rr
+                else "none"
+            )
+            name = lab["analyte"].replace("_", " ")
+            lt.add_row(
+                escape(name.upper() if len(name) <= 3 else name),
+                escape(f"{lab['value']:g} {lab['unit']}"),
+                lab["date"] or "?",
+                "" if lab["times_uln"] is None else f"{lab['times_uln']:g}",
+                lab["flag"] or "",
+                lab["trend"],
+                escape(rng),
+            )
+        con.print(lt)
     if j["lines"]:
         t = Table(title="Lines of therapy in the metastatic setting", title_justify="left")
         for col in ("line", "drugs", "start", "end", "stopped because"):

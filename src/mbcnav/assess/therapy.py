@@ -67,7 +67,25 @@ class Line:
             "ongoing": self.ongoing,
             "why_new_line": self.why_new,
             "sources": sorted({c.exposure.source.resource for c in self.courses}),
+            "drugs_stopped": self.drugs_stopped(),
         }
+
+    def drugs_stopped(self) -> list[dict[str, str | None]]:
+        """For a line still going: each drug that has stopped (when, why) while others go on (contract 1.1)."""
+        if not self.ongoing:
+            return []
+        running: dict[str, bool] = {}
+        last: dict[str, Course] = {}
+        for c in self.courses:
+            going = c.exposure.ongoing or c.end is None
+            running[c.drug] = running.get(c.drug, False) or going
+            if not going:
+                last[c.drug] = c
+        return [
+            {"drug": d, "end": str(last[d].end), "reason": last[d].exposure.reason_stopped}
+            for d, going in running.items()
+            if not going
+        ]
 
 
 def _first_breast_surgery(local: tuple[LocalTreatment, ...]) -> PartialDate | None:

@@ -656,11 +656,12 @@ class _Reader:
         res = item.resource
         s = markers.parse_signature(res)
         q = res.get("valueQuantity")
-        if isinstance(q, dict) and q.get("value") is not None and markers.num(q.get("value")) is None:
+        field, raw = ("valueQuantity.value", q.get("value")) if isinstance(q, dict) else ("valueInteger", None)
+        if s is not None and s[0] == "TMB" and not isinstance(q, dict):
+            raw = res.get("valueInteger")
+        if raw is not None and markers.num(raw) is None:  # text, NaN, or beyond 10^9
             self.issue(
-                f"{item.location}.valueQuantity.value",
-                f"MSI/TMB value {str(q.get('value'))[:30]} is not a usable number; ignored",
-                "error",
+                f"{item.location}.{field}", f"MSI/TMB value {str(raw)[:30]} is not a usable number; ignored", "error"
             )
             if s is None or s[0] == "TMB":
                 return
@@ -669,7 +670,6 @@ class _Reader:
             return
         if s[0] == "TMB" and s[2] is not None and not markers.in_range(s[2], markers.TMB_RANGE):
             lo, hi = markers.TMB_RANGE
-            field = "valueQuantity.value" if isinstance(res.get("valueQuantity"), dict) else "valueInteger"
             self.issue(
                 f"{item.location}.{field}",
                 f"TMB {s[2]:g} mutations/Mb is impossible (outside {lo:g}-{hi:g}); ignored",

@@ -369,8 +369,10 @@ def integer_value(res: dict[str, Any]) -> int | None:
 _POS = {"LA6576-8", "10828004"}
 _NEG = {"LA6577-6", "260385009"}
 _EQV = {"LA4259-3", "42425007"}
+# The optional prefix holds its own whitespace, so a match starts at a keyword or at the digit: linear on long runs of
+# spaces (a leading `\s*` made each start position scan the whole run).
 _IHC = re.compile(
-    r"(?:ihc|score|immunohisto\w*)?\s*\b([0-3])\s*\+|\b(3\+|2\+|1\+)|ihc\s*([0-3])\b|score\s*([0-3])\b", re.I
+    r"(?:(?:ihc|score|immunohisto\w*)\s*)?\b([0-3])\s*\+|\b(3\+|2\+|1\+)|ihc\s*([0-3])\b|score\s*([0-3])\b", re.I
 )
 
 
@@ -481,14 +483,20 @@ def parse_receptor(res: dict[str, Any]) -> dict[str, Any] | None:
         out["ish"] = status if status in ("positive", "negative", "equivocal") else None
     else:
         out["status"] = status
-    m = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
+    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)\s*%", text)  # starts at a number's start: linear on digit runs
     if m and out["percent"] is None and marker in ("ER", "PR", "Ki67"):
-        pct = num_text(m.group(1))
-        out["percent"] = check(pct, PERCENT_RANGE, "percentage", ".value") if pct is not None else None
-    m = re.search(r"cps[^\d-]{0,12}(-?\d+(?:\.\d+)?)", text, re.I)
+        pct = num_text(m.group(1))  # None: more than 12 characters, far beyond any percentage
+        if pct is None:
+            bad.append((".value", f"{marker} percentage {m.group(1)[:30]} is impossible; ignored"))
+        else:
+            out["percent"] = check(pct, PERCENT_RANGE, "percentage", ".value")
+    m = re.search(r"cps\D{0,12}?((?:(?<=[\s:=(])-)?\d+(?:\.\d+)?)", text, re.I)  # "CPS -1" is negative, "CPS-10" not
     if m and out["cps"] is None:
         cps = num_text(m.group(1))
-        out["cps"] = check(cps, CPS_RANGE, "CPS", ".value") if cps is not None else None
+        if cps is None:
+            bad.append((".value", f"{marker} CPS {m.group(1)[:30]} is impossible; ignored"))
+        else:
+            out["cps"] = check(cps, CPS_RANGE, "CPS", ".value")
     # Components: mbcnav case files and some labs give IHC score, ISH result, percent or CPS as components.
     for ci, comp in enumerate(_as_list(res.get("component"))):
         if not isinstance(comp, dict):

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from mbcnav.outcome import (
     EXIT_OK,
-    EXIT_UNUSABLE,
+    EXIT_PARTIAL,
     Cohort,
     OutputError,
     fail,
@@ -25,7 +25,7 @@ from mbcnav.outcome import (
 )
 from mbcnav.record.model import Record
 from mbcnav.record.reader import UnusableInput
-from mbcnav.response.engine import ResponseReport, assess_with_response
+from mbcnav.response.engine import SCHEMA_VERSION, ResponseReport, assess_with_response
 
 MAX_TEXT_PATIENTS = 50
 
@@ -37,7 +37,7 @@ def _report(record: Record, args: argparse.Namespace, today: date) -> ResponseRe
 
 def run_response(args: argparse.Namespace) -> int:
     """One patient, or a cohort (a folder of several patients: each file read on its own; a file that cannot be
-    read is reported, the others are still evaluated, and the exit code is 2)."""
+    read is reported, the others are still evaluated, and the exit code is 1)."""
     today = args.as_of or date.today()
     if args.plot is not None:
         try:
@@ -94,7 +94,7 @@ def run_response(args: argparse.Namespace) -> int:
             reports[0].as_json()
             if not isinstance(read, Cohort)
             else {
-                "schema_version": "1.0",
+                "schema_version": SCHEMA_VERSION,
                 "patients": [r.as_json() for r in reports],
                 "problems": [{"file": p.location, "message": p.message} for p in problems],
             }
@@ -116,7 +116,7 @@ def run_response(args: argparse.Namespace) -> int:
         )
         for p in problems[:MAX_TEXT_PATIENTS]:
             print(f"  {p.location}: {p.message}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return EXIT_PARTIAL
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from mbcnav.record.fhir import AS_OF_LOCATION
 from mbcnav.record.model import DiseaseStatus, Record, Source
 from mbcnav.response.recist import LineResponse, LineWindow, ResponseConfig, _readings, evaluate_line, lesion_infos
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass

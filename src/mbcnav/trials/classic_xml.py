@@ -13,13 +13,16 @@ from defusedxml.ElementTree import fromstring
 
 from mbcnav.trials.records import (
     EXPANDED_ACCESS_TYPES,
-    NCT_ID,
+    MAX_CRITERIA_CHARS,
+    MAX_TEXT_CHARS,
     RecordProblem,
     Sex,
     StudyType,
     Trial,
     age_years,
+    bounded,
     clean_text,
+    normalise_nct,
     unique,
 )
 
@@ -90,17 +93,25 @@ def _yes(text: str | None) -> bool | None:
 
 
 def parse_xml_study(root: Element, location: str) -> tuple[Trial | None, list[RecordProblem]]:
-    """One `<clinical_study>` element -> Trial, or None with the reason."""
+    """One `<clinical_study>` element -> Trial, or None with the reason; nothing in a record stops the file."""
+    try:
+        return _parse_xml_study(root, location)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        return None, [RecordProblem(location, f"malformed record ({type(exc).__name__}); skipped")]
+
+
+def _parse_xml_study(root: Element, location: str) -> tuple[Trial | None, list[RecordProblem]]:
     problems: list[RecordProblem] = []
 
     def error(message: str) -> tuple[None, list[RecordProblem]]:
         return None, [*problems, RecordProblem(location, message)]
 
-    nct = _text(root.find("id_info/nct_id"))
-    if nct is None:
+    raw_nct = _text(root.find("id_info/nct_id"))
+    if raw_nct is None:
         return error("missing nct_id")
-    if not NCT_ID.fullmatch(nct):
-        return error(f"invalid nct_id {nct!r}")
+    nct = normalise_nct(raw_nct)
+    if nct is None:
+        return error(f"invalid nct_id {raw_nct[:40]!r}")
     title = _text(root.find("brief_title")) or _text(root.find("official_title"))
     if title is None:
         return error(f"{nct}: missing brief_title")
@@ -110,9 +121,11 @@ def parse_xml_study(root: Element, location: str) -> tuple[Trial | None, list[Re
     raw_type = _text(root.find("study_type"))
     if raw_type is None:
         return error(f"{nct}: missing study_type")
+    if len(status) > 60:
+        return error(f"{nct}: overall_status {status[:40]!r} is not a ClinicalTrials.gov status")
     study_type = _STUDY_TYPES.get(raw_type.lower())
     if study_type is None:
-        return error(f"{nct}: unknown study_type {raw_type!r}")
+        return error(f"{nct}: unknown study_type {raw_type[:40]!r}")
     at = f"{location} ({nct})"
     elig = root.find("eligibility")
     criteria = _text(elig.find("criteria")) if elig is not None else None
@@ -130,15 +143,17 @@ def parse_xml_study(root: Element, location: str) -> tuple[Trial | None, list[Re
     is_ea = study_type == "EXPANDED_ACCESS"
     trial = Trial(
         nct_id=nct,
-        title=title,
-        brief_summary=_text(root.find("brief_summary")) or "",
+        title=bounded(title, MAX_TEXT_CHARS, f"{at}: brief_title", problems),
+        brief_summary=bounded(
+            _text(root.find("brief_summary")) or "", MAX_TEXT_CHARS, f"{at}: brief_summary", problems
+        ),
         study_type=study_type,
         phases=_phases(_text(root.find("phase"))),
         status=_enum(status),
         conditions=unique(_all(root, "condition")),
         interventions=unique(_all(root, "intervention/intervention_name")),
         keywords=unique(_all(root, "keyword")),
-        eligibility_text=criteria or "",
+        eligibility_text=bounded(criteria or "", MAX_CRITERIA_CHARS, f"{at}: eligibility/criteria", problems),
         min_age_years=age_years(elig_text("minimum_age"), f"{at}: minimum_age", problems),
         max_age_years=age_years(elig_text("maximum_age"), f"{at}: maximum_age", problems),
         sex=sex,

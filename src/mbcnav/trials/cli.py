@@ -188,9 +188,11 @@ def _open(url: str | None, must_exist: bool = False) -> TrialStore:
     return TrialStore(url)
 
 
-def _problems(problems: list[RecordProblem]) -> None:
+def _problems(problems: list[RecordProblem], *, failed: bool = False) -> None:
+    """The problems, errors (records or files dropped) counted apart; "No problems." only when nothing failed."""
     if not problems:
-        print("No problems.")
+        if not failed:
+            print("No problems.")
         return
     errors = sum(1 for p in problems if p.severity == "error")
     print(f"Problems: {errors} skipped, {len(problems) - errors} kept with a warning:")
@@ -204,6 +206,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from mbcnav.outcome import EXIT_PARTIAL
     from mbcnav.trials.load import collect_files, load_files
     from mbcnav.trials.store import display_url
 
@@ -238,7 +241,12 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     _problems(summary.problems)
     print(ATTRIBUTION)
-    return EXIT_OK if summary.records else _err("nothing usable was loaded")
+    if not summary.records:
+        return _err("nothing usable was loaded")
+    if summary.skipped:
+        print(f"mbcnav: {summary.skipped} record(s) or file(s) not loaded (listed above)", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -302,6 +310,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from mbcnav.outcome import EXIT_PARTIAL
     from mbcnav.trials import sync as sync_mod
     from mbcnav.trials.store import display_url
 
@@ -314,14 +323,20 @@ def cmd_sync(args: argparse.Namespace) -> int:
         with sync_mod.client() as http:
 
             def show(s: sync_mod.SyncSummary) -> None:
-                if sys.stderr.isatty():
-                    print(f"\rpage {s.pages}: {s.records} studies", end="", file=sys.stderr, flush=True)
+                print(f"mbcnav: page {s.pages} stored: {s.records} studies so far", file=sys.stderr, flush=True)
+
+            def waiting(message: str) -> None:
+                print(f"mbcnav: {message}…", file=sys.stderr, flush=True)
 
             summary = sync_mod.sync(
-                store, http, since=args.since, query_term=args.query_term, max_studies=args.max_studies, on_page=show
+                store,
+                http,
+                since=args.since,
+                query_term=args.query_term,
+                max_studies=args.max_studies,
+                on_page=show,
+                notify=waiting,
             )
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
         total, where = store.count(), display_url(store.url)
     print(
         f"Fetched {summary.pages} page(s): {summary.records} study record(s) updated since {summary.since or 'ever'}."
@@ -330,11 +345,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
         f"Studies: {summary.inserted} inserted, {summary.updated} updated, {summary.unchanged} unchanged; "
         f"{total} in the store ({where}). Data processed by ClinicalTrials.gov on {summary.processed_on or 'unknown'}."
     )
-    _problems(summary.problems)
+    _problems(summary.problems, failed=summary.error is not None)
     print(ATTRIBUTION)
     if summary.error:
         resume = f"; the next sync resumes from {summary.reached}" if summary.reached else ""
         return _err(f"sync stopped: {summary.error}{resume}")
+    if summary.skipped:
+        print(f"mbcnav: {summary.skipped} record(s) not stored (listed above)", file=sys.stderr)
+        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -360,6 +378,46 @@ def _matching_progress(items: Iterator[_T], total: int | None) -> Iterator[_T]:
         for item in items:
             yield item
             progress.advance(task)
+
+
+def _fill_parse_cache(store: TrialStore, status: list[str] | None, country: str | None) -> None:
+    """Parse the criteria not yet cached (the first match after a load: ~10 s for the shared corpus), with progress:
+    a bar on a terminal, one line otherwise; nothing when every parse is cached."""
+    from mbcnav.trials.criteria import fill_parse_cache
+
+    if not sys.stderr.isatty():
+
+        def announce(done: int, total: int) -> None:
+            if done == 0 and total:
+                print(f"mbcnav: parsing the eligibility criteria of {total} studies (once per load)…", file=sys.stderr)
+
+        fill_parse_cache(store, status=status, country=country, progress=announce)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("parsing eligibility criteria"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal task
+        if task is None and total:
+            bar.start()
+            task = bar.add_task("", total=total)
+        if task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        fill_parse_cache(store, status=status, country=country, progress=advance)
+    finally:
+        bar.stop()
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -407,6 +465,7 @@ def cmd_match(args: argparse.Namespace) -> int:
             if o.category not in ("supportive", "bone_health", "radiotherapy", "surgery") and o.tier != "consider"
         ]
         status = None if args.status == "any" else (list(OPEN_STATUSES) if args.status == "open" else [args.status])
+        _fill_parse_cache(store, status, args.country)
         report = match_patient(
             assessment,
             _matching_progress(

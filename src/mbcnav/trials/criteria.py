@@ -20,19 +20,26 @@ See docs/trials-criteria.md for the constraint types, their params, and the limi
 from __future__ import annotations
 
 import re
+import time
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
 
-PARSER_VERSION = "1.0.1"
+if TYPE_CHECKING:
+    from mbcnav.trials.store import TrialStore
+
+PARSER_VERSION = "1.0.2"
+# The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
+# (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
+MAX_CRITERION_CHARS = 5_000
 
 CONSTRAINT_TYPES: tuple[str, ...] = (
     "disease_breast",
@@ -919,7 +926,11 @@ _THERAPY_SETTING = re.compile(
 _NONMET = _w(r"non-?metastatic|m0|no (?:evidence of )?distant metastas[ie]s|without distant metastas[ie]s")
 _EARLY = _w(
     r"(?:early(?:[- ]stage)?|stage\s*(?:0|i{1,3}|[1-3])[abc]?(?:\s*(?:-|to|through|or|,|and|/)\s*(?:stage\s*)?"
-    r"(?:i{1,3}|[1-3])[abc]?)*|operable|(?<!un)(?<!non-)(?<!non)resectable)\s+(?:[\w()-]+[\s/-]+){0,3}?"
+    r"(?:i{1,3}|[1-3])[abc]?)*|operable|(?<!un)(?<!non-)(?<!non)resectable)\s++[\s/-]*+"
+    # up to 3 words between (a hyphenated word is one word): word and separator classes are disjoint and
+    # possessive, so a run of dashes or spaces has one reading (linear; `[\w()-]+[\s/-]+` backtracked
+    # catastrophically on "early" + a run of dashes)
+    r"(?:[\w()]++(?:-++[\w()]++)*+[\s/-]++){0,3}?"
     r"(?:breast\s+(?:cancer|carcinoma)|(?:carcinoma|cancer) of the breast|ebc\b|tnbc|her2\S*\s+(?:breast|bc)|"
     r"hr\S*\s+(?:breast|bc))"
 )
@@ -934,27 +945,28 @@ _HR_UNIT = (
 )
 _ER_UNIT = r"(?:er|estrogen[- ]receptors?|oestrogen[- ]receptors?|er\s*\(estrogen receptor\))"
 _PR_UNIT = r"(?:pr|pgr|progesterone[- ]receptors?)"
-_STATUS_TAIL = rf"\s*(?:\((?:hr|er|pr|pgr)\)\s*)?\s*[- ]?\s*(?:(?P<pos>{_POS})|(?P<neg>{_NEGV}))"
+# possessive whitespace, one optional dash: "\s*...\s*[- ]?\s*" read a run of spaces in cubic time
+_STATUS_TAIL = rf"\s*+(?:\((?:hr|er|pr|pgr)\)\s*+)?(?:-\s*+)?(?:(?P<pos>{_POS})|(?P<neg>{_NEGV}))"
 _HR_RE = re.compile(rf"(?<![\w])(?P<unit>{_HR_UNIT}){_STATUS_TAIL}")
 _ER_RE = re.compile(rf"(?<![\w])(?P<unit>{_ER_UNIT}){_STATUS_TAIL}")
 _PR_RE = re.compile(rf"(?<![\w])(?P<unit>{_PR_UNIT}){_STATUS_TAIL}")
 _ERPR_OR = _w(
-    rf"{_ER_UNIT}\s*[- ]?\s*(?:\+|positive)\s*(?:[\[(]?\s*\w*\s*\+?\s*[\])]?\s*)?(?:and/or|or|"
-    rf"/)\s*{_PR_UNIT}\s*[- ]?\s*"
+    rf"{_ER_UNIT}\s*+(?:-\s*+)?(?:\+|positive)\s*+(?:[\[(]?\s*+\w*+\s*+\+?\s*+[\])]?\s*+)?(?:and/or|or|"
+    rf"/)\s*+{_PR_UNIT}\s*+(?:-\s*+)?"
     r"(?:\+|positive)"
 )
 _ER_LOW = _w(r"er[- ]low(?:[- ]positive)?|estrogen receptor[- ]low|hr[- ]low(?:[- ]positive)?")
 _POS_FOR = _w(r"positive for (?:estrogen|oestrogen|er|hormone)")
 _HER2 = r"(?:her[- ]?2(?:\s*/\s*neu)?|erbb2|her-2/neu|human epidermal growth factor receptor[- ]?2(?:\s*\(her2\))?)"
 _HER2_RE = _w(
-    rf"(?P<unit>{_HER2})\s*\)?\s*(?:status\s*(?:is\s*|:\s*)?)?[- ]?\s*(?P<st>\+(?!\d)|\(\+\)|\+\s?ve\b|positive|pos\b|"
+    rf"(?P<unit>{_HER2})\s*+\)?\s*+(?:status\s*+(?:is\s*+|:\s*+)?)?(?:-\s*+)?(?P<st>\+(?!\d)|\(\+\)|\+\s?ve\b|positive|pos\b|"
     r"over-?expressing|overexpression|over-?expressed|amplified|amplification|enriched|-(?=[\s/,;.)]|$)|\(-\)|"
     r"-\s?ve\b|negative|neg\b|non-?amplified|not amplified|ultra-?low|low(?:-expressing)?|zero|null|0(?![\d+])|"
     r"mutant|mutated|mutations?|activating mutations?)"
 )
-_EITHER = re.compile(r"\s*(?:,|/)?\s*(?:or|and/or|/)\s*(?:negative|positive|unknown|neg|pos|-|\+)(?![\w])")
+_EITHER = re.compile(r"\s*+(?:[,/]\s*+)?(?:or|and/or|/)\s*+(?:negative|positive|unknown|neg|pos|-|\+)(?![\w])")
 _HER2_ALT = re.compile(
-    r"(?:\s*(?:or|and/or|/|,)\s*(?:her[- ]?2[- ]?)?(?:over-?expressed|amplified|positive|\+)?)*\s*(?:or|and/or|/)\s*"
+    r"(?:\s*+(?:or|and/or|/|,)\s*+(?:her[- ]?2[- ]?)?(?:over-?expressed|amplified|positive|\+)?)*\s*(?:or|and/or|/)\s*"
     r"(?:her[- ]?2[- ]?)?(?:expressing|low|mutant|mutated|mutations?|ultra-?low)"
 )
 _RECEPTOR_HINT = re.compile(
@@ -1226,7 +1238,9 @@ _AGE_POST_BARE = re.compile(
 # sex
 _SEX_LEAD = re.compile(
     r"^\W*(?:(?:patients?|participants?|subjects?)\s+(?:must\s+be\s+|is\s+|are\s+)?)?(?:(?:adult|pre-?|post-?|peri-?|"
-    r"premenopausal|postmenopausal|perimenopausal|menopausal|ambulatory|biological|cisgender|or|and|and/or|,|/)\s*)*"
+    # possessive: "and/or" is also "and" "/" "or", "post-menopausal" two words; no word here starts a sex word,
+    # so the loop never has to give one back (linear on a run of "and/or", which backtracked exponentially)
+    r"premenopausal|postmenopausal|perimenopausal|menopausal|ambulatory|biological|cisgender|or|and|and/or|,|/)\s*)*+"
     r"(?P<sex>females?|women|woman|males?|men|man)\b"
 )
 _SEX_BLOCK = re.compile(
@@ -1297,7 +1311,8 @@ _GENES = (
 )
 _GENE_TOKEN = r"(?:" + _alt(*(re.escape(g) for g in _GENES)) + r")(?:m)?"
 _GENE_GROUP = re.compile(
-    rf"(?<![\w])(?P<g>{_GENE_TOKEN})(?![\w])(?:(?:\s*(?:,|/|or|and/or|and|&)\s*)+(?<![\w]){_GENE_TOKEN}(?![\w]))*"
+    # possessive separators: "and/or" is also "and" "/" "or" (a run of them backtracked exponentially)
+    rf"(?<![\w])(?P<g>{_GENE_TOKEN})(?![\w])(?:(?:\s*+(?:,|/|or|and/or|and|&)\s*+)++(?<![\w]){_GENE_TOKEN}(?![\w]))*"
 )
 _CARRIER_GENES = ("BRCA1", "BRCA2", "PALB2", "ATM", "CHEK2", "RAD51C", "RAD51D", "BARD1", "BRIP1")  # "BRCA positive"
 _ALT_MUT = re.compile(
@@ -1624,19 +1639,22 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
                 kept.append((m.start(), m.end(), {"class": klass}, m.group(0)))
     kept.sort(key=lambda r: r[0])
     prev_class: tuple[int, int, str] | None = None
+    sentence_flags: dict[tuple[int, int], tuple[bool, bool]] = {}
     for a, b, params, text in kept:
         ss, se = doc.sentence(a)
-        if _MENOPAUSE_DEF.search(s[ss:se]):
+        if (ss, se) not in sentence_flags:  # once per sentence, not once per mention (a long drug list)
+            sentence = s[ss:se]
+            sentence_flags[ss, se] = (
+                bool(_MENOPAUSE_DEF.search(sentence)),
+                bool(_THERAPY_IF.search(sentence) or _SINCE.search(sentence)),
+            )
+        menopause_def, if_or_since = sentence_flags[ss, se]
+        if menopause_def:
             continue  # "amenorrhoea for 12 months in the absence of chemotherapy, tamoxifen ...": a definition
         klass = params.get("class")
         if re.search(r"\bnon-?\s?$", s[max(0, a - 4) : a]):
             continue  # "non-hormonal treatment"
-        if (
-            _COUNTED_BEFORE.search(s[ss:a])
-            or _COUNTS_AS.search(s[b:se])
-            or _THERAPY_IF.search(s[ss:se])
-            or _SINCE.search(s[ss:se])
-        ):
+        if _COUNTED_BEFORE.search(s[ss:a]) or _COUNTS_AS.search(s[b:se]) or if_or_since:
             continue  # "ADCs count as a line", "... if available / if received", "28 days since prior X"
         g = doc.group_of(a)
         if (
@@ -2741,14 +2759,24 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
             it.constraints = [c for c in it.constraints if id(c) not in drop]
 
 
-def parse_criteria(text: str) -> list[Criterion]:
-    """Inclusion and exclusion criteria of a ClinicalTrials.gov eligibilityCriteria text, each with its constraints."""
+def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criterion]:
+    """Inclusion and exclusion criteria of a ClinicalTrials.gov eligibilityCriteria text, each with its constraints.
+
+    Bounded: a criterion longer than MAX_CRITERION_CHARS (no real one comes close) stays free text, without
+    constraints, and so does every criterion after `time_budget_s` seconds (a time box for matching; None: no box,
+    the parse is deterministic). Free text is never guessed: its verdict is "unknown".
+    """
     if not text or not text.strip():
         return []
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     norm = _normalise(text)
     items = _segment(text, norm)
     allowance: list[bool] = []
     for item in items:
+        if item.end - item.start > MAX_CRITERION_CHARS or (deadline is not None and time.monotonic() > deadline):
+            allowance.append(False)
+            item.constraints = []
+            continue
         s = norm[item.start : item.end]
         own_cond = bool(
             _COND_PREFIX.search(s) or _COND_PAREN.search(s) or _COND_ONLY.search(s) or _DEFINITION.search(s)
@@ -2825,5 +2853,46 @@ __all__ = [
     "Criterion",
     "criteria_from_json",
     "criteria_to_json",
+    "fill_parse_cache",
     "parse_criteria",
 ]
+
+
+# ------------------------------------------------------------------------------------------------ parse cache
+
+# A time box per study when the parse cache is filled: with bounded text and linear patterns a study parses in well
+# under a second (the corpus's slowest: about 0.1 s), so the box only guards against a text no one foresaw.
+PARSE_TIME_BOX_S = 5.0
+_CACHE_CHUNK = 50  # parses written per transaction
+
+
+def fill_parse_cache(
+    store: TrialStore,
+    *,
+    status: str | Sequence[str] | None = None,
+    country: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    time_budget_s: float | None = PARSE_TIME_BOX_S,
+) -> int:
+    """Parse and cache the criteria of every stored study (of these filters) not yet parsed by this parser version.
+
+    `progress(done, total)` is called with (0, total) before the first parse and after each study (total: the
+    studies to parse; 0 when every parse is cached). Returns the number of studies parsed. Run it before
+    `matching_io.parsed_trials`, which then finds every parse in the cache.
+    """
+    cached = store.parsed_keys(PARSER_VERSION)
+    todo = [t for t in store.iter_trials(status=status, country=country) if (t.nct_id, t.version) not in cached]
+    if progress is not None:
+        progress(0, len(todo))
+    rows: list[tuple[str, str, str, Any]] = []
+    for done, trial in enumerate(todo, 1):
+        criteria = parse_criteria(trial.eligibility_text or "", time_budget_s)
+        rows.append((trial.nct_id, trial.version, PARSER_VERSION, criteria_to_json(criteria)))
+        if len(rows) >= _CACHE_CHUNK:
+            store.put_parsed_many(rows)
+            rows = []
+        if progress is not None:
+            progress(done, len(todo))
+    if rows:
+        store.put_parsed_many(rows)
+    return len(todo)

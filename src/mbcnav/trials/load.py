@@ -1,4 +1,9 @@
-"""Load record files into the trial store, one transaction per file, a bad record reported and skipped."""
+"""Load record files into the trial store, one transaction per file, a bad record reported and skipped.
+
+A file is written in one transaction; when that transaction fails (a record the database refuses, a concurrent
+writer), it is retried, then each record of the file is written on its own, so that at most the failing records
+are lost, each reported with its location — never the whole file, never silently.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mbcnav.trials.migrations import StoreError
 from mbcnav.trials.records import RecordProblem, Trial, iter_file, source_files
-from mbcnav.trials.store import StudyOutcome, TrialStore, net_outcome, precedence
+from mbcnav.trials.store import StudyOutcome, TrialStore, UpsertCounts, net_outcome, precedence
+
+FILE_TRIES = 3  # tries of a file's transaction before its records are written one by one
 
 
 @dataclass(slots=True)
@@ -34,7 +42,49 @@ class LoadSummary:
 
     @property
     def skipped(self) -> int:
+        """Records (or files) dropped: not read, or not stored. Anything above 0 makes `trials load` exit 1."""
         return sum(1 for p in self.problems if p.severity == "error")
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+
+
+def store_batch(
+    store: TrialStore, batch: list[tuple[str, Trial]], name: str
+) -> tuple[UpsertCounts, list[tuple[str, Trial]], list[RecordProblem]]:
+    """Write one file's (or page's) records: in one transaction (tried FILE_TRIES times), else one by one.
+
+    Returns the counts (per study), the records stored, and a problem for each record that could not be stored.
+    """
+    last = ""
+    for _ in range(FILE_TRIES):
+        try:
+            return store.upsert(t for _, t in batch), batch, []
+        except (SQLAlchemyError, StoreError) as exc:
+            last = _reason(exc)
+    stored: list[tuple[str, Trial]] = []
+    problems: list[RecordProblem] = []
+    merged: dict[str, StudyOutcome] = {}
+    for location, t in batch:
+        try:
+            counts = store.upsert([t])
+        except (SQLAlchemyError, StoreError) as exc:
+            problems.append(RecordProblem(location, f"{t.nct_id}: not stored ({_reason(exc)})"))
+            continue
+        stored.append((location, t))
+        for nct, outcome in counts.by_nct.items():
+            merged[nct] = net_outcome(merged.get(nct), outcome)
+    if problems:
+        problems.insert(
+            0,
+            RecordProblem(
+                name,
+                f"the file could not be stored in one transaction ({last}); its records were stored one by one",
+                "warning",
+            ),
+        )
+    return UpsertCounts(by_nct=merged), stored, problems
 
 
 @dataclass(slots=True)
@@ -85,15 +135,10 @@ def load_files(
                 )
                 continue
             batch.append((location, item))
-        try:
-            counts = store.upsert(t for _, t in batch)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            summary.problems.append(RecordProblem(name, f"not stored, nothing of this file was written ({reason})"))
-            batch = []
-        else:
-            for nct, outcome in counts.by_nct.items():
-                net[nct] = net_outcome(net.get(nct), outcome)
+        counts, batch, failed = store_batch(store, batch, name)
+        summary.problems += failed
+        for nct, outcome in counts.by_nct.items():
+            net[nct] = net_outcome(net.get(nct), outcome)
         summary.records += len(batch)
         for location, t in batch:
             prior = seen.get(t.nct_id)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mbcnav.assess import Assessment
-from mbcnav.dates import interval
 from mbcnav.assess.facts import build_facts
+from mbcnav.dates import interval
 from mbcnav.trials.criteria import Constraint, Criterion
 from mbcnav.trials.records import Trial
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
@@ -19,8 +21,17 @@ STUDY_TYPES: tuple[str, ...] = get_args(StudyType)
 # API v2 designModule.expandedAccessTypes: {individual, intermediate, treatment} (booleans), the three expanded
 # access types of section 561 of the Federal Food, Drug, and Cosmetic Act (ClinicalTrials.gov EA data elements).
 EXPANDED_ACCESS_TYPES = ("individual", "intermediate", "treatment")
-NCT_ID = re.compile(r"NCT\d{8}")
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: "NCT" + Arabic-Indic digits is not an NCT id
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Bounds applied before the store, so that SQLite and PostgreSQL accept and reject the same records.
+# Criteria text: ClinicalTrials.gov limits Eligibility Criteria to 20,000 characters (PRS data element definitions;
+# the longest in the shared corpus has 20,071 after XML dedenting); 32,000 leaves room for markup and old records
+# while bounding one study's parse (about 1 s at worst, benchmarks/bench_criteria_worst_case.py) and its
+# PostgreSQL tsvector (1 MB at most). Longer text is cut, with a warning.
+MAX_CRITERIA_CHARS = 32_000
+MAX_TEXT_CHARS = 16_000  # title, summary, a condition, keyword, intervention or country (brief summary: 5,000 max)
+MAX_LIST_ITEMS = 2_000  # conditions, keywords, interventions, countries, phases
+MAX_AGE_YEARS = 150.0  # an age limit beyond this is not a limit a study can mean; kept as no limit, with a warning
 MAX_FILE_BYTES = 256 * 1024 * 1024  # a .json or .xml file is read whole; NDJSON is read line by line
 SUFFIXES = (".json", ".ndjson", ".jsonl", ".xml")
 
@@ -33,7 +44,7 @@ _AGE_UNITS = {
     "hour": 1 / (24 * 365.25),
     "minute": 1 / (60 * 24 * 365.25),
 }
-_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(year|month|week|day|hour|minute)s?", re.I)
+_AGE = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*(year|month|week|day|hour|minute)s?", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -121,19 +132,51 @@ def age_years(text: str | None, where: str, problems: list[RecordProblem]) -> fl
     text = text.strip()
     if not text or text.upper() in ("N/A", "NA", "NONE"):
         return None
-    m = _AGE.fullmatch(text)
+    m = _AGE.fullmatch(text) if len(text) <= 40 else None
     if not m:
-        problems.append(RecordProblem(where, f"age {text!r} not understood; kept as no limit", "warning"))
+        problems.append(RecordProblem(where, f"age {_short(text)} not understood; kept as no limit", "warning"))
         return None
-    return round(float(m.group(1)) * _AGE_UNITS[m.group(2).lower()], 4)
+    years = round(float(m.group(1)) * _AGE_UNITS[m.group(2).lower()], 4)
+    if years > MAX_AGE_YEARS:
+        problems.append(
+            RecordProblem(where, f"age {_short(text)} is over {MAX_AGE_YEARS:g} years; kept as no limit", "warning")
+        )
+        return None
+    return years
+
+
+def _short(value: Any) -> str:
+    """A value for a message: repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def normalise_nct(value: Any) -> str | None:
+    """An NCT id as stored ("NCT" + 8 ASCII digits) after NFKC, blank and case normalisation, or None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().upper()
+    return text if NCT_ID.fullmatch(text) else None
+
+
+def bounded(text: str, limit: int, where: str, problems: list[RecordProblem]) -> str:
+    """Text cut to `limit` characters, with a warning when it was longer."""
+    if len(text) <= limit:
+        return text
+    problems.append(
+        RecordProblem(where, f"{len(text):,} characters, longer than {limit:,}: cut to {limit:,}", "warning")
+    )
+    return text[:limit].rstrip()
 
 
 def unique(items: list[str]) -> tuple[str, ...]:
-    """Cleaned, non-empty, first occurrence kept, order kept."""
+    """Cleaned, non-empty, first occurrence kept, order kept; at most MAX_LIST_ITEMS of MAX_TEXT_CHARS each."""
     out: list[str] = []
     folded: set[str] = set()
-    for item in items:
-        text = clean_text(item)
+    for item in items[: MAX_LIST_ITEMS * 2]:
+        if len(out) >= MAX_LIST_ITEMS:
+            break
+        text = clean_text(item)[:MAX_TEXT_CHARS]
         if text and text.casefold() not in folded:
             folded.add(text.casefold())
             out.append(text)
@@ -143,22 +186,81 @@ def unique(items: list[str]) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------------- API v2 (JSON)
 
 
-def _module(section: dict[str, Any], name: str) -> dict[str, Any]:
-    value = section.get(name)
-    return value if isinstance(value, dict) else {}
+class _Fields:
+    """Typed access to one API v2 study: a field of the wrong shape (a number where the schema has a list, an object
+    where it has text ...) is dropped with a warning that names it; `required` fields make the record an error."""
+
+    def __init__(self, at: str, problems: list[RecordProblem]) -> None:
+        self.at = at
+        self.problems = problems
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(RecordProblem(f"{self.at}: {path}", message, "warning"))
+
+    def module(self, section: dict[str, Any], name: str, path: str) -> dict[str, Any]:
+        value = section.get(name)
+        if value is None or isinstance(value, dict):
+            return value or {}
+        self.warn(f"{path}.{name}" if path else name, f"expected an object, found {_kind(value)}; ignored")
+        return {}
+
+    def text(self, module: dict[str, Any], name: str, path: str) -> str | None:
+        value = module.get(name)
+        if value is None or isinstance(value, str):
+            return _str(value)
+        self.warn(f"{path}.{name}", f"expected text, found {_kind(value)}; ignored")
+        return None
+
+    def flag(self, module: dict[str, Any], name: str, path: str) -> bool | None:
+        value = module.get(name)
+        if value is None or isinstance(value, bool):
+            return value
+        self.warn(f"{path}.{name}", f"expected true or false, found {_kind(value)}; ignored")
+        return None
+
+    def items(self, module: dict[str, Any], name: str, path: str) -> list[Any]:
+        value = module.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.warn(f"{path}.{name}", f"expected a list, found {_kind(value)}; ignored")
+            return []
+        return value
+
+    def texts(self, module: dict[str, Any], name: str, path: str) -> list[str]:
+        out: list[str] = []
+        bad = 0
+        for v in self.items(module, name, path):
+            if isinstance(v, str):
+                out.append(v)
+            else:
+                bad += 1
+        if bad:
+            self.warn(f"{path}.{name}", f"{bad} item(s) that are not text ignored")
+        return out
+
+    def named(self, module: dict[str, Any], name: str, key: str, path: str) -> list[str]:
+        """`key` (text) of each object of a list (interventions[].name, locations[].country)."""
+        out: list[str] = []
+        bad = 0
+        for v in self.items(module, name, path):
+            item = v.get(key) if isinstance(v, dict) else None
+            if isinstance(item, str):
+                out.append(item)
+            elif not (isinstance(v, dict) and item is None):
+                bad += 1
+        if bad:
+            self.warn(f"{path}.{name}", f"{bad} item(s) without a text {key} ignored")
+        return out
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _str(value: Any) -> str | None:
     return clean_text(value) if isinstance(value, str) and value.strip() else None
-
-
-def _strs(value: Any, where: str, problems: list[RecordProblem]) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        problems.append(RecordProblem(where, "expected a list; ignored", "warning"))
-        return []
-    return [v for v in value if isinstance(v, str)]
 
 
 def parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordProblem]]:
@@ -166,8 +268,17 @@ def parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordPr
 
     Field names follow the ClinicalTrials.gov API v2 study data structure (protocolSection.identificationModule.nctId,
     statusModule.overallStatus / lastUpdatePostDateStruct / expandedAccessInfo {hasExpandedAccess, nctId,
-    statusForNctId}, designModule.studyType / phases / expandedAccessTypes, eligibilityModule, ...).
+    statusForNctId}, designModule.studyType / phases / expandedAccessTypes, eligibilityModule, ...). Every field's
+    shape is checked: a malformed optional field is dropped with a warning, a malformed required one skips the
+    record; nothing in a record stops the file.
     """
+    try:
+        return _parse_v2_study(doc, location)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        return None, [RecordProblem(location, f"malformed record ({type(exc).__name__}); skipped")]
+
+
+def _parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordProblem]]:
     problems: list[RecordProblem] = []
 
     def error(message: str) -> tuple[None, list[RecordProblem]]:
@@ -178,66 +289,84 @@ def parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordPr
     ps = doc.get("protocolSection")
     if not isinstance(ps, dict):
         return error("no protocolSection (not a ClinicalTrials.gov API v2 study)")
-    ident, status_m = _module(ps, "identificationModule"), _module(ps, "statusModule")
-    design, elig = _module(ps, "designModule"), _module(ps, "eligibilityModule")
-    nct = ident.get("nctId")
-    if nct is None:
+    f = _Fields(location, problems)
+    ident = f.module(ps, "identificationModule", "protocolSection")
+    raw_nct = ident.get("nctId")
+    if raw_nct is None:
         return error("missing nctId")
-    if not isinstance(nct, str) or not NCT_ID.fullmatch(nct.strip()):
-        return error(f"invalid nctId {nct!r}")
-    nct = nct.strip()
-    title = _str(ident.get("briefTitle")) or _str(ident.get("officialTitle"))
+    nct = normalise_nct(raw_nct)
+    if nct is None:
+        return error(f"invalid nctId {_short(raw_nct)}")
+    f.at = at = f"{location} ({nct})"
+    status_m = f.module(ps, "statusModule", "protocolSection")
+    design = f.module(ps, "designModule", "protocolSection")
+    elig = f.module(ps, "eligibilityModule", "protocolSection")
+    title = f.text(ident, "briefTitle", "identificationModule") or f.text(
+        ident, "officialTitle", "identificationModule"
+    )
     if title is None:
         return error(f"{nct}: missing briefTitle")
-    status = _str(status_m.get("overallStatus"))
+    status = f.text(status_m, "overallStatus", "statusModule")
     if status is None:
         return error(f"{nct}: missing overallStatus")
-    study_type = _str(design.get("studyType"))
+    study_type = f.text(design, "studyType", "designModule")
     if study_type is None:
         return error(f"{nct}: missing studyType")
     if study_type.upper() not in STUDY_TYPES:
-        return error(f"{nct}: unknown studyType {study_type!r}")
-    at = f"{location} ({nct})"
-    conditions_m, arms = _module(ps, "conditionsModule"), _module(ps, "armsInterventionsModule")
-    interventions = [
-        i["name"] for i in (arms.get("interventions") or []) if isinstance(i, dict) and isinstance(i.get("name"), str)
-    ]
-    locations = _module(ps, "contactsLocationsModule").get("locations") or []
-    countries = {clean_text(loc["country"]) for loc in locations if isinstance(loc, dict) and _str(loc.get("country"))}
-    updated = _module(status_m, "lastUpdatePostDateStruct").get("date")
-    ea = _module(status_m, "expandedAccessInfo")
-    ea_types = _module(design, "expandedAccessTypes")
+        return error(f"{nct}: unknown studyType {_short(study_type)}")
+    if len(status) > 60:
+        return error(f"{nct}: overallStatus {_short(status)} is not a ClinicalTrials.gov status")
+    conditions_m = f.module(ps, "conditionsModule", "protocolSection")
+    arms = f.module(ps, "armsInterventionsModule", "protocolSection")
+    contacts = f.module(ps, "contactsLocationsModule", "protocolSection")
+    interventions = f.named(arms, "interventions", "name", "armsInterventionsModule")
+    countries = unique(f.named(contacts, "locations", "country", "contactsLocationsModule"))
+    updated = f.text(f.module(status_m, "lastUpdatePostDateStruct", "statusModule"), "date", "lastUpdatePostDateStruct")
+    ea = f.module(status_m, "expandedAccessInfo", "statusModule")
+    ea_types = f.module(design, "expandedAccessTypes", "designModule")
     is_ea = study_type.upper() == "EXPANDED_ACCESS"
-    ea_nct = _str(ea.get("nctId"))
-    sex = (_str(elig.get("sex")) or "ALL").upper()
+    ea_nct = normalise_nct(ea.get("nctId"))
+    sex = (f.text(elig, "sex", "eligibilityModule") or "ALL").upper()
     if sex not in ("ALL", "FEMALE", "MALE"):
-        problems.append(RecordProblem(at, f"sex {sex!r} not understood; kept as ALL", "warning"))
+        problems.append(RecordProblem(at, f"sex {_short(sex)} not understood; kept as ALL", "warning"))
         sex = "ALL"
-    healthy = elig.get("healthyVolunteers")
+    summary = f.text(f.module(ps, "descriptionModule", "protocolSection"), "briefSummary", "descriptionModule")
+    criteria = f.text(elig, "eligibilityCriteria", "eligibilityModule") or ""
+    ea_status = f.text(ea, "statusForNctId", "expandedAccessInfo")
     trial = Trial(
         nct_id=nct,
-        title=title,
-        brief_summary=_str(_module(ps, "descriptionModule").get("briefSummary")) or "",
+        title=bounded(title, MAX_TEXT_CHARS, f"{at}: briefTitle", problems),
+        brief_summary=bounded(summary or "", MAX_TEXT_CHARS, f"{at}: briefSummary", problems),
         study_type=cast(StudyType, study_type.upper()),
-        phases=unique([p.upper() for p in _strs(design.get("phases"), f"{at}: phases", problems)]),
+        phases=unique([p.upper() for p in f.texts(design, "phases", "designModule")]),
         status=status.upper(),
-        conditions=unique(_strs(conditions_m.get("conditions"), f"{at}: conditions", problems)),
+        conditions=unique(f.texts(conditions_m, "conditions", "conditionsModule")),
         interventions=unique(interventions),
-        keywords=unique(_strs(conditions_m.get("keywords"), f"{at}: keywords", problems)),
-        eligibility_text=_str(elig.get("eligibilityCriteria")) or "",
-        min_age_years=age_years(_str(elig.get("minimumAge")), f"{at}: minimumAge", problems),
-        max_age_years=age_years(_str(elig.get("maximumAge")), f"{at}: maximumAge", problems),
+        keywords=unique(f.texts(conditions_m, "keywords", "conditionsModule")),
+        eligibility_text=bounded(criteria, MAX_CRITERIA_CHARS, f"{at}: eligibilityCriteria", problems),
+        min_age_years=age_years(f.text(elig, "minimumAge", "eligibilityModule"), f"{at}: minimumAge", problems),
+        max_age_years=age_years(f.text(elig, "maximumAge", "eligibilityModule"), f"{at}: maximumAge", problems),
         sex=cast(Sex, sex),
-        healthy_volunteers=healthy if isinstance(healthy, bool) else None,
+        healthy_volunteers=f.flag(elig, "healthyVolunteers", "eligibilityModule"),
         countries=tuple(sorted(countries)),
-        last_update=updated if isinstance(updated, str) and ISO_DATE.fullmatch(updated) else None,
-        has_expanded_access=is_ea or ea.get("hasExpandedAccess") is True,
-        expanded_access_nct=ea_nct if ea_nct and NCT_ID.fullmatch(ea_nct) and ea_nct != nct else None,
-        expanded_access_status=(_str(ea.get("statusForNctId")) or "").upper() or None,
+        last_update=_iso_date(updated),
+        has_expanded_access=is_ea or f.flag(ea, "hasExpandedAccess", "expandedAccessInfo") is True,
+        expanded_access_nct=ea_nct if ea_nct and ea_nct != nct else None,
+        expanded_access_status=(ea_status or "").upper()[:60] or None,
         expanded_access_types=tuple(t for t in EXPANDED_ACCESS_TYPES if ea_types.get(t) is True),
         source_format="ctgov-v2",
     )
     return trial, problems
+
+
+def _iso_date(value: str | None) -> str | None:
+    """A real calendar date YYYY-MM-DD (ASCII digits), else None."""
+    if value is None or not ISO_DATE.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
 
 
 def _v2_document(doc: Any, name: str) -> Iterator[tuple[str, Trial | RecordProblem]]:
@@ -296,13 +425,23 @@ def _read_bytes(file: Path, name: str) -> bytes | RecordProblem:
         return RecordProblem(name, f"cannot read ({exc.strerror})")
 
 
+def _int(text: str) -> int | float:
+    """A JSON integer; one of more than 100 digits (no field mbcnav reads is one) becomes a float (inf), instead of
+    the ValueError Python raises past 4,300 digits, and is then reported by the field check that meets it."""
+    return int(text) if len(text) <= 100 else float(text)
+
+
+def _loads(data: bytes) -> Any:
+    return json.loads(data, parse_int=_int)
+
+
 def _ndjson(lines: Iterator[bytes], name: str) -> Iterator[tuple[str, Trial | RecordProblem]]:
     for n, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         where = f"{name}:line {n}"
         try:
-            doc = json.loads(raw)
+            doc = _loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             yield where, RecordProblem(where, f"not valid JSON ({getattr(exc, 'msg', 'not UTF-8')})")
             continue
@@ -335,7 +474,7 @@ def iter_file(file: Path, name: str) -> Iterator[tuple[str, Trial | RecordProble
         yield name, RecordProblem(name, "neither JSON nor XML (a ClinicalTrials.gov record was expected)")
         return
     try:
-        doc = json.loads(data)
+        doc = _loads(data)
     except UnicodeDecodeError:
         yield name, RecordProblem(name, "not UTF-8 text")
         return

@@ -20,17 +20,17 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    bindparam,
     create_engine,
     delete,
     event,
     func,
-    insert,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -44,6 +44,7 @@ StudyOutcome = Literal["inserted", "updated", "unchanged"]  # of one study, net 
 # v2 record is the later one), then the later last-update date; on a tie, the record loaded last.
 FORMAT_RANK = {"ctgov-xml": 0, "ctgov-v2": 1}
 _CHUNK = 500
+_RACE_TRIES = 5  # decide again this often when a concurrent writer changed a row between read and write
 # Words that carry no meaning for search (PostgreSQL's english configuration drops them too).
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "no", "not", "of"}
@@ -246,18 +247,27 @@ class TrialStore:
         """Insert new studies, replace changed ones, in one transaction; loading the same records again is a no-op.
 
         A record replaces the stored one when its content differs and it is not less preferred (FORMAT_RANK);
-        replacing a study drops its parsed criteria of older versions.
+        replacing a study drops its parsed criteria of older versions. Safe beside a concurrent writer: an insert
+        that meets a row another process has just written (INSERT ... ON CONFLICT DO NOTHING on both dialects), or
+        an update of a row another process has just changed (the update is guarded by the version it replaces),
+        decides again against that row, so no record is lost and the preferred one stays.
         """
         batch = list(trials)
         if not batch:
             return UpsertCounts()
-        now = _now()
+        with self._write() as conn:
+            return self._upsert(conn, batch, _now())
+
+    def _upsert(self, conn: Connection, batch: list[Trial], now: str) -> UpsertCounts:
         by_nct: dict[str, StudyOutcome] = {}
         tally = {"inserted": 0, "updated": 0, "unchanged": 0, "superseded": 0}
-        writes: dict[str, tuple[str, Trial]] = {}  # nct_id -> ("insert" | "update", the trial to write)
-        with self._write() as conn:
-            stored = self._stored(conn, sorted({t.nct_id for t in batch}))
-            for t in batch:
+        pending = batch
+        for _ in range(_RACE_TRIES):
+            stored = self._stored(conn, sorted({t.nct_id for t in pending}))
+            before = dict(stored)
+            decided: list[tuple[Trial, Outcome]] = []
+            writes: dict[str, tuple[str, Trial]] = {}  # nct_id -> ("insert" | "update", the trial to write)
+            for t in pending:
                 cur = stored.get(t.nct_id)
                 outcome: Outcome
                 if cur is None:
@@ -270,25 +280,55 @@ class TrialStore:
                     outcome, op = "updated", "update"
                 else:
                     outcome, op = "superseded", ""
-                tally[outcome] += 1
-                by_nct[t.nct_id] = net_outcome(by_nct.get(t.nct_id), outcome)
+                decided.append((t, outcome))
                 if op:
                     previous = writes.get(t.nct_id)
                     writes[t.nct_id] = ("insert" if previous and previous[0] == "insert" else op, t)
                     stored[t.nct_id] = _Stored(t.version, precedence(t), t.processed_on)
-            inserts = [{"nct_id": n, **_row(t, now)} for n, (op, t) in writes.items() if op == "insert"]
-            updates = [{"b_nct_id": n, **_row(t, now)} for n, (op, t) in writes.items() if op == "update"]
-            if inserts:
-                conn.execute(insert(trials_table), inserts)
-            if updates:
-                conn.execute(update(trials_table).where(trials_table.c.nct_id == bindparam("b_nct_id")), updates)
+            lost = self._write_rows(conn, writes, before, now)
+            for t, outcome in decided:
+                if t.nct_id not in lost:
+                    tally[outcome] += 1
+                    by_nct[t.nct_id] = net_outcome(by_nct.get(t.nct_id), outcome)
+            pending = [t for t in pending if t.nct_id in lost]
+            if not pending:
+                return UpsertCounts(by_nct=by_nct, **tally)
+        raise StoreError(f"{len({t.nct_id for t in pending})} study row(s) kept changing under a concurrent writer")
+
+    def _write_rows(
+        self, conn: Connection, writes: dict[str, tuple[str, Trial]], before: dict[str, _Stored], now: str
+    ) -> set[str]:
+        """Write in NCT order (two writers lock rows in the same order: no deadlock); the NCT ids whose write met a
+        row changed by another writer since it was read."""
+        lost: set[str] = set()
+        inserts = [{"nct_id": n, **_row(t, now)} for n, (op, t) in sorted(writes.items()) if op == "insert"]
+        if inserts:
+            dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+            stmt = (
+                dialect_insert(trials_table)
+                .on_conflict_do_nothing(index_elements=[trials_table.c.nct_id])
+                .returning(trials_table.c.nct_id)
+            )
+            done = {r[0] for r in conn.execute(stmt, inserts)}
+            lost |= {r["nct_id"] for r in inserts} - done
+        c = trials_table.c
+        for n, (op, t) in sorted(writes.items()):
+            if op != "update":
+                continue
+            was = before[n]
+            result = conn.execute(
+                update(trials_table)
+                .where(c.nct_id == n, c.version == was.version, c.processed_on.is_not_distinct_from(was.processed_on))
+                .values(**_row(t, now))
+            )
+            if result.rowcount != 1:
+                lost.add(n)
+                continue
+            if was.version != t.version:
                 conn.execute(
-                    delete(parsed_table).where(
-                        parsed_table.c.nct_id == bindparam("b_nct_id"), parsed_table.c.version != bindparam("b_version")
-                    ),
-                    [{"b_nct_id": u["b_nct_id"], "b_version": u["version"]} for u in updates],
+                    delete(parsed_table).where(parsed_table.c.nct_id == n, parsed_table.c.version != t.version)
                 )
-        return UpsertCounts(by_nct=by_nct, **tally)
+        return lost
 
     def _stored(self, conn: Connection, ids: list[str]) -> dict[str, _Stored]:
         t = trials_table.c
@@ -374,22 +414,33 @@ class TrialStore:
                 select(p.payload).where(p.nct_id == nct_id, p.version == version, p.parser_version == parser_version)
             ).scalar()
 
-    def put_parsed(self, nct_id: str, version: str, parser_version: str, payload: Any) -> None:
+    def parsed_keys(self, parser_version: str) -> set[tuple[str, str]]:
+        """(nct_id, version) of every study version whose parse by this parser version is cached."""
         p = parsed_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(p.nct_id, p.version).where(p.parser_version == parser_version))
+            return {(r.nct_id, r.version) for r in rows}
+
+    def put_parsed_many(self, rows: Sequence[tuple[str, str, str, Any]]) -> None:
+        """Cache several parses (nct_id, version, parser_version, payload) in one transaction."""
+        now = _now()
+        keys = ["nct_id", "version", "parser_version"]
         with self._write() as conn:
-            conn.execute(
-                delete(parsed_table).where(p.nct_id == nct_id, p.version == version, p.parser_version == parser_version)
-            )
-            conn.execute(
-                insert(parsed_table),
-                {
-                    "nct_id": nct_id,
-                    "version": version,
-                    "parser_version": parser_version,
-                    "payload": payload,
-                    "created_at": _now(),
-                },
-            )
+            for nct_id, version, parser_version, payload in rows:
+                row = {"nct_id": nct_id, "version": version, "parser_version": parser_version, "payload": payload}
+                self._put(conn, parsed_table, row | {"created_at": now}, keys)
+
+    def put_parsed(self, nct_id: str, version: str, parser_version: str, payload: Any) -> None:
+        row = {"nct_id": nct_id, "version": version, "parser_version": parser_version, "payload": payload}
+        with self._write() as conn:
+            self._put(conn, parsed_table, row | {"created_at": _now()}, ["nct_id", "version", "parser_version"])
+
+    def _put(self, conn: Connection, table: Table, row: dict[str, Any], keys: list[str]) -> None:
+        """Insert or replace one row (INSERT ... ON CONFLICT DO UPDATE: safe beside a concurrent writer)."""
+        stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table).values(**row)
+        conn.execute(
+            stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in row if k not in keys})
+        )
 
     # ------------------------------------------------------------------------------------------------- sync
 
@@ -401,8 +452,8 @@ class TrialStore:
 
     def set_sync_state(self, query_key: str, last_update: str | None) -> None:
         with self._write() as conn:
-            conn.execute(delete(sync_table).where(sync_table.c.query_key == query_key))
-            conn.execute(insert(sync_table), {"query_key": query_key, "last_update": last_update, "synced_at": _now()})
+            row = {"query_key": query_key, "last_update": last_update, "synced_at": _now()}
+            self._put(conn, sync_table, row, ["query_key"])
 
 
 __all__ = ["StoreError", "TrialStore", "UpsertCounts", "default_url", "display_url", "net_outcome", "resolve_url"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from mbcnav.trials.load import store_batch
 from mbcnav.trials.records import ISO_DATE, RecordProblem, Trial, parse_v2_study
 from mbcnav.trials.store import StudyOutcome, TrialStore, net_outcome
 
@@ -37,6 +38,11 @@ class SyncSummary:
     problems: list[RecordProblem] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def skipped(self) -> int:
+        """Records dropped: not readable, or not stored."""
+        return sum(1 for p in self.problems if p.severity == "error")
+
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
@@ -44,9 +50,17 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def get_json(
-    client: httpx.Client, path: str, params: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep
+    client: httpx.Client,
+    path: str,
+    params: dict[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    notify: Callable[[str], None] | None = None,
 ) -> Any:
-    """GET with retries: exponential backoff on 429, 5xx and network errors; other 4xx fail at once."""
+    """GET with retries: exponential backoff on 429, 5xx and network errors; other 4xx fail at once.
+
+    `notify` hears each wait before it happens ("HTTP 503; retrying in 4 s (try 3 of 6)"), so a user sees why
+    nothing seems to happen.
+    """
     last = ""
     for attempt in range(RETRIES + 1):
         wait = BACKOFF_S * 2**attempt
@@ -66,6 +80,8 @@ def get_json(
                 except ValueError:
                     raise SyncError(f"ClinicalTrials.gov answered {path} with something that is not JSON") from None
         if attempt < RETRIES:
+            if notify is not None:
+                notify(f"ClinicalTrials.gov: {last}; retrying in {wait:g} s (try {attempt + 2} of {RETRIES + 1})")
             sleep(wait)
     raise SyncError(f"ClinicalTrials.gov did not answer {path} after {RETRIES + 1} tries ({last})")
 
@@ -80,18 +96,23 @@ def sync(
     max_studies: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_page: Callable[[SyncSummary], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> SyncSummary:
     """Fetch the studies last updated on or after `since` (default: where the previous sync of this query stopped).
 
     Pages come sorted by LastUpdatePostDate ascending, each stored in one transaction, so an interrupted sync
-    resumes from the latest date it stored. The client's base URL is the API root (API_BASE).
+    resumes from the latest date it stored. The client's base URL is the API root (API_BASE). `on_page` is called
+    after each stored page; `notify` hears what the sync is waiting for (each request, each backoff wait).
+    A record the store refuses is reported and skipped, never its page (as `trials load` does).
     """
     key = query_term or ""
     since = since or store.sync_state(key)
     summary = SyncSummary(since=since)
     net: dict[str, StudyOutcome] = {}
     try:
-        version = get_json(client, "/version", sleep=sleep)
+        if notify is not None:
+            notify("asking ClinicalTrials.gov for its data version")
+        version = get_json(client, "/version", sleep=sleep, notify=notify)
         stamp = str(version.get("dataTimestamp", ""))[:10] if isinstance(version, dict) else ""
         summary.processed_on = stamp if ISO_DATE.fullmatch(stamp) else None
         params = {"format": "json", "pageSize": str(page_size), "sort": "LastUpdatePostDate:asc"}
@@ -101,22 +122,26 @@ def sync(
             params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
         token: str | None = None
         while True:
-            doc = get_json(client, "/studies", {**params, **({"pageToken": token} if token else {})}, sleep)
+            if notify is not None:
+                notify(f"fetching page {summary.pages + 1}")
+            doc = get_json(client, "/studies", {**params, **({"pageToken": token} if token else {})}, sleep, notify)
             studies = doc.get("studies") if isinstance(doc, dict) else None
             if not isinstance(studies, list):
                 raise SyncError("ClinicalTrials.gov answered a page without `studies`")
             summary.pages += 1
-            trials: list[Trial] = []
+            batch: list[tuple[str, Trial]] = []
             for i, study in enumerate(studies):
-                trial, problems = parse_v2_study(study, f"page {summary.pages}:studies[{i}]")
+                where = f"page {summary.pages}:studies[{i}]"
+                trial, problems = parse_v2_study(study, where)
                 summary.problems += problems
                 if trial is not None:
-                    trials.append(dataclasses.replace(trial, processed_on=summary.processed_on))
-            counts = store.upsert(trials)
+                    batch.append((where, dataclasses.replace(trial, processed_on=summary.processed_on)))
+            counts, stored, failed = store_batch(store, batch, f"page {summary.pages}")
+            summary.problems += failed
             for nct, outcome in counts.by_nct.items():
                 net[nct] = net_outcome(net.get(nct), outcome)
-            summary.records += len(trials)
-            dates = [t.last_update for t in trials if t.last_update]
+            summary.records += len(stored)
+            dates = [t.last_update for _, t in stored if t.last_update]
             summary.reached = max([summary.reached or "", *dates]) or None
             if on_page is not None:
                 on_page(summary)
