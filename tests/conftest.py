@@ -115,3 +115,13 @@ def record(**kw: Any) -> Record:
 @pytest.fixture
 def today() -> date:
     return TODAY
+
+
+# A primary breast cancer Condition (SNOMED 254837009) of patient p1, diagnosed 2019-02-01, for FHIR reader tests.
+PRIMARY_BREAST_CANCER: dict[str, object] = {
+    "resourceType": "Condition",
+    "id": "c1",
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2019-02-01",
+}

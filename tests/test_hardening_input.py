@@ -27,7 +27,7 @@ from mbcnav.record.fhir import record_from_resources
 from mbcnav.record.model import Record
 from mbcnav.record.reader import MAX_NUMBER_DIGITS, UnusableInput, flatten, read_bounded, read_path
 
-from .conftest import ROOT, TODAY
+from .conftest import PRIMARY_BREAST_CANCER, ROOT, TODAY
 
 PROPS = settings(
     max_examples=40,
@@ -353,13 +353,7 @@ def test_blank_gene_studied_is_no_gene(blank: str) -> None:
 
 # ---- 3. impossible marker values -----------------------------------------------------------------------------------
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1962-04-01"}
-PRIMARY = {
-    "resourceType": "Condition",
-    "id": "c1",
-    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2019-02-01",
-}
+PRIMARY = PRIMARY_BREAST_CANCER
 
 
 def observation(code: dict[str, Any], **value: Any) -> dict[str, Any]:

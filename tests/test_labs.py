@@ -15,18 +15,12 @@ from mbcnav.record.labs import lab_table
 from mbcnav.record.model import Record
 from mbcnav.record.reader import flatten
 
-from .conftest import TODAY
+from .conftest import PRIMARY_BREAST_CANCER, TODAY
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1972-04-01"}
-PRIMARY = {
-    "resourceType": "Condition",
-    "id": "c1",
-    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2019-02-01",
-}
+PRIMARY = PRIMARY_BREAST_CANCER
 
 
 def lab(

@@ -10,16 +10,10 @@ import pytest
 from mbcnav.record.fhir import record_from_resources
 from mbcnav.record.reader import UnusableInput, flatten
 
-from .conftest import TODAY
+from .conftest import PRIMARY_BREAST_CANCER, TODAY
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1962-04-01"}
-PRIMARY = {
-    "resourceType": "Condition",
-    "id": "c1",
-    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2019-02-01",
-}
+PRIMARY = PRIMARY_BREAST_CANCER
 LIVER = {
     "resourceType": "Condition",
     "id": "m1",

@@ -33,23 +33,18 @@ def line_stops(line: Line) -> str:
     "nab-paclitaxel stopped 2024-05-02 for toxicity; pembrolizumab ongoing"."""
     if not line.ongoing:
         return (line.reason_stopped or "").replace("_", " ")
-    running: dict[str, bool] = {}
-    ends: dict[str, str] = {}
-    for c in line.courses:
-        going = c.exposure.ongoing or c.end is None
-        running[c.drug] = running.get(c.drug, False) or going
-        if not going:
-            why = c.exposure.reason_stopped
-            ends[c.drug] = (
-                f"{c.drug} completed {c.end}"
-                if why == "completed"
-                else f"{c.drug} stopped {c.end}" + (f" for {_WHY.get(why, why)}" if why else "")
-            )
-    stopped = [ends[drug] for drug, going in running.items() if not going]
+    stopped = line.drugs_stopped()
     if not stopped:
         return ""
-    going_on = [drug for drug, going in running.items() if going]
-    return "; ".join(stopped + ([f"{', '.join(going_on)} ongoing"] if going_on else []))
+    names = {s["drug"] for s in stopped}
+    going_on = [d for d in dict.fromkeys(c.drug for c in line.courses) if d not in names]
+    said = [
+        f"{s['drug']} completed {s['end']}"
+        if s["reason"] == "completed"
+        else f"{s['drug']} stopped {s['end']}" + (f" for {_WHY.get(s['reason'], s['reason'])}" if s["reason"] else "")
+        for s in stopped
+    ]
+    return "; ".join(said + ([f"{', '.join(going_on)} ongoing"] if going_on else []))
 
 
 def render_assessment(a: Assessment, console: Console | None = None) -> None:
