@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mbcnav.dates import PartialDate
+from mbcnav.terminology.findings import FindingName
 
 Sex = Literal["female", "male", "other", "unknown"]
 Menopause = Literal["pre", "peri", "post", "unknown"]
@@ -285,14 +286,7 @@ class ClinicalFinding:
     """A finding that changes an assessment rule: bilateral oophorectomy, Gilbert's syndrome, biliary obstruction,
     lymphangitic spread, dyspnoea at rest, amenorrhoea (date = onset; last menstrual period for amenorrhoea)."""
 
-    name: Literal[
-        "bilateral_oophorectomy",
-        "gilbert_syndrome",
-        "biliary_obstruction",
-        "lymphangitic_spread",
-        "dyspnoea_at_rest",
-        "amenorrhoea",
-    ]
+    name: FindingName
     text: str
     date: PartialDate | None
     source: Source

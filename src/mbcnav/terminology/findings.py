@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -23,14 +23,7 @@ FindingName = Literal[
     "dyspnoea_at_rest",
     "amenorrhoea",
 ]
-FINDING_NAMES: tuple[FindingName, ...] = (
-    "bilateral_oophorectomy",
-    "gilbert_syndrome",
-    "biliary_obstruction",
-    "lymphangitic_spread",
-    "dyspnoea_at_rest",
-    "amenorrhoea",
-)
+FINDING_NAMES: tuple[FindingName, ...] = get_args(FindingName)
 
 
 @dataclass(frozen=True, slots=True)
