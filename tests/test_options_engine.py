@@ -180,3 +180,27 @@ def test_no_options_for_a_non_metastatic_record(capsys: pytest.CaptureFixture[st
     doc = json.loads(capsys.readouterr().out)
     assert doc["options"] == []  # stage IIB: no metastatic-disease option is offered
     assert any("metastatic" in n for n in doc["notes"])
+
+
+def test_ecog_4_withholds_elective_local_therapy_but_keeps_palliative_radiotherapy() -> None:
+    """ESO-ESMO ABC: at ECOG 3-4 best supportive care first — no elective surgery of the primary or ablation of an
+    oligometastasis; radiotherapy for painful bone metastases is symptom control and stays."""
+    from mbcnav.record.model import PerformanceStatus
+
+    from .conftest import d, primary, src
+
+    hr = [receptor("ER", percent=90), receptor("PR", percent=50), receptor("HER2", ihc_score="0")]
+    for ecog, elective_offered in ((1, True), (4, False)):
+        doc = _options(
+            receptors=hr,
+            primaries=[primary("2023-01-10")],
+            metastases=[met("bone", "2023-01-12", lesions=2)],
+            performance=[PerformanceStatus("ECOG", ecog, d("2026-11-01"), src("ecog"))],
+        )
+        offered = ids(doc)
+        assert ("surgery-primary-de-novo" in offered) is elective_offered, ecog
+        assert ("oligometastatic-local-therapy" in offered) is elective_offered, ecog
+        assert "rt-painful-bone" in offered, ecog
+        if not elective_offered:
+            withheld = {o["id"]: o for o in doc["not_offered"]}
+            assert withheld["surgery-primary-de-novo"]["excluded_by"] == ["poor-performance-elective-local"]
