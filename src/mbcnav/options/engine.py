@@ -53,7 +53,8 @@ class OptionsResult:
                 "endocrine_resistance": a["endocrine_resistance"],
                 "lines_so_far": self.facts.get("lines_so_far"),
                 "ecog": a["ecog"],
-                "menopausal_status": self.facts.get("menopausal_status") or "unknown",
+                "menopausal_status": self.facts.get("menopausal_status")
+                or ("not_applicable" if (a.get("menopause") or {}).get("status") == "not_applicable" else "unknown"),
                 "visceral_crisis": _crisis_state(self.facts, a.get("visceral_crisis")),
                 "current_line": a["lines"][-1] if a["lines"] and a["lines"][-1]["ongoing"] else None,
             },
