@@ -133,12 +133,19 @@ class KbModels:
     global_tier_rules: tuple[KbGlobalTierRule, ...]
     completions: tuple[KbCompletion, ...]
     non_drug_alternatives: frozenset[str]
-    drugs: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # option id -> drug union
+    drugs: dict[str, list[str]]  # option id -> the union of its components' drugs
+    approvals: dict[str, list[dict[str, Any]]]  # option id -> approvals.yaml rows (product, regimen, fda, ema)
 
 
-def models_of(options: dict[str, Any]) -> KbModels:
+def models_of(options: dict[str, Any], approvals: dict[str, Any] | None = None) -> KbModels:
+    """The typed rule sections, with what the engine derives from them once: drug unions and the label index."""
     opts = tuple(KbOption.model_validate(o) for o in options["options"])
     non_drug = frozenset(options.get("non_drug_alternatives", []))
+    by_option: dict[str, list[dict[str, Any]]] = {}
+    for name, product in (approvals or {}).get("products", {}).items():
+        row = {"product": name, **{k: v for k, v in product.items() if k in ("regimen", "fda", "ema")}}
+        for oid in product.get("option_ids", []):
+            by_option.setdefault(oid, []).append(row)
     return KbModels(
         opts,
         tuple(KbGlobalExclusion.model_validate(g) for g in options.get("global_exclusions", [])),
@@ -146,6 +153,7 @@ def models_of(options: dict[str, Any]) -> KbModels:
         tuple(KbCompletion.model_validate(c) for c in options.get("completions", [])),
         non_drug,
         {o.id: option_drugs(o, non_drug) for o in opts},
+        by_option,
     )
 
 
@@ -183,11 +191,11 @@ class KnowledgeBase:
 
     def approvals_for(self, option_id: str) -> list[dict[str, Any]]:
         """Each product's FDA and EU status for this option's indication, as the label says (approvals.yaml)."""
-        return [dict(x) for x in _approval_index(id(self.approvals), self.approvals).get(option_id, [])]
+        return [dict(x) for x in self.typed.approvals.get(option_id, [])]
 
     @property
     def typed(self) -> KbModels:
-        return self.models if self.models is not None else models_of(self.options)
+        return self.models if self.models is not None else models_of(self.options, self.approvals)
 
     @property
     def version(self) -> str:
@@ -355,20 +363,6 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
     return problems
 
 
-_APPROVALS: dict[int, dict[str, list[dict[str, Any]]]] = {}
-
-
-def _approval_index(key: int, approvals: dict[str, Any] | None) -> dict[str, list[dict[str, Any]]]:
-    if key not in _APPROVALS:
-        index: dict[str, list[dict[str, Any]]] = {}
-        for name, p in (approvals or {}).get("products", {}).items():
-            row = {"product": name, **{k: v for k, v in p.items() if k in ("regimen", "fda", "ema")}}
-            for oid in p.get("option_ids", []):
-                index.setdefault(oid, []).append(row)
-        _APPROVALS[key] = index
-    return _APPROVALS[key]
-
-
 def currency_gaps(kb: KnowledgeBase) -> list[str]:
     """Options whose newest trial is newer than every guideline they cite (a reviewer's to-do, not an error:
     guidelines lag the trials; docs/knowledge.md lists them)."""
@@ -399,4 +393,4 @@ def knowledge_base() -> KnowledgeBase:
     errors = schema_errors(raw.options, raw.evidence, raw.unknowns)
     if errors:
         raise RuntimeError("knowledge base is invalid: " + "; ".join(errors[:5]))
-    return dataclasses.replace(raw, models=models_of(raw.options))
+    return dataclasses.replace(raw, models=models_of(raw.options, raw.approvals))

@@ -17,7 +17,6 @@ from mbcnav.knowledge.kb import (
     evaluate,
     fill,
     knowledge_base,
-    option_drugs,
 )
 from mbcnav.knowledge.model import TIER_ORDER, KbGlobalExclusion, KbOption, Tier
 from mbcnav.options.model import Component, NotOffered, Offered, OptionBase
@@ -140,10 +139,6 @@ def _unknown_tests(kb: KnowledgeBase, verdict: Verdict, facts: dict[str, Any]) -
     return tests
 
 
-def _classes(drugs: list[str]) -> set[str]:
-    return set(_classes_of(tuple(drugs)))
-
-
 @cache
 def _classes_of(drugs: tuple[str, ...]) -> frozenset[str]:
     cat = catalogue()
@@ -154,7 +149,7 @@ def _targets(rule: KbGlobalExclusion, opt: KbOption, drugs: list[str]) -> bool:
     """Whether a global exclusion concerns this option (by category, drug, or the classes of its drugs)."""
     if opt.category in rule.categories or set(rule.drugs_any) & set(drugs):
         return True
-    classes = _classes(drugs)
+    classes = _classes_of(tuple(drugs))
     if rule.classes_any and classes & set(rule.classes_any) and not classes & set(rule.lacks_classes):
         return True
     if rule.only_classes and drugs:
@@ -238,7 +233,7 @@ def _tier(m: KbModels, opt: KbOption, drugs: list[str], facts: dict[str, Any]) -
             tier = rule.tier
             why.append(rule.why)
             break
-    classes = _classes(drugs)
+    classes = _classes_of(tuple(drugs))
     for g in m.global_tier_rules:
         if opt.category not in g.categories and not classes & set(g.classes_any):
             continue
@@ -280,7 +275,7 @@ def recommend(a: Assessment, *, kb: KnowledgeBase | None = None, visceral_crisis
         )
     tests_seen: dict[str, dict[str, Any]] = {}
     for opt in m.options:
-        drugs = m.drugs.get(opt.id) or option_drugs(opt, m.non_drug_alternatives)
+        drugs = m.drugs[opt.id]
         # Every option is for stage IV disease: metastatic status is part of every scope.
         scope = evaluate({"all": [_METASTATIC, opt.scope]}, facts)
         if scope.result is False:
