@@ -16,17 +16,11 @@ from mbcnav.record.model import Record
 from mbcnav.record.reader import flatten
 from mbcnav.terminology.findings import menopause_from_text
 
-from .conftest import TODAY
+from .conftest import PRIMARY_BREAST_CANCER, TODAY
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
-PRIMARY = {
-    "resourceType": "Condition",
-    "id": "c1",
-    "code": {"coding": [{"system": SCT, "code": "254837009"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2019-02-01",
-}
+PRIMARY = PRIMARY_BREAST_CANCER
 
 
 def patient(birth: str = "1975-05-01", gender: str = "female") -> dict[str, Any]:

@@ -10,19 +10,13 @@ from mbcnav.record.fhir import record_from_resources
 from mbcnav.record.model import Record
 from mbcnav.record.reader import flatten
 
-from .conftest import TODAY
+from .conftest import PRIMARY_BREAST_CANCER, TODAY
 
 SCT = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1962-04-01"}
-PRIMARY = {
-    "resourceType": "Condition",
-    "id": "c1",
-    "code": {"coding": [{"system": SCT, "code": "254837009"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2019-02-01",
-}
+PRIMARY = PRIMARY_BREAST_CANCER
 SECONDARY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-secondary-cancer-condition"
 LIVER = {
     "resourceType": "Condition",
