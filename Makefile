@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench examples clean docs-img
+.PHONY: demo test lint typecheck pytest bench examples clean docs-img browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,9 +27,11 @@ demo: $(STAMP)
 	$(BIN)/mbcnav response examples/fhir --format json --plot out/plots > out/cohort-response.json
 	@echo "plots written to out/plots (spider, swimmer, waterfall)"
 	@if [ -d ../shared/data/trials ]; then \
-	  $(BIN)/mbcnav trials load ../shared/data/trials --db sqlite:///out/trials.db && \
-	  $(BIN)/mbcnav trials match examples/cases/07-her2-low-after-cdk46.yaml --db sqlite:///out/trials.db --top 5; \
+	  $(BIN)/mbcnav trials load ../shared/data/trials && \
+	  $(BIN)/mbcnav trials match examples/cases/07-her2-low-after-cdk46.yaml --top 5; \
 	else echo "(../shared/data/trials not found: trial matching demo skipped)"; fi
+	$(BIN)/mbcnav import examples/fhir examples/cases
+	@echo "the example patients are in the registry: start the service with '$(BIN)/mbcnav serve' and open the link it prints"
 
 # The README's pictures: the demo's plots, made for a fixed date so they do not change from day to day.
 docs-img: $(STAMP)
@@ -43,7 +45,17 @@ lint: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(BIN)/mypy
 
-pytest: $(DEVSTAMP)
+# System tools the tests use, from Debian's packages: a real headless Chromium for the web page (not a browser
+# downloaded by a test tool) and poppler's pdftoppm to render the PDF summaries' pages.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_TOOLS := chromium:chromium pdftoppm:poppler-utils
+browser:
+	@missing=""; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y --no-install-recommends $$missing >/dev/null; }; fi
+
+pytest: $(DEVSTAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -12,8 +12,8 @@ from datetime import date
 from pathlib import Path
 
 from mbcnav.options import recommend
+from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
-from mbcnav.response import assess_with_response
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 26)

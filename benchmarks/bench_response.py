@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from mbcnav.assess import assess
 from mbcnav.dates import PartialDate
+from mbcnav.pathway import assess_with_response
 from mbcnav.record.model import (
     Lesion,
     Metastasis,
@@ -24,7 +25,7 @@ from mbcnav.record.model import (
     TherapyExposure,
     TumorMeasurement,
 )
-from mbcnav.response import assess_with_response, evaluate_response
+from mbcnav.response import evaluate_response
 
 TODAY = date(2026, 11, 26)
 

@@ -19,8 +19,8 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
-from mbcnav.response import assess_with_response
 from mbcnav.trials.load import load_paths
 from mbcnav.trials.match import match_patient
 from mbcnav.trials.matching_io import parsed_trials

@@ -328,8 +328,8 @@ def signature(exc: BaseException) -> str:
 def run_one(kind: str, suffix: str, payload: bytes, workdir: Path) -> tuple[str, str]:
     """('ok' | 'clean' | 'crash', detail)."""
     from mbcnav.options import recommend
+    from mbcnav.pathway import assess_with_response
     from mbcnav.record.reader import UnusableInput, read_path
-    from mbcnav.response import assess_with_response
     from mbcnav.trials.criteria import parse_criteria
     from mbcnav.trials.records import RecordProblem, iter_file
 

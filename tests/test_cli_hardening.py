@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from mbcnav import outcome
-from mbcnav.cli import _parser, main
+from mbcnav.cli import main
+from mbcnav.commands import build_parser
 from mbcnav.dates import PartialDate
 from mbcnav.outcome import AS_OF_LOCATION, EXIT_INTERNAL, EXIT_OK, EXIT_UNUSABLE
 from mbcnav.record.fhir import AS_OF_LOCATION as READER_AS_OF_LOCATION
@@ -176,7 +177,7 @@ def _synopsis() -> dict[tuple[str, ...], str]:
     assert block is not None, "README: no synopsis block under '## Command line'"
     joined = re.sub(r"\n\s+", " ", block.group(1).strip())
     out: dict[tuple[str, ...], str] = {}
-    leaves = _leaves(_parser())
+    leaves = _leaves(build_parser())
     names = {n for path in leaves for n in path}
     for line in joined.splitlines():
         words = line.split()
@@ -194,11 +195,11 @@ def _options(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", text))
 
 
-def test_readme_synopsis_matches_the_parser() -> None:
+def test_readme_synopsis_matches_thebuild_parser() -> None:
     readme = _synopsis()
     top = readme.pop((), "")
     assert _options(top) == {"--version", "--help"}
-    leaves = _leaves(_parser())
+    leaves = _leaves(build_parser())
     assert set(readme) == set(leaves), "commands in the README synopsis and in the parser differ"
     for path, p in leaves.items():
         text = readme[path]
@@ -209,12 +210,16 @@ def test_readme_synopsis_matches_the_parser() -> None:
             assert shown, f"mbcnav {' '.join(path)}: {a.option_strings[-1]} is missing from the README synopsis"
             if a.choices:
                 opt = next(iter(shown))
-                m = re.search(rf"{re.escape(opt)} ([\w|]+)", text)
+                m = re.search(rf"{re.escape(opt)} ([\w|-]+)", text)
                 assert m and set(m.group(1).split("|")) == set(a.choices), (path, opt)
         known = {s for a in actions for s in a.option_strings}
         assert documented <= known, f"mbcnav {' '.join(path)}: README lists {documented - known} not in the parser"
         positionals = [a for a in p._actions if not a.option_strings]
-        bare = [w for w in re.sub(r"\[[^\]]*\]", " ", text).split() if not w.startswith("-")]
+        outside = re.sub(r"\[[^\]]*\]", " ", text)  # what is not optional: positionals and required options
+        for a in actions:  # a required option stands outside brackets, an optional one inside
+            assert bool(set(a.option_strings) & _options(outside)) == bool(a.required), (path, a.option_strings)
+        outside = re.sub(r"(?<![\w-])--?[a-z][a-z-]*(?: (?![-\[])\S+)?", " ", outside)  # a required option's value
+        bare = outside.split()
         optional = [g for g in re.findall(r"\[([^\]]*)\]", text) if not g.startswith("-")]
         assert len(bare) == sum(a.nargs not in ("?", "*") for a in positionals), (path, bare)
         assert len(optional) == sum(a.nargs in ("?", "*") for a in positionals), (path, optional)
@@ -227,8 +232,8 @@ def test_readme_exit_codes_match_help() -> None:
     help_codes = {int(c) for c in re.findall(r"(?:;|:) (\d+) ", outcome.EXIT_CODES_HELP)}
     expected = {EXIT_OK, outcome.EXIT_PARTIAL, EXIT_UNUSABLE, EXIT_INTERNAL, outcome.EXIT_INTERRUPTED}
     assert readme_codes == help_codes == expected
-    assert _parser().epilog == outcome.EXIT_CODES_HELP
-    assert "70 internal error" in " ".join(_parser().format_help().split())
+    assert build_parser().epilog == outcome.EXIT_CODES_HELP
+    assert "70 internal error" in " ".join(build_parser().format_help().split())
 
 
 def _all_parsers(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -241,7 +246,7 @@ def _all_parsers(p: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict
 
 
 def test_every_argument_has_help() -> None:
-    for path, p in _all_parsers(_parser()).items():
+    for path, p in _all_parsers(build_parser()).items():
         for a in p._actions:
             assert a.help and a.help != argparse.SUPPRESS, f"mbcnav {' '.join(path)} {a.dest}: no help text"
         assert p.epilog and "70" in p.epilog, path
@@ -249,11 +254,14 @@ def test_every_argument_has_help() -> None:
 
 def test_outcome_never_imports_a_command() -> None:
     src = (ROOT / "src" / "mbcnav" / "outcome.py").read_text("utf-8")
-    assert not re.search(r"^\s*(from|import) mbcnav(\.\w+)*\.cli\b", src, re.M)
-    for command in ("response/cli.py", "trials/cli.py"):  # commands share mbcnav.outcome, not each other
-        text = (ROOT / "src" / "mbcnav" / command).read_text("utf-8")
-        assert not re.search(r"^\s*(from|import) mbcnav\.cli\b", text, re.M), command
-        assert "mbcnav.outcome import" in text, command
+    assert not re.search(r"^\s*(from|import) mbcnav(\.\w+)*\.(cli|commands)\b", src, re.M)
+    commands = sorted((ROOT / "src" / "mbcnav" / "commands").glob("*.py"))
+    assert {c.stem for c in commands} >= {"assess", "response", "options", "kb", "convert", "trials"}
+    for command in commands:  # commands share mbcnav.outcome, not the console script (tests/test_layers.py)
+        text = command.read_text("utf-8")
+        assert not re.search(r"^\s*(from|import) mbcnav\.cli\b", text, re.M), command.name
+        assert command.stem in ("__init__", "common") or "mbcnav.outcome import" in text, command.name
+        assert "def _err(" not in text, command.name  # one way to say a user error: mbcnav.outcome.user_error
     assert AS_OF_LOCATION == READER_AS_OF_LOCATION
 
 
@@ -308,7 +316,7 @@ def test_unknown_status_is_refused(capsys: pytest.CaptureFixture[str], value: st
     [("Recruiting", "RECRUITING"), ("active, not recruiting", "ACTIVE_NOT_RECRUITING"), ("ANY", "any")],
 )
 def test_known_statuses_are_normalised(value: str, normalised: str) -> None:
-    args = _parser().parse_args(["trials", "match", "x.yaml", "--status", value])
+    args = build_parser().parse_args(["trials", "match", "x.yaml", "--status", value])
     assert args.status == normalised
 
 
@@ -387,12 +395,12 @@ def test_no_fact_after_as_of_is_used(as_of: date) -> None:
 
 def _render_response(path: Path, as_of: date) -> str:
     from mbcnav.outcome import read_patient
-    from mbcnav.response import assess_with_response
-    from mbcnav.response.cli import render_report
+    from mbcnav.pathway import assess_with_response
+    from mbcnav.render.response import render_response
 
     _, report = assess_with_response(read_patient(path, as_of=as_of), as_of=as_of)
     con = Console(width=80, record=True, file=io.StringIO(), highlight=False)
-    render_report(report, con)
+    render_response(report, con)
     return con.export_text()
 
 
@@ -404,8 +412,8 @@ def test_response_text_at_80_columns_keeps_every_word() -> None:
 
 def test_assessment_text_at_80_columns_keeps_every_word() -> None:
     from mbcnav.outcome import read_patient
-    from mbcnav.report import render_assessment
-    from mbcnav.response import assess_with_response
+    from mbcnav.pathway import assess_with_response
+    from mbcnav.render.assessment import render_assessment
 
     for path in sorted((ROOT / "examples" / "cases").glob("[0-9]*.yaml")):
         a, _ = assess_with_response(read_patient(path, as_of=date(2026, 11, 26)), as_of=date(2026, 11, 26))
@@ -466,8 +474,8 @@ def test_without_measurable_disease_only_cr_non_cr_non_pd_or_pd(base: list[float
 
 def test_ongoing_line_names_the_drug_that_stopped() -> None:
     from mbcnav.outcome import read_patient
-    from mbcnav.report import line_stops, render_assessment
-    from mbcnav.response import assess_with_response
+    from mbcnav.pathway import assess_with_response
+    from mbcnav.render.assessment import line_stops, render_assessment
 
     a, _ = assess_with_response(read_patient(CASE05, as_of=date(2026, 11, 26)), as_of=date(2026, 11, 26))
     line = a.lines[0]
@@ -543,7 +551,7 @@ def test_match_with_an_unknown_country_is_refused(capsys: pytest.CaptureFixture[
 def test_matching_progress_shows_on_a_terminal_and_passes_every_study(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mbcnav.trials.cli import _matching_progress
+    from mbcnav.commands.trials import _matching_progress
 
     assert list(_matching_progress(iter(range(5)), 5)) == [0, 1, 2, 3, 4]  # not a terminal: no bar
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
@@ -594,3 +602,80 @@ def test_convert_to_a_pipe_writes_to_it_and_never_replaces_it(
     assert code == EXIT_OK, err
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # a device or pipe (e.g. -o /dev/full) is never replaced by a file
     assert json.loads(received[0])["resourceType"] == "Bundle"
+
+
+# ---- 7. one way to end: store errors under --format json; the service commands ------------------------------------
+
+
+def test_store_errors_are_an_operation_outcome_under_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mbcnav.trials.migrations import StoreError
+    from mbcnav.trials.store import TrialStore
+
+    db = f"sqlite:///{tmp_path}/t.db"
+    assert main(["trials", "load", str(ROOT / "tests" / "data" / "trials" / "expanded-access"), "--db", db]) == 0
+    capsys.readouterr()
+
+    def failing_search(self: TrialStore, *args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(TrialStore, "search", failing_search)
+    code, out, _ = run(capsys, "trials", "search", "breast", "--db", db, "--format", "json")
+    assert code == EXIT_UNUSABLE
+    assert outcome_of(out)["issue"][0]["diagnostics"] == "the trial store failed: disk I/O error"
+    code, out, err = run(capsys, "trials", "search", "breast", "--db", db)
+    assert code == EXIT_UNUSABLE and out == "" and "mbcnav: the trial store failed: disk I/O error" in err
+
+    def failing_count(self: TrialStore) -> int:
+        raise StoreError("the trial store is locked")
+
+    monkeypatch.setattr(TrialStore, "count", failing_count)
+    code, out, _ = run(capsys, "trials", "match", str(CASE04), "--db", db, "--format", "json", *AS_OF)
+    assert code == EXIT_UNUSABLE and outcome_of(out)["issue"][0]["diagnostics"] == "the trial store is locked"
+
+
+def test_auth_token_for_a_patient_needs_the_patient(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["auth", "token", "--sub", "pat", "--role", "patient"])
+    assert exc.value.code == EXIT_UNUSABLE
+    err = capsys.readouterr().err
+    assert "usage: mbcnav auth token" in err and "--role patient needs --patient ID" in err
+
+
+def test_serve_and_auth_call_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def fake(name: str, code: int) -> Any:
+        def call(**kwargs: Any) -> int:
+            calls.append((name, kwargs))
+            return code
+
+        return call
+
+    monkeypatch.setattr("mbcnav.service.server.serve", fake("serve", 0))
+    monkeypatch.setattr("mbcnav.service.auth.issue_token_cli", fake("token", 2))
+    assert main(["serve", "--port", "9000", "--trials-db", "sqlite:///t.db", "--no-sign-in-link"]) == 0
+    assert main(["auth", "token", "--sub", "p", "--role", "patient", "--patient", "case-04", "--hours", "1.5"]) == 2
+    from mbcnav.service.settings import Settings
+
+    assert calls[0][0] == "serve"
+    assert {k: v for k, v in calls[0][1].items() if k != "settings"} == {
+        "host": "127.0.0.1",
+        "port": 9000,
+        "sign_in_link": False,
+    }
+    assert calls[0][1]["settings"] == Settings(trials_db_url="sqlite:///t.db")
+    assert calls[1:] == [
+        ("token", {"db_url": None, "sub": "p", "role": "patient", "patient": "case-04", "hours": 1.5}),
+    ]
+
+
+def test_serve_refuses_oidc_options_that_do_not_go_together(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["serve", "--oidc-issuer", "https://idp"], ["serve", "--no-embedded-issuer"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == EXIT_UNUSABLE
+        assert "usage: mbcnav serve" in capsys.readouterr().err

@@ -332,7 +332,7 @@ def test_blank_displays_and_texts_crash_no_reader(blank: str, example_no: int, e
         return
     json.dumps(assess(record, as_of=TODAY).to_json(), allow_nan=False)
     from mbcnav.options import recommend
-    from mbcnav.response import assess_with_response
+    from mbcnav.pathway import assess_with_response
 
     a, _ = assess_with_response(record, as_of=TODAY)
     json.dumps(recommend(a).as_json(a), allow_nan=False)

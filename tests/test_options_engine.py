@@ -11,7 +11,7 @@ from mbcnav.assess.facts import is_known_fact
 from mbcnav.cli import main
 from mbcnav.knowledge.kb import evaluate, knowledge_base, lint
 from mbcnav.options import recommend
-from mbcnav.options.report import knowledge_markdown
+from mbcnav.render.knowledge import knowledge_markdown
 
 from .conftest import ROOT, TODAY, drug, met, receptor, record
 

@@ -10,8 +10,8 @@ import yaml
 
 from mbcnav.assess import assess
 from mbcnav.cli import main
+from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
-from mbcnav.response import assess_with_response
 
 from .conftest import TODAY
 

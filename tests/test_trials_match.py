@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mbcnav.cli import main
+from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
-from mbcnav.response import assess_with_response
 from mbcnav.trials.criteria import Constraint, Criterion
 from mbcnav.trials.match import PatientView, evaluate_criterion, match_patient, match_trial
 from mbcnav.trials.records import iter_records

@@ -13,8 +13,8 @@ import yaml
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.knowledge.kb import knowledge_base
 from mbcnav.options import recommend
+from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
-from mbcnav.response import assess_with_response
 
 from .conftest import ROOT, TODAY
 

@@ -3,7 +3,8 @@
 Exit codes (the same for every command): 0 done; 1 done, but some records or files were skipped (each listed);
 2 unusable input or a user error (an input that cannot be read or
 used, an output that cannot be written, an unknown option value); 70 an internal error (a defect in mbcnav);
-130 interrupted. This module never imports a command (mbcnav.cli or a */cli.py), so every command can use it.
+130 interrupted. This module never imports a command (mbcnav.cli, mbcnav.commands), so every command (and the
+service) can use it.
 
 A PATH that is a folder means the same to every command: the files in it (``.json``, ``.ndjson``, ``.yaml``,
 ``.yml``) read together. When they hold one patient (or loose resources of one patient) the folder is that

@@ -14,8 +14,8 @@ import jsonschema
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
+from mbcnav.record.inputs import MAX_NUMBER_DIGITS, UnusableInput, read_bounded
 from mbcnav.record.labs import lab_table
-from mbcnav.record.reader import MAX_NUMBER_DIGITS, UnusableInput, read_bounded
 from mbcnav.terminology.codes import AJCC, LOINC, MBCNAV_CS, MBCNAV_SD, RXNORM, SNOMED, UCUM
 from mbcnav.terminology.sites import site_table
 
@@ -113,7 +113,7 @@ def _at(mark: Any) -> str:
     return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
 
 
-def _check_shape(text: str, path: Path) -> None:
+def _check_shape(text: str, path: Path | str) -> None:
     """Refuse anchors/aliases and deep nesting from the event stream, before anything is built.
 
     An alias can expand a few hundred bytes into gigabytes ("billion laughs"), and libyaml's composer recurses
@@ -153,6 +153,13 @@ def case_schema() -> dict[str, Any]:
 def load_case(path: Path) -> dict[str, Any]:
     """Parse and schema-check a case file; every problem is reported with its place in the file."""
     data_bytes = read_bounded(path, MAX_CASE_BYTES)  # counted while reading: a device or pipe cannot exhaust memory
+    return load_case_bytes(data_bytes, path)
+
+
+def load_case_bytes(data_bytes: bytes, path: Path | str) -> dict[str, Any]:
+    """A case file's bytes (from a file or a request body) parsed and schema-checked; `path` names it in messages."""
+    if len(data_bytes) > MAX_CASE_BYTES:
+        raise UnusableInput(f"{path}: larger than {MAX_CASE_BYTES // 1024} KiB; not a case file")
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:

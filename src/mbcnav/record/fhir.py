@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from mbcnav.dates import DateError, PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record import markers
+from mbcnav.record.inputs import Located, UnusableInput
 from mbcnav.record.labs import analyte_of, parse_lab
 from mbcnav.record.model import (
     ClinicalFinding,
@@ -39,7 +40,6 @@ from mbcnav.record.model import (
     TnmCategory,
     TumorMeasurement,
 )
-from mbcnav.record.reader import Located, UnusableInput
 from mbcnav.terminology import findings
 from mbcnav.terminology.codes import LOINC, MBCNAV_SD, codings, first_code, has_code, texts
 from mbcnav.terminology.sites import classify_site

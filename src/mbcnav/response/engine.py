@@ -1,18 +1,15 @@
-"""Response for a whole record: one RECIST evaluation per line of therapy, and its use by the assessment."""
+"""Response for a whole record: one RECIST evaluation per line of therapy (its use by the assessment, RECIST
+progression as documented progression, is mbcnav.pathway.assess_with_response)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from mbcnav.assess import Assessment, assess
-from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.therapy import Line
-from mbcnav.dates import PartialDate
 from mbcnav.record.fhir import AS_OF_LOCATION
-from mbcnav.record.model import DiseaseStatus, Record, Source
+from mbcnav.record.model import Record
 from mbcnav.response.recist import LineResponse, LineWindow, ResponseConfig, _readings, evaluate_line, lesion_infos
 
 SCHEMA_VERSION = "1.1"
@@ -69,32 +66,3 @@ def evaluate_response(
                 given = baseline
         results.append(evaluate_line(w, infos, readings, record.metastases, cfg, given))
     return ResponseReport(record.patient.id, results, notes)
-
-
-def assess_with_response(
-    record: Record,
-    *,
-    as_of: date | None = None,
-    config: AssessmentConfig | None = None,
-    response_config: ResponseConfig | None = None,
-    baseline: date | None = None,
-) -> tuple[Assessment, ResponseReport]:
-    """Assessment whose lines also know RECIST progression: a PD found by the engine counts as documented
-    progression for the line-of-therapy rules (and so for resistance and exposure facts)."""
-    first = assess(record, as_of=as_of, config=config)
-    report = evaluate_response(record, first.lines, response_config, baseline)
-    known = {s.date.earliest for s in record.disease_statuses if s.date and s.status == "progression"}
-    extra = tuple(
-        DiseaseStatus(
-            PartialDate.of(r.progression_date),
-            "progression",
-            Source(f"RECIST/line-{r.line}", f"RECIST 1.1 PD on line {r.line}"),
-        )
-        for r in report.lines
-        if r.progression_date is not None and r.progression_date not in known
-    )
-    if not extra:
-        return first, report
-    enriched = dataclasses.replace(record, disease_statuses=record.disease_statuses + extra)
-    second = assess(enriched, as_of=as_of, config=config)
-    return second, evaluate_response(enriched, second.lines, response_config, baseline)

@@ -1,4 +1,4 @@
-"""`mbcnav response`: one patient (text or JSON, optional plots) or a folder of patients (cohort + waterfall)."""
+"""`mbcnav response PATH`: one patient (text or JSON, optional plots) or a folder of patients (cohort + waterfall)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
+from mbcnav.commands.common import AS_OF_HELP, FORMAT_HELP, PATIENT_HELP, STRICT_HELP, as_of_date
 from mbcnav.outcome import (
+    EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_PARTIAL,
     Cohort,
@@ -23,21 +20,41 @@ from mbcnav.outcome import (
     read_patients,
     writable_folder,
 )
-from mbcnav.record.model import Record
 from mbcnav.record.reader import UnusableInput
-from mbcnav.response.engine import SCHEMA_VERSION, ResponseReport, assess_with_response
 
 MAX_TEXT_PATIENTS = 50
 
 
-def _report(record: Record, args: argparse.Namespace, today: date) -> ResponseReport:
-    _, report = assess_with_response(record, as_of=today, baseline=args.baseline)
-    return report
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    r = sub.add_parser(
+        "response",
+        help="RECIST 1.1 response per line of therapy, with spider/swimmer plots; "
+        "a folder of patient files gives a cohort waterfall plot",
+        epilog=EXIT_CODES_HELP,
+    )
+    r.add_argument(
+        "path",
+        type=Path,
+        help="one patient (as for assess), or a folder of several patients' files: a cohort (one report per "
+        "patient; a file that cannot be read is reported and skipped, and the exit code is 1)",
+    )
+    r.add_argument("--format", choices=["text", "json"], default="text", help=FORMAT_HELP)
+    r.add_argument("--baseline", type=as_of_date, metavar="YYYY-MM-DD", help="use this assessment date as the baseline")
+    r.add_argument("--plot", type=Path, metavar="DIR", help="write PNG and SVG plots into DIR (created if needed)")
+    r.add_argument("--as-of", type=as_of_date, metavar="YYYY-MM-DD", help=AS_OF_HELP)
+    r.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    r.add_argument("--patient", metavar="ID", help=PATIENT_HELP + " (in a folder: only that patient)")
 
 
-def run_response(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """One patient, or a cohort (a folder of several patients: each file read on its own; a file that cannot be
     read is reported, the others are still evaluated, and the exit code is 1)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from mbcnav.pathway import evaluate
+    from mbcnav.response.engine import SCHEMA_VERSION
+
     today = args.as_of or date.today()
     if args.plot is not None:
         try:
@@ -71,10 +88,10 @@ def run_response(args: argparse.Namespace) -> int:
         if isinstance(read, Cohort):
             recist = progress.add_task("RECIST per patient", total=len(read.records))
             for _, record in read.records:
-                reports.append(_report(record, args, today))
+                reports.append(evaluate(record, as_of=today, baseline=args.baseline).response)
                 progress.advance(recist)
         else:
-            reports.append(_report(read, args, today))
+            reports.append(evaluate(read, as_of=today, baseline=args.baseline).response)
     if isinstance(read, Cohort) and not reports:
         return fail(UnusableInput(f"{args.path}: no patient in the folder could be read", problems), args.format)
     written: list[Path] = []
@@ -101,9 +118,11 @@ def run_response(args: argparse.Namespace) -> int:
         )
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
+        from mbcnav.render.response import render_response
+
         con = Console(highlight=False)
         for r in reports[:MAX_TEXT_PATIENTS]:
-            render_report(r, con)
+            render_response(r, con)
         if len(reports) > MAX_TEXT_PATIENTS:
             con.print(f"… {len(reports) - MAX_TEXT_PATIENTS} more patients (use --format json)")
     sys.stdout.flush()
@@ -118,64 +137,3 @@ def run_response(args: argparse.Namespace) -> int:
             print(f"  {p.location}: {p.message}", file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
-
-
-def _fmt(v: float | None, pct: bool = False) -> str:
-    if v is None:
-        return "—"
-    return f"{v:+.1f}%" if pct else f"{v:g}"
-
-
-def render_report(r: ResponseReport, con: Console) -> None:
-    con.rule(f"[bold]RECIST 1.1 response[/bold] — patient {escape(r.patient_id or '?')}")
-    for note in r.notes:
-        con.print(f"note: {escape(note)}", style="yellow")
-    for line in r.lines:
-        head = (
-            f"[bold]Line {line.line}[/bold] ({escape(', '.join(line.drugs))}) from {line.start} — "
-            f"baseline {line.baseline_date or 'none'}"
-        )
-        if line.baseline_sum is not None:
-            head += f", sum of target diameters {line.baseline_sum:g} mm"
-        con.print(head)
-        if line.targets:
-            con.print(
-                "  targets: " + escape("; ".join(f"{t.lesion_id} {t.site} {s:g} mm" for t, s in line.targets)),
-                style="dim",
-            )
-        if line.non_targets:
-            con.print(
-                "  non-targets: " + escape("; ".join(f"{n.lesion_id} {n.site}" for n in line.non_targets)), style="dim"
-            )
-        if line.timepoints:
-            t = Table(show_edge=False, pad_edge=False)
-            # fold, never an ellipsis: a cut "non-CR/no…" would change the meaning
-            # (headers short enough for 80 columns: sum = sum of target diameters in mm, % change vs baseline/nadir)
-            for col in ("date", "sum", "vs base", "vs nadir", "target", "non-target", "new", "overall"):
-                t.add_column(col, overflow="fold", no_wrap=col != "overall")
-            for tp in line.timepoints:
-                t.add_row(
-                    tp.date.isoformat(),
-                    _fmt(tp.sum_mm),
-                    _fmt(tp.change_from_baseline_pct, True),
-                    _fmt(tp.change_from_nadir_pct, True),
-                    tp.target or "—",
-                    tp.non_target or "—",
-                    "yes" if tp.new_lesions else "no",
-                    f"[bold]{tp.overall}[/bold]"
-                    + (f" ({tp.overall_detail})" if tp.overall_detail not in (tp.overall,) else ""),
-                )
-            con.print(t)
-        bor = f"  best overall response: [bold]{line.best_overall_detail}[/bold]"
-        bor += (
-            " (confirmed)"
-            if line.confirmed
-            else (" (unconfirmed)" if line.best_overall_response in ("CR", "PR") else "")
-        )
-        if line.progression_date:
-            bor += f"; progression {line.progression_date}"
-        if line.duration_of_response_days is not None:
-            bor += f"; duration of response {line.duration_of_response_days} days"
-        con.print(bor)
-        for note in line.notes:
-            con.print(f"  note: {escape(note)}", style="yellow")

@@ -1,4 +1,4 @@
-"""The readable terminal report of an assessment (rich)."""
+"""`mbcnav assess` as text: the readable terminal report of an assessment (rich)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def line_stops(line: Line) -> str:
 
 
 def render_assessment(a: Assessment, console: Console | None = None) -> None:
+    """The assessment, finding by finding with its reasons (default console: standard output)."""
     con = console or Console(highlight=False)
     j = a.to_json()
     p = j["patient"]

@@ -1,19 +1,19 @@
 """`mbcnav trials load | search | match | sync`: the trial store from the command line. Exit codes as every
-command (mbcnav.outcome): 0 done, 2 unusable input or user error, 70 internal error."""
+command (mbcnav.outcome): 0 done, 1 some records skipped, 2 unusable input or user error, 70 internal error."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from mbcnav.outcome import EXIT_OK
-from mbcnav.outcome import EXIT_UNUSABLE as EXIT_UNUSABLE  # the exit codes of every command
+from mbcnav.commands.common import AS_OF_HELP, as_of_date, iso_date, positive
+from mbcnav.outcome import EXIT_CODES_HELP, EXIT_OK, EXIT_PARTIAL, fail, read_patient, user_error
+from mbcnav.record.reader import UnusableInput
 
 if TYPE_CHECKING:
     from mbcnav.trials.records import RecordProblem
@@ -21,28 +21,6 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 MAX_PROBLEMS_SHOWN = 50
-ATTRIBUTION = (
-    "Source: ClinicalTrials.gov, a U.S. government database (National Library of Medicine). Records are normalised "
-    "by mbcnav (see docs/trials.md); check ClinicalTrials.gov for the current record."
-)
-
-
-def _date(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
-    return value
-
 
 # ClinicalTrials.gov overall statuses (API v2 enum; classic XML is normalised to them), plus "open" and "any".
 STATUSES = (
@@ -75,8 +53,6 @@ def _status(text: str) -> str:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mbcnav.outcome import EXIT_CODES_HELP
-
     t = sub.add_parser(
         "trials",
         help="clinical trials: load ClinicalTrials.gov records, sync, search the trial store, match a patient",
@@ -97,15 +73,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     search.add_argument("query", metavar="QUERY", help="words to look for (full-text search)")
     search.add_argument("--db", metavar="URL", help=db_help)
-    search.add_argument("--limit", type=_positive, default=20, metavar="N", help="at most N results (default 20)")
+    search.add_argument("--limit", type=positive, default=20, metavar="N", help="at most N results (default 20)")
     search.add_argument("--format", choices=["text", "json"], default="text", help=fmt_help)
     sync = tsub.add_parser(
         "sync", help="fetch studies from the ClinicalTrials.gov API v2 (online)", epilog=EXIT_CODES_HELP
     )
     sync.add_argument("--db", metavar="URL", help=db_help)
-    sync.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="studies last updated on or after this date")
+    sync.add_argument("--since", type=iso_date, metavar="YYYY-MM-DD", help="studies last updated on or after this date")
     sync.add_argument("--query-term", metavar="TERM", help="ClinicalTrials.gov search terms (query.term)")
-    sync.add_argument("--max-studies", type=_positive, metavar="N", help="stop after about N studies")
+    sync.add_argument("--max-studies", type=positive, metavar="N", help="stop after about N studies")
     match = tsub.add_parser(
         "match", help="match a patient to stored trials, criterion by criterion", epilog=EXIT_CODES_HELP
     )
@@ -116,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the patient: FHIR R4 / mCODE JSON, a .yaml case file, or a folder read as for assess",
     )
     match.add_argument("--db", metavar="URL", help=db_help)
-    match.add_argument("--top", type=_positive, default=10, metavar="N", help="list the N best studies (default 10)")
+    match.add_argument("--top", type=positive, default=10, metavar="N", help="list the N best studies (default 10)")
     match.add_argument(
         "--status",
         type=_status,
@@ -128,12 +104,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     match.add_argument("--country", metavar="C", help="only studies with a site in this country")
     match.add_argument("--format", choices=["text", "json"], default="text", help=fmt_help)
     match.add_argument("--all", action="store_true", help="also list ineligible studies (with the reasons)")
-    match.add_argument(
-        "--as-of",
-        type=_date,
-        metavar="YYYY-MM-DD",
-        help="read the record as known on this date: later facts are left out (default: today)",
-    )
+    match.add_argument("--as-of", type=as_of_date, metavar="YYYY-MM-DD", help=AS_OF_HELP)
     match.add_argument(
         "--strict",
         action="store_true",
@@ -142,11 +113,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     match.add_argument("--patient", metavar="ID", help="patient id, when the input holds more than one patient")
 
 
-def _err(message: str, fmt: str = "text") -> int:
-    """A user error: `mbcnav: message` on stderr, or an OperationOutcome on stdout under --format json; exit 2."""
-    from mbcnav.outcome import user_error
+def run(args: argparse.Namespace) -> int:
+    """The trials command; a store that cannot be opened or fails is a user error (an OperationOutcome under
+    --format json), never an internal one."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return user_error(message, fmt)
+    from mbcnav.trials.migrations import StoreError
+
+    fmt = getattr(args, "format", "text")  # load and sync have no --format
+    try:
+        if args.trials_command == "load":
+            return cmd_load(args)
+        if args.trials_command == "search":
+            return cmd_search(args)
+        if args.trials_command == "match":
+            return cmd_match(args)
+        return cmd_sync(args)
+    except StoreError as exc:
+        return user_error(str(exc), fmt)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return user_error(f"the trial store failed: {reason}", fmt)
 
 
 def _missing_store(url: str | None) -> str | None:
@@ -206,7 +193,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from mbcnav.outcome import EXIT_PARTIAL
+    from mbcnav.render.trials import ATTRIBUTION
     from mbcnav.trials.load import collect_files, load_files
     from mbcnav.trials.store import display_url
 
@@ -242,7 +229,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     _problems(summary.problems)
     print(ATTRIBUTION)
     if not summary.records:
-        return _err("nothing usable was loaded")
+        return user_error("nothing usable was loaded")
     if summary.skipped:
         print(f"mbcnav: {summary.skipped} record(s) or file(s) not loaded (listed above)", file=sys.stderr)
         return EXIT_PARTIAL
@@ -250,16 +237,17 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from mbcnav.render.trials import ATTRIBUTION
     from mbcnav.trials.migrations import StoreError
     from mbcnav.trials.store import display_url
 
     try:
         opened = _open(args.db, must_exist=True)
     except StoreError as exc:
-        return _err(str(exc), args.format)
+        return user_error(str(exc), args.format)
     with opened as store:
         if store.count() == 0:
-            return _err(
+            return user_error(
                 f"the trial store ({display_url(store.url)}) holds no studies: "
                 "run `mbcnav trials load PATH` or `mbcnav trials sync` first",
                 args.format,
@@ -288,35 +276,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not found:
         print(f"No study matches {args.query!r}.")
         return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
+    from mbcnav.render.trials import render_search
 
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("NCT id", "status", "type / phase", "title"):
-        table.add_column(col, overflow="fold")
-    for t in found:
-        phases = "/".join(p.lower().replace("phase", "phase ").replace("_", " ") for p in t.phases if p != "NA")
-        kind = "expanded access" if t.is_expanded_access else phases or t.study_type.lower()
-        table.add_row(t.nct_id, t.status.lower().replace("_", " "), kind, t.title)
-    con = Console(highlight=False)
-    con.print(table)
-    dates = Counter(t.processed_on or "not recorded" for t in found)
-    con.print(
-        "Processed by ClinicalTrials.gov on: " + ", ".join(f"{d} ({n})" for d, n in sorted(dates.items())),
-        markup=False,
-    )
-    con.print(ATTRIBUTION, markup=False)
+    render_search(found)
     return EXIT_OK
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from mbcnav.outcome import EXIT_PARTIAL
+    from mbcnav.render.trials import ATTRIBUTION
     from mbcnav.trials import sync as sync_mod
     from mbcnav.trials.store import display_url
 
     with _open(args.db) as store:
         if not (args.since or args.query_term or store.sync_state("")):
-            return _err(
+            return user_error(
                 "say what to fetch: --query-term TERM and/or --since YYYY-MM-DD "
                 "(ClinicalTrials.gov holds over half a million studies)"
             )
@@ -349,7 +322,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     print(ATTRIBUTION)
     if summary.error:
         resume = f"; the next sync resumes from {summary.reached}" if summary.reached else ""
-        return _err(f"sync stopped: {summary.error}{resume}")
+        return user_error(f"sync stopped: {summary.error}{resume}")
     if summary.skipped:
         print(f"mbcnav: {summary.skipped} record(s) not stored (listed above)", file=sys.stderr)
         return EXIT_PARTIAL
@@ -421,27 +394,23 @@ def _fill_parse_cache(store: TrialStore, status: list[str] | None, country: str 
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from mbcnav.options import recommend
-    from mbcnav.outcome import fail, read_patient
-    from mbcnav.record.reader import UnusableInput
-    from mbcnav.response import assess_with_response
-    from mbcnav.trials.match import OPEN_STATUSES, match_patient
-    from mbcnav.trials.matching_io import parsed_trials, render_matches
+    from mbcnav.pathway import evaluate
+    from mbcnav.trials.match import OPEN_STATUSES
+    from mbcnav.trials.matching_io import parsed_trials
     from mbcnav.trials.migrations import StoreError
 
-    as_of = date.fromisoformat(args.as_of) if args.as_of else None
-    today = as_of or date.today()
+    today = args.as_of or date.today()
     try:
-        record = read_patient(args.path, strict=args.strict, as_of=as_of, patient_id=args.patient)
+        record = read_patient(args.path, strict=args.strict, as_of=args.as_of, patient_id=args.patient)
     except UnusableInput as err:
         return fail(err, args.format)
     try:
         store = _open(args.db, must_exist=True)
     except StoreError as exc:
-        return _err(str(exc), args.format)
+        return user_error(str(exc), args.format)
     with store:
         if store.count() == 0:
-            return _err(
+            return user_error(
                 "the trial store is empty: load trials first, e.g. `mbcnav trials load ../shared/data/trials`",
                 args.format,
             )
@@ -452,52 +421,26 @@ def cmd_match(args: argparse.Namespace) -> int:
             if close is not None:
                 close()
             if not known:
-                return _err(
+                return user_error(
                     f"no stored study has a site in the country {args.country!r} (use ClinicalTrials.gov's names, "
                     "e.g. 'United States', 'United Kingdom', 'Germany')",
                     args.format,
                 )
-        assessment, _ = assess_with_response(record, as_of=today)
-        options = recommend(assessment)
-        systemic = [
-            o
-            for o in options.offered
-            if o.category not in ("supportive", "bone_health", "radiotherapy", "surgery") and o.tier != "consider"
-        ]
+        evaluation = evaluate(record, as_of=today)
         status = None if args.status == "any" else (list(OPEN_STATUSES) if args.status == "open" else [args.status])
         _fill_parse_cache(store, status, args.country)
-        report = match_patient(
-            assessment,
+        report = evaluation.match_trials(
             _matching_progress(
                 parsed_trials(store, status=status, country=args.country),
                 store.count() if status is None and not args.country else None,
             ),
             top=args.top,
             include_ineligible=args.all,
-            options_exhausted=not systemic,
         )
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:
-        render_matches(report)
+        from mbcnav.render.trials import render_trials
+
+        render_trials(report)
     return EXIT_OK
-
-
-def run_trials(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from mbcnav.trials.migrations import StoreError
-
-    try:
-        if args.trials_command == "load":
-            return cmd_load(args)
-        if args.trials_command == "search":
-            return cmd_search(args)
-        if args.trials_command == "match":
-            return cmd_match(args)
-        return cmd_sync(args)
-    except StoreError as exc:
-        return _err(str(exc))
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return _err(f"the trial store failed: {reason}")
