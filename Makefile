@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_trials_load.py
 	$(BIN)/python benchmarks/bench_trials_match.py
 	$(BIN)/python benchmarks/fuzz_inputs.py
+	$(BIN)/python benchmarks/bench_service.py --seconds 5
 
 examples: $(STAMP)
 	$(BIN)/python scripts/build_examples.py

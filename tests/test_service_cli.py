@@ -33,7 +33,7 @@ def test_import_stores_each_file_as_a_patient_and_a_second_import_as_a_version(
         assert total == 3
         assert reg.check() == []
         first = next(r for r in rows if r.latest_version == 2)
-        assert [v["imported_by"] for v in reg.versions(first.id)][0] == "dr-cli"
+        assert reg.versions(first.id)[0]["imported_by"] == "dr-cli"
 
 
 def test_import_of_a_folder_skips_what_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

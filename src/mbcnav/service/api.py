@@ -29,8 +29,12 @@ router = APIRouter(prefix="/api/v1")
 _PLOT_LOCK = threading.Lock()  # matplotlib's pyplot is not thread-safe
 
 AsOf = Annotated[
-    date | None,
-    Query(description="read the record as known on this date (YYYY-MM-DD); default today", alias="as_of"),
+    str | None,
+    Query(
+        description="read the record as known on this date (YYYY-MM-DD); default today",
+        alias="as_of",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    ),
 ]
 _READ_ERRORS = error_responses(400, 401, 403, 404, 429)
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -41,8 +45,15 @@ def _fhir(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None
     return JSONResponse(doc, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
-def _as_of(request: Request, as_of: date | None) -> date | None:
-    if as_of is not None and as_of > service(request).today():
+def _as_of(request: Request, text: str | None) -> date | None:
+    """YYYY-MM-DD, not after today (a number is not a date: no Unix timestamps)."""
+    if text is None:
+        return None
+    try:
+        as_of = date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"as_of {text!r} is not a date (YYYY-MM-DD)") from None
+    if as_of > service(request).today():
         raise ApiError(400, f"as_of {as_of.isoformat()} is in the future")
     return as_of
 
@@ -292,10 +303,15 @@ def get_trials(
 @router.get(
     "/patients/{id}/fhir",
     tags=[PHI_TAG],
-    responses=_READ_ERRORS,
+    responses={
+        200: {"description": "A FHIR Bundle", "content": {FHIR_JSON: {"schema": {"type": "object"}}}},
+        **_READ_ERRORS,
+    },
     summary="The stored record as a FHIR Bundle (latest version, or `version`)",
 )
-def get_fhir(request: Request, id: str, version: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+def get_fhir(
+    request: Request, id: str, version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None
+) -> JSONResponse:
     access = patient_access(request, id)
     stored = service(request).registry.bundle(id, version)
     if stored is None:
@@ -345,7 +361,13 @@ def add_care_team(request: Request, id: str, subject: str) -> JSONResponse:
 @router.get(
     "/audit",
     tags=[ADMIN_TAG],
-    responses=_READ_ERRORS,
+    responses={
+        200: {
+            "description": "A FHIR searchset Bundle of AuditEvents",
+            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+        },
+        **_READ_ERRORS,
+    },
     summary="AuditEvents, newest first, as a FHIR searchset Bundle (admin)",
 )
 def get_audit(

@@ -376,26 +376,36 @@ class Registry:
         return exists is None
 
     def seen(self, subject: str, role: str) -> bool:
-        """Note a signed-in subject (for the admin's user list); False when the subject has been revoked."""
+        """Note a signed-in subject (for the admin's user list); False when the subject has been revoked. Reads
+        first, and writes only for a new user or at most once a minute per user (no write lock on every request)."""
         stamp = now()
-        with self.write() as conn:
+        with self.read() as conn:
             row = conn.execute(
                 text("SELECT revoked_at, last_seen FROM registry_users WHERE subject = :s"), {"s": subject}
             ).first()
+        if row is not None and row.revoked_at is not None:
+            return False
+        if row is not None and stamp[:16] == str(row.last_seen)[:16]:
+            return True
+        with self.write() as conn:
             if row is None:
+                # a new user's first requests may arrive at once: the first insert wins, the others change nothing
                 conn.execute(
-                    text("INSERT INTO registry_users (subject, role, first_seen, last_seen) VALUES (:s, :r, :t, :t)"),
+                    text(
+                        "INSERT INTO registry_users (subject, role, first_seen, last_seen) VALUES (:s, :r, :t, :t)"
+                        " ON CONFLICT (subject) DO NOTHING"
+                    ),
                     {"s": subject, "r": role, "t": stamp},
                 )
-                return True
-            if row.revoked_at is not None:
-                return False
-            if stamp[:16] != str(row.last_seen)[:16]:  # at most one write a minute per user
+            else:
                 conn.execute(
                     text("UPDATE registry_users SET last_seen = :t, role = :r WHERE subject = :s"),
                     {"s": subject, "r": role, "t": stamp},
                 )
-        return True
+            revoked = conn.execute(
+                text("SELECT revoked_at FROM registry_users WHERE subject = :s"), {"s": subject}
+            ).scalar()
+        return revoked is None
 
     def revoked(self, subject: str) -> bool:
         with self.read() as conn:
