@@ -30,7 +30,7 @@ demo: $(STAMP)
 	  $(BIN)/mbcnav trials load ../shared/data/trials && \
 	  $(BIN)/mbcnav trials match examples/cases/07-her2-low-after-cdk46.yaml --top 5; \
 	else echo "(../shared/data/trials not found: trial matching demo skipped)"; fi
-	$(BIN)/mbcnav import examples/fhir examples/cases
+	$(BIN)/mbcnav import examples/fhir
 	@echo "the example patients are in the registry: start the service with '$(BIN)/mbcnav serve' and open the link it prints"
 
 # The README's pictures: the demo's plots, made for a fixed date so they do not change from day to day.

@@ -18,10 +18,10 @@ LINT = Path(sys.executable).with_name("lint-imports")  # import-linter, a dev de
 LAYERS = [
     "mbcnav.cli",
     "mbcnav.commands",
-    "(mbcnav.service)",
-    "mbcnav.render | mbcnav.outcome",
+    "mbcnav.service",
+    "mbcnav.render | mbcnav.outcome | mbcnav.summary",
     "mbcnav.pathway",
-    "mbcnav.trials | mbcnav.options | mbcnav.response",
+    "mbcnav.trials | mbcnav.options | mbcnav.response | mbcnav.monitoring | (mbcnav.chart)",
     "mbcnav.assess",
     "mbcnav.record",
     "mbcnav.knowledge | mbcnav.terminology",

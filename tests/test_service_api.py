@@ -112,11 +112,15 @@ def concrete(route: Op, pid: str) -> tuple[str, str]:
     return route.method, path
 
 
+# A symptom report: every question answered, nothing wrong (a routine report).
+REPORT = {"resourceType": "QuestionnaireResponse", "status": "completed", "item": []}
+PATIENT_WRITES = ("/api/v1/patients/{id}/symptom-reports",)  # what a patient may write on her own record
+
+
 def call(api: Api, method: str, path: str, headers: dict[str, str]) -> Any:
     if method == "POST":
-        return api.client.post(
-            path, content=FHIR_02.read_bytes(), headers={**headers, "content-type": "application/json"}
-        )
+        body = json.dumps(REPORT).encode() if path.endswith("/symptom-reports") else FHIR_02.read_bytes()
+        return api.client.post(path, content=body, headers={**headers, "content-type": "application/json"})
     return api.client.request(method, path, headers=headers)
 
 
@@ -339,6 +343,8 @@ def test_a_patient_reads_her_own_record_and_no_one_elses(api: Api) -> None:
         r = call(api, method, path, api.patient)
         if method == "GET" and route.path != "/api/v1/patients/{id}/trials":
             assert r.status_code == 200, route.path  # her own record, every view of it
+        elif route.path in PATIENT_WRITES:
+            assert r.status_code == 201, route.path  # she reports her own symptoms
         elif method != "GET":
             assert r.status_code == 403, route.path  # a patient imports nothing and manages no care team
 

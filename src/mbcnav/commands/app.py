@@ -10,7 +10,19 @@ import sys
 from collections.abc import Callable
 
 from mbcnav import __version__
-from mbcnav.commands import assess, auth, convert, kb, options, registry_import, response, serve, trials
+from mbcnav.commands import (
+    assess,
+    auth,
+    convert,
+    kb,
+    monitoring,
+    options,
+    registry_import,
+    response,
+    serve,
+    summary,
+    trials,
+)
 from mbcnav.outcome import (
     EXIT_CODES_HELP,
     EXIT_INTERNAL,
@@ -30,6 +42,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "kb": kb.run,
     "convert": convert.run,
     "trials": trials.run,
+    "summary": summary.run,
+    "plan": monitoring.run_plan,
+    "triage": monitoring.run_triage,
     "import": registry_import.run,
     "serve": serve.run,
     "auth": auth.run,
@@ -42,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"mbcnav {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, help="the command (`mbcnav COMMAND --help` for more)")
-    for module in (assess, response, options, kb, convert, trials, registry_import, serve, auth):
+    for module in (assess, response, options, kb, convert, trials, summary):
+        module.add_parser(sub)
+    monitoring.add_parsers(sub)  # plan, triage
+    for module in (registry_import, serve, auth):
         module.add_parser(sub)
     return p
 

@@ -39,9 +39,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="deployment: trust tokens of this OpenID Connect issuer (its `iss`), checked with its JWKS",
     )
     s.add_argument("--oidc-jwks-url", metavar="URL", help="the issuer's JWKS URL (required with --oidc-issuer)")
-    s.add_argument(
-        "--oidc-audience", default="mbcnav", metavar="AUD", help="the `aud` the issuer's tokens must carry"
-    )
+    s.add_argument("--oidc-audience", default="mbcnav", metavar="AUD", help="the `aud` the issuer's tokens must carry")
     s.add_argument(
         "--no-embedded-issuer",
         action="store_true",

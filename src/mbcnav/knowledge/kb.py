@@ -15,7 +15,14 @@ import jsonschema
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.knowledge.model import KbCompletion, KbGlobalExclusion, KbGlobalTierRule, KbOption
+from mbcnav.knowledge.model import (
+    KbCompletion,
+    KbGlobalExclusion,
+    KbGlobalTierRule,
+    KbOption,
+    MonitoringKb,
+    TriageKb,
+)
 
 _OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "gt", "lt", "is_unknown")
 
@@ -353,6 +360,7 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
     cited = {e for o in kb.options["options"] for e in o["evidence"]}
     cited |= {e for o in kb.options["options"] for x in o.get("exclusions", []) for e in x.get("evidence", [])}
     cited |= {e for c in kb.options.get("completions", []) for e in c.get("evidence", [])}
+    cited |= care_citations()
     problems += [
         f"evidence.yaml: trial {t!r} is cited by no option (remove it or cite it)"
         for t in trials
@@ -360,6 +368,7 @@ def lint(kb: KnowledgeBase, is_known_fact: Callable[[str], bool]) -> list[str]:
         and not any(t in g.get("evidence", []) for g in kb.options.get("global_exclusions", []))
         and not any(t in x.get("evidence", []) for x in kb.unknown_entries)
     ]
+    problems += care_lint(kb.evidence)
     return problems
 
 
@@ -394,3 +403,136 @@ def knowledge_base() -> KnowledgeBase:
     if errors:
         raise RuntimeError("knowledge base is invalid: " + "; ".join(errors[:5]))
     return dataclasses.replace(raw, models=models_of(raw.options, raw.approvals))
+
+
+# ---- follow-up plan and symptom triage (monitoring.yaml, triage.yaml): loading and lint -----------------------------
+CARE_FILES = (
+    ("monitoring.yaml", "schemas/monitoring.schema.json"),
+    ("triage.yaml", "schemas/triage.schema.json"),
+)
+
+
+def _care_doc(name: str) -> Any:
+    return load_yaml(_text(name))
+
+
+def _care_schema_problems(doc: Any, name: str, schema_name: str) -> list[str]:
+    schema = json.loads(_text(schema_name))
+    return [
+        f"{name}: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)
+    ]
+
+
+@cache
+def monitoring_kb() -> MonitoringKb:
+    """The follow-up plan items (monitoring.yaml), checked against their JSON Schema."""
+    doc = _care_doc("monitoring.yaml")
+    errors = _care_schema_problems(doc, "monitoring.yaml", "schemas/monitoring.schema.json")
+    if errors:
+        raise RuntimeError("monitoring.yaml is invalid: " + "; ".join(errors[:5]))
+    return MonitoringKb.model_validate(doc)
+
+
+@cache
+def triage_kb() -> TriageKb:
+    """The symptom questionnaire and triage rules (triage.yaml), checked against their JSON Schema."""
+    doc = _care_doc("triage.yaml")
+    errors = _care_schema_problems(doc, "triage.yaml", "schemas/triage.schema.json")
+    if errors:
+        raise RuntimeError("triage.yaml is invalid: " + "; ".join(errors[:5]))
+    return TriageKb.model_validate(doc)
+
+
+def care_citations() -> set[str]:
+    """Every evidence id cited by monitoring.yaml and triage.yaml (so a trial cited only there is not unused)."""
+    out: set[str] = set()
+    try:
+        mon, tri = _care_doc("monitoring.yaml"), _care_doc("triage.yaml")
+    except (OSError, yaml.YAMLError):
+        return out
+    for item in (mon or {}).get("items", []) if isinstance(mon, dict) else []:
+        if isinstance(item, dict):
+            out |= {str(x) for x in [item.get("source"), item.get("interval_source"), *item.get("also", [])] if x}
+    if isinstance(tri, dict):
+        out |= {str(x) for x in tri.get("rationale", [])}
+        out |= {str(r) for r in [tri.get("model", {}).get("source"), tri.get("escalation", {}).get("source")] if r}
+        out |= {str(s) for r in tri.get("rules", []) if isinstance(r, dict) for s in r.get("sources", [])}
+    return out
+
+
+def _triage_condition_problems(where: str, cond: dict[str, Any], tri: TriageKb) -> list[str]:
+    out: list[str] = []
+    for key in ("all", "any"):
+        if key in cond:
+            for c in cond[key]:
+                out += _triage_condition_problems(where, c, tri)
+            return out
+    if "not" in cond:
+        return _triage_condition_problems(where, cond["not"], tri)
+    if "group" in cond and cond["group"] not in tri.groups:
+        out.append(f"{where}: unknown group {cond['group']!r}")
+    if "item" in cond:
+        q = tri.question(cond["item"])
+        if q is None:
+            return [f"{where}: unknown question {cond['item']!r}"]
+        if "gte" in cond and q.type != "temperature":
+            out.append(f"{where}: {q.link_id!r} is not a number (gte needs a temperature item)")
+        if "in" in cond:
+            allowed = tri.answer_sets.get(q.type, [])
+            out += [f"{where}: {q.link_id!r} has no answer {v!r}" for v in cond["in"] if v not in allowed]
+    return out
+
+
+def care_lint(evidence: dict[str, Any]) -> list[str]:
+    """Problems in monitoring.yaml and triage.yaml: schema, citations missing from evidence.yaml, unknown drugs,
+    classes, questions, answers or groups, duplicate ids."""
+    known = {e["id"] for e in evidence.get("trials", [])} | {g["id"] for g in evidence.get("guidelines", [])}
+    problems: list[str] = []
+    docs: dict[str, Any] = {}
+    for name, schema_name in CARE_FILES:
+        try:
+            docs[name] = _care_doc(name)
+        except (OSError, yaml.YAMLError) as exc:
+            problems.append(f"{name}: cannot be read: {exc}")
+            continue
+        problems += _care_schema_problems(docs[name], name, schema_name)
+    if problems:
+        return problems
+    cat = catalogue()
+    mon = MonitoringKb.model_validate(docs["monitoring.yaml"])
+    seen: set[str] = set()
+    for item in mon.items:
+        where = f"monitoring.yaml {item.id}"
+        if item.id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(item.id)
+        problems += [f"{where}: citation {s!r} not in evidence.yaml" for s in item.sources if s not in known]
+        problems += [f"{where}: drug {d!r} not in the drug catalogue" for d in item.applies.drugs if d not in cat.drugs]
+        problems += [f"{where}: unknown drug class {c!r}" for c in item.applies.classes if c not in cat.classes]
+        if item.evidence.type != "labs" and item.evidence.analytes:
+            problems.append(f"{where}: analytes are read only for evidence type labs")
+    tri = TriageKb.model_validate(docs["triage.yaml"])
+    problems += [
+        f"triage.yaml: citation {s!r} not in evidence.yaml"
+        for s in [tri.tool.source, tri.escalation.source, *tri.rationale]
+        if s not in known
+    ]
+    links = [q.link_id for q in tri.questions]
+    problems += [f"triage.yaml: duplicate question {x!r}" for x in sorted({x for x in links if links.count(x) > 1})]
+    for name, group in tri.groups.items():
+        problems += [
+            f"triage.yaml group {name}: drug {d!r} not in the drug catalogue" for d in group.drugs if d not in cat.drugs
+        ]
+        problems += [
+            f"triage.yaml group {name}: unknown drug class {c!r}" for c in group.classes if c not in cat.classes
+        ]
+    rule_ids: set[str] = set()
+    for rule in tri.rules:
+        where = f"triage.yaml rule {rule.id}"
+        if rule.id in rule_ids:
+            problems.append(f"{where}: duplicate id")
+        rule_ids.add(rule.id)
+        problems += [f"{where}: citation {s!r} not in evidence.yaml" for s in rule.sources if s not in known]
+        problems += _triage_condition_problems(where, rule.when, tri)
+    return problems

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mbcnav import __version__
-from mbcnav.service import api
+from mbcnav.service import api, monitoring_routes, summary_routes
 from mbcnav.service.audit import audit_event
 from mbcnav.service.auth import AuthError
 from mbcnav.service.context import TOKEN_COOKIE, Service, route_template
@@ -162,7 +162,7 @@ class Guard:
 def _auth_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthError)
     route = route_template(request)
-    if route.startswith("/api/v1/patients"):  # a refused attempt on patient data is audited too
+    if route.startswith("/api/v1/"):  # a refused attempt on the API (patient data, work list, audit) is audited too
         svc: Service = request.app.state.service
         pid = request.path_params.get("id")
         known = pid if isinstance(pid, str) and svc.registry.patient(pid) is not None else None
@@ -217,7 +217,10 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.warm_trials:
             threading.Thread(target=svc.warm_trials, name="mbcnav-warm-trials", daemon=True).start()
+        if settings.deliver_alerts:
+            app.state.dispatcher.start()
         yield
+        app.state.dispatcher.stop()
         svc.close()
 
     app = FastAPI(
@@ -241,6 +244,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
         return {"status": "ok", "version": __version__, "registry_schema": svc.registry.schema_version}
 
     app.include_router(api.router)
+    monitoring_routes.install(app)
+    app.include_router(summary_routes.router)
     from mbcnav.service import web
 
     web.install(app)

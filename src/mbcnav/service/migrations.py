@@ -52,13 +52,42 @@ def _step1(dialect: str) -> tuple[str, ...]:
     )
 
 
-STEPS: tuple[tuple[int, str], ...] = ((1, "patients, versions, identifiers, care team, users, audit"),)
+def _step2(dialect: str) -> tuple[str, ...]:
+    j = _json(dialect)
+    return (
+        # a patient's symptom report: stored once per (patient, client key) so a client's retry is not a second report
+        "CREATE TABLE registry_reports ("
+        " id TEXT PRIMARY KEY, patient_id TEXT NOT NULL REFERENCES registry_patients (id), client_key TEXT NOT NULL,"
+        " received_at TEXT NOT NULL, authored TEXT, submitted_by TEXT NOT NULL, level TEXT NOT NULL,"
+        f" response {j} NOT NULL, triage {j} NOT NULL, UNIQUE (patient_id, client_key))",
+        "CREATE INDEX ix_registry_reports_patient ON registry_reports (patient_id, received_at)",
+        # an emergency or same-day report raises an alert for the care team's work list
+        "CREATE TABLE registry_alerts ("
+        " id TEXT PRIMARY KEY, patient_id TEXT NOT NULL REFERENCES registry_patients (id),"
+        " report_id TEXT NOT NULL REFERENCES registry_reports (id), level TEXT NOT NULL, created_at TEXT NOT NULL,"
+        f" summary {j} NOT NULL, acknowledged_by TEXT, acknowledged_at TEXT, note TEXT)",
+        "CREATE INDEX ix_registry_alerts_open ON registry_alerts (acknowledged_at, created_at)",
+        # transactional outbox: written with the alert, delivered at least once by the dispatcher (survives restarts)
+        f"CREATE TABLE registry_outbox (seq {_autoid(dialect)}, id TEXT NOT NULL UNIQUE,"
+        " alert_id TEXT NOT NULL REFERENCES registry_alerts (id), created_at TEXT NOT NULL,"
+        f" payload {j} NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,"
+        " delivered_at TEXT, delivered_to TEXT, last_error TEXT)",
+        "CREATE INDEX ix_registry_outbox_pending ON registry_outbox (delivered_at, next_attempt_at)",
+    )
+
+
+STEPS: tuple[tuple[int, str], ...] = (
+    (1, "patients, versions, identifiers, care team, users, audit"),
+    (2, "symptom reports, alerts and the alert outbox"),
+)
 LATEST = STEPS[-1][0]
 
 
 def _statements(number: int, dialect: str) -> tuple[str, ...]:
     if number == 1:
         return _step1(dialect)
+    if number == 2:
+        return _step2(dialect)
     raise AssertionError(number)
 
 

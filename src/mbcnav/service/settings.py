@@ -25,3 +25,6 @@ class Settings:
     today: date | None = None  # tests: evaluate as of this date instead of the real today
     evaluation_cache: int = 256  # evaluations kept in memory (per patient version and date)
     warm_trials: bool = True  # parse the trial store's criteria in the background at start
+    alert_webhook: str | None = None  # deliver care-team alerts here too (a FHIR Communication, POSTed as JSON)
+    outbox_interval: float = 2.0  # seconds between outbox polls (alerts are also sent at once when stored)
+    deliver_alerts: bool = True  # run the outbox dispatcher (tests turn it off to drive it by hand)

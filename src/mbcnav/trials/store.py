@@ -138,6 +138,20 @@ def resolve_url(url: str | None = None) -> str:
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
 
 
+def missing_store(url: str | None) -> str | None:
+    """A SQLite store that does not exist is named, never created (as `mbcnav trials match` does)."""
+    try:
+        parsed = make_url(resolve_url(url))
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    db = Path(parsed.database or "").expanduser()
+    if not db.exists():
+        return f"there is no trial store at {db} (load studies with `mbcnav trials load DIR`)"
+    return None
+
+
 def display_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
