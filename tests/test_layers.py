@@ -21,7 +21,7 @@ LAYERS = [
     "mbcnav.service",
     "mbcnav.render | mbcnav.outcome | mbcnav.summary",
     "mbcnav.pathway",
-    "mbcnav.trials | mbcnav.options | mbcnav.response | mbcnav.monitoring | (mbcnav.chart)",
+    "mbcnav.trials | mbcnav.options | mbcnav.response | mbcnav.monitoring | mbcnav.chart",
     "mbcnav.assess",
     "mbcnav.record",
     "mbcnav.knowledge | mbcnav.terminology",

@@ -13,6 +13,7 @@ from mbcnav import __version__
 from mbcnav.commands import (
     assess,
     auth,
+    chart,
     convert,
     kb,
     monitoring,
@@ -43,6 +44,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "convert": convert.run,
     "trials": trials.run,
     "summary": summary.run,
+    "chart": chart.run_chart,
     "plan": monitoring.run_plan,
     "triage": monitoring.run_triage,
     "import": registry_import.run,
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"mbcnav {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, help="the command (`mbcnav COMMAND --help` for more)")
-    for module in (assess, response, options, kb, convert, trials, summary):
+    for module in (assess, response, options, kb, convert, trials, summary, chart):
         module.add_parser(sub)
     monitoring.add_parsers(sub)  # plan, triage
     for module in (registry_import, serve, auth):

@@ -29,8 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from mbcnav.render.knowledge import knowledge_markdown, option_markdown
 
     if args.kb_command == "lint":
+        from mbcnav.knowledge import interactions
+
         kb = load_unchecked()
         problems = lint(kb, is_known_fact)
+        problems += [f"interactions.yaml: {p}" for p in interactions.lint(interactions.load_unchecked(), kb.evidence,
+                                                                          is_known_fact)]  # fmt: skip
         for p in problems:
             print(f"kb: {p}")
         n = len(kb.options["options"])

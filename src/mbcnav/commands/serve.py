@@ -9,6 +9,15 @@ from mbcnav.outcome import EXIT_CODES_HELP
 DB_HELP = "the service's database URL (default: $MBCNAV_DATABASE_URL, else SQLite in the user data folder)"
 
 
+def _cds_issuer(text: str) -> tuple[str, str, str | None]:
+    """ISS=JWKS_URL[,AUD] (an EHR trusted to call the CDS services)."""
+    iss, sep, rest = text.partition("=")
+    jwks, _, aud = rest.partition(",")
+    if not sep or not iss.strip() or not jwks.strip().startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"not ISS=JWKS_URL[,AUD]: {text!r}")
+    return iss.strip(), jwks.strip(), aud.strip() or None
+
+
 def _port(text: str) -> int:
     """A TCP port, 0-65535 (0: any free port)."""
     try:
@@ -59,6 +68,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="allow cross-origin reads from this origin (repeatable; default: none, CORS closed)",
     )
     s.add_argument(
+        "--cds-issuer",
+        action="append",
+        default=[],
+        type=_cds_issuer,
+        metavar="ISS=JWKS_URL[,AUD]",
+        help="an EHR whose CDS Hooks JWTs are trusted: its `iss`, its JWKS URL and optionally the CDS base URL it "
+        "calls (the JWT `aud`) (repeatable)",
+    )
+    s.add_argument("--public-url", metavar="URL", help="the service's address as EHRs see it (card links, SMART)")
+    s.add_argument("--smart-client-id", metavar="ID", help="SMART on FHIR: this app's client id at the EHR")
+    s.add_argument(
+        "--smart-issuer",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="SMART on FHIR: an EHR FHIR base URL allowed to launch the app (repeatable)",
+    )
+    s.add_argument(
         "--no-sign-in-link",
         action="store_true",
         help="do not print the sign-in link at start (by default, when the service issues its own tokens: a link "
@@ -77,6 +104,7 @@ def argument_problem(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from mbcnav.service.auth import OidcIssuer
+    from mbcnav.service.cds_models import CdsClient
     from mbcnav.service.server import serve
     from mbcnav.service.settings import Settings
 
@@ -88,5 +116,9 @@ def run(args: argparse.Namespace) -> int:
         embedded_issuer=not args.no_embedded_issuer,
         clinician_scope=args.clinician_scope,
         cors_origins=tuple(args.cors_origin),
+        cds_issuers=tuple(CdsClient(iss, jwks, aud) for iss, jwks, aud in args.cds_issuer),
+        public_url=args.public_url,
+        smart_client_id=args.smart_client_id,
+        smart_issuers=tuple(args.smart_issuer),
     )
     return serve(host=args.host, port=args.port, sign_in_link=not args.no_sign_in_link, settings=settings)

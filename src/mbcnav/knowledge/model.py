@@ -265,6 +265,7 @@ class IxInteraction(_Strict):
     title: str
     indicator: Literal["info", "warning", "critical"]
     pair: list[IxDrugSet] | None = None
+    one_way: bool = False  # the drafted drug must be the pair's first side
     ordered: IxDrugSet | None = None
     when: Condition | None = None
     summary: str

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mbcnav import __version__
-from mbcnav.service import api, monitoring_routes, summary_routes
+from mbcnav.service import api, cds_hooks, monitoring_routes, smart, summary_routes
 from mbcnav.service.audit import audit_event
 from mbcnav.service.auth import AuthError
 from mbcnav.service.context import TOKEN_COOKIE, Service, route_template
@@ -246,6 +246,8 @@ def create_app(settings: Settings | None = None, *, registry: Registry | None = 
     app.include_router(api.router)
     monitoring_routes.install(app)
     app.include_router(summary_routes.router)
+    app.include_router(cds_hooks.router)
+    app.include_router(smart.router)
     from mbcnav.service import web
 
     web.install(app)

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Literal
 
 from mbcnav.service.auth import OidcIssuer
+from mbcnav.service.cds_models import CdsClient
 
 MIB = 1024 * 1024
 
@@ -28,3 +29,10 @@ class Settings:
     alert_webhook: str | None = None  # deliver care-team alerts here too (a FHIR Communication, POSTed as JSON)
     outbox_interval: float = 2.0  # seconds between outbox polls (alerts are also sent at once when stored)
     deliver_alerts: bool = True  # run the outbox dispatcher (tests turn it off to drive it by hand)
+    cds_issuers: tuple[CdsClient, ...] = ()  # EHRs whose CDS Hooks JWTs are trusted (issuer, JWKS URL, audience)
+    cds_timeout: float = 2.0  # seconds a CDS call may spend fetching from the EHR's FHIR server
+    public_url: str | None = None  # the service's address as the EHR sees it (card links, SMART redirect)
+    smart_client_id: str | None = None  # SMART on FHIR: this app's client id at the EHR
+    smart_issuers: tuple[str, ...] = ()  # SMART on FHIR: EHR FHIR base URLs allowed to launch the app
+    smart_scope: str | None = None  # SMART on FHIR: the scopes asked for (default: see service/smart.py)
+    smart_redirect_uri: str | None = None  # SMART on FHIR: the registered redirect URI (default public_url + path)
