@@ -1,14 +1,14 @@
 """Benchmark of the CDS Hooks patient-view service: p50/p95 latency with 1 and 50 concurrent clients on 127.0.0.1.
 
 The service runs on uvicorn in its own process (one worker, a fresh SQLite registry in a temporary folder, the rate
-limit off), with the CDS Hooks router included. Each request is a patient-view call for one of the example patients
+limit off), as `mbcnav serve` builds it. Each request is a patient-view call for one of the example patients
 with its full prefetch (Patient, Conditions, Observations, medicines, procedures, specimens), signed with an `ehr`
 token of the embedded issuer; each call is audited, as in production. First each example patient is called once in
 turn (a chart the service has not seen: the record is read and evaluated), then the concurrent phases run on charts
 already seen (an EHR calls patient-view each time the chart is opened). Target: p95 < 150 ms. Prints, asserts
 nothing.
 
-Run: `python benchmarks/bench_cds_hooks.py [--requests 600] [--clients 1 50]`
+Run: `python benchmarks/bench_cds_hooks.py [--requests 600] [--clients 1 50] [--workers 1]`
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ _TYPES = {
 
 def app_factory() -> Any:
     """The app uvicorn serves (`--factory`): mbcnav's service with the CDS Hooks router."""
-    from mbcnav.service import cds_hooks
     from mbcnav.service.app import create_app
     from mbcnav.service.settings import Settings
 
@@ -56,9 +55,7 @@ def app_factory() -> Any:
         warm_trials=False,
         today=date(2026, 11, 26),
     )
-    app = create_app(settings)
-    app.include_router(cds_hooks.router)
-    return app
+    return create_app(settings)  # the CDS Hooks router is part of the app
 
 
 def request_for(path: Path) -> dict[str, Any]:
@@ -114,6 +111,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=600, help="requests per concurrency level (default 600)")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 50], help="concurrency levels (default 1 50)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     args = ap.parse_args()
     bodies = [json.dumps(request_for(p)).encode() for p in sorted(EXAMPLES.glob("*.json"))]
     with tempfile.TemporaryDirectory(prefix="mbcnav-cds-bench-") as tmp:
@@ -138,6 +136,8 @@ def main() -> int:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(args.workers),
             ],
             env=env,
         )
@@ -156,7 +156,10 @@ def main() -> int:
                     start = time.perf_counter()
                     c.post("/cds-services/mbcnav-patient-view", content=body).raise_for_status()
                     cold.append((time.perf_counter() - start) * 1000)
-            print(f"patient-view, {len(bodies)} example charts, prefetch included, uvicorn 1 worker on 127.0.0.1")
+            print(
+                f"patient-view, {len(bodies)} example charts, prefetch included, uvicorn {args.workers} worker(s) on "
+                "127.0.0.1"
+            )
             print(f"  first call per chart (cold): p50 {pct(cold, 50):6.1f} ms  p95 {pct(cold, 95):6.1f} ms")
             for clients in args.clients:
                 lat, errors, seconds = asyncio.run(phase(base, headers, bodies, clients, args.requests))
