@@ -12,27 +12,48 @@ from __future__ import annotations
 import logging
 import math
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import jinja2
 from fastapi import FastAPI, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import Markup
 
 from mbcnav.dates import DateError, PartialDate
-from mbcnav.service.audit import Outcome, audit_event
+from mbcnav.service.audit import Outcome, audit_event, now
 from mbcnav.service.auth import AuthError, Principal
-from mbcnav.service.context import TOKEN_COOKIE, Service, patient_access, role_access, route_template, service
+from mbcnav.service.context import (
+    TOKEN_COOKIE,
+    Access,
+    Service,
+    patient_access,
+    role_access,
+    route_template,
+    service,
+)
 from mbcnav.service.errors import ApiError
+from mbcnav.service.monitoring_routes import (
+    TREND_REPORTS,
+    TrendPoint,
+    _worklist_patients,
+    report_time,
+    submit_report,
+    symptom_store,
+    symptom_trend,
+)
 from mbcnav.service.timeline import timeline_events, timeline_svg
 
 if TYPE_CHECKING:
     from mbcnav.pathway import Evaluation
+    from mbcnav.service.registry import PatientRow
+    from mbcnav.service.symptoms import StoredReport
 
 log = logging.getLogger("mbcnav.service")
 HERE = Path(__file__).resolve().parent
@@ -98,7 +119,13 @@ _ERROR_TITLES = {
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     title = _ERROR_TITLES.get(status, "This page cannot be shown")
-    return _render(request, "error.html", status=status, title=title, status_code=status, message=message)
+    explain = None
+    if message == CROSS_SITE:
+        explain = "Nothing was saved. Open the page on this site again and send the form from there."
+    elif status == 403:
+        explain = "Your role or care team does not include this record; the attempt has been recorded."
+    return _render(request, "error.html", status=status, title=title, status_code=status, message=message,
+                   explain=explain)  # fmt: skip
 
 
 def _safe_next(target: str | None) -> str:
@@ -561,6 +588,254 @@ def plain_context(a: Mapping[str, Any], o: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# ---- monitoring: the symptom questionnaire, the follow-up plan, the care team's alerts ----------------------------
+CROSS_SITE = "this form must be sent from a page of this site"
+KEY_FIELD = "idempotency_key"
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,200}$")
+MAX_FORM_BYTES = 64 * 1024
+MAX_NOTE = 1000
+REPORTS_SHOWN = 10
+_LEVEL_HEADING = {"emergency": "Call now", "same_day": "Call today", "routine": "No call needed today"}
+# Short names of the yes/no questions, for the tables (the questions themselves are in knowledge/triage.yaml).
+_SHORT = {
+    "feverish": "hot and cold or shivery",
+    "confusion": "confused or muddled",
+    "seizure": "a fit (seizure)",
+    "back-pain-new": "back pain new, worse or at night",
+    "limb-weakness": "weak arms or legs, or difficulty walking",
+    "numbness": "numbness or tingling",
+    "bladder-bowel": "bladder or bowel control",
+    "leg-swelling": "one leg swollen, painful or red",
+    "new-lump": "a new lump",
+}
+
+
+def _same_site(request: Request) -> None:
+    """A form POST must come from a page of this site: its Origin header (else its Referer) names this host. The
+    sign-in cookie is SameSite=Strict too; this is the second lock. The form pages set the referrer policy
+    `same-origin`, so that the browser sends the Origin (with `no-referrer` it would send "null")."""
+    host = (request.headers.get("host") or "").strip().lower()
+    origin = request.headers.get("origin")
+    source = origin if origin and origin.strip().lower() != "null" else request.headers.get("referer")
+    if not host or not source:
+        raise ApiError(403, CROSS_SITE)
+    parts = urlsplit(source.strip())
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() != host:
+        raise ApiError(403, CROSS_SITE)
+
+
+async def _read_form(request: Request) -> dict[str, str] | ApiError:
+    """The fields of a url-encoded form (at most 64 KiB, each field once), or the error to show once the caller's
+    access has been checked."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/x-www-form-urlencoded", ""):  # a form without fields may come without a type
+        return ApiError(415, "send the form as application/x-www-form-urlencoded")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        return ApiError(413, "the form is too large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return ApiError(413, "the form is too large")
+        chunks.append(chunk)
+    try:
+        pairs = parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True, max_num_fields=200)
+    except (UnicodeDecodeError, ValueError):
+        return ApiError(400, "the form could not be read")
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            return ApiError(400, f"the form sent {name!r} twice")
+        fields[name] = value
+    return fields
+
+
+def _questions(answers: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The Questionnaire's items for the form, each with the answer already given (when the form is shown again)."""
+    from mbcnav.monitoring.questionnaire import questionnaire
+
+    out = []
+    for item in questionnaire()["item"]:
+        options = [
+            {"code": str(o["valueCoding"]["code"]), "label": str(o["valueCoding"]["display"])}
+            for o in item.get("answerOption") or []
+        ]
+        out.append(
+            {
+                "link": item["linkId"],
+                "text": item["text"],
+                "number": item["type"] in ("decimal", "integer", "quantity"),
+                "options": options,
+                "value": answers.get(item["linkId"], ""),
+            }
+        )
+    return out
+
+
+def _questionnaire_response(pid: str, fields: Mapping[str, str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The form as a FHIR QuestionnaireResponse: each answer the item's own answerOption coding (or °C), an item left
+    empty left out (never defaulted); and the problems (field id, message) that keep it from being sent."""
+    from mbcnav.monitoring.questionnaire import QUESTIONNAIRE_URL, questionnaire
+
+    q = questionnaire()
+    items: list[dict[str, Any]] = []
+    problems: list[dict[str, str]] = []
+    for item in q["item"]:
+        link = str(item["linkId"])
+        raw = fields.get(link, "").strip()
+        if not raw:
+            continue
+        answer: dict[str, Any]
+        if item["type"] in ("decimal", "integer", "quantity"):
+            try:
+                value = float(raw.replace(",", "."))
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value) or not 25.0 <= value <= 45.0:
+                message = f"The temperature “{raw[:20]}” is not a body temperature in °C (for example 37.5)."
+                problems.append({"field": f"q-{link}-value", "message": message + " Correct it or leave it empty."})
+                continue
+            answer = {"valueDecimal": round(value, 1)}
+        else:
+            coding = next((o["valueCoding"] for o in item["answerOption"] if o["valueCoding"]["code"] == raw), None)
+            if coding is None:
+                problems.append({"field": f"q-{link}", "message": f"“{item['text']}”: choose one of the answers."})
+                continue
+            answer = {"valueCoding": dict(coding)}
+        items.append({"linkId": link, "text": item["text"], "answer": [answer]})
+    if not items and not problems:
+        problems.append({"field": "questions", "message": "Answer at least one question before sending."})
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{QUESTIONNAIRE_URL}|{q['version']}",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{pid}"},
+        "authored": now(),
+        "item": items,
+    }
+    return response, problems
+
+
+def _symptoms_form(
+    request: Request,
+    row: PatientRow,
+    pid: str,
+    key: str,
+    answers: Mapping[str, str] | None = None,
+    problems: Sequence[Mapping[str, str]] = (),
+    status: int = 200,
+) -> HTMLResponse:
+    from mbcnav.knowledge.kb import triage_kb
+
+    principal = request.state.principal
+    return _render(
+        request,
+        "symptoms.html",
+        status=status,
+        title="How are you feeling?",
+        row=row,
+        pid=pid,
+        own=principal.role == "patient",
+        questions=_questions(answers or {}),
+        key_field=KEY_FIELD,
+        key=key,
+        problems=list(problems),
+        emergency_advice=" ".join(str(triage_kb().levels["emergency"].advice).split()),
+    )
+
+
+def _answer_words(item: Mapping[str, Any]) -> str:
+    answer = (item.get("answer") or [{}])[0]
+    if "valueDecimal" in answer:
+        return f"{answer['valueDecimal']} °C"
+    return str((answer.get("valueCoding") or {}).get("display") or "")
+
+
+def _short(link: str) -> str:
+    return _SHORT.get(link, link.replace("-", " "))
+
+
+def _answers_text(answers: Mapping[str, Any]) -> str:
+    """A report's answers in a few words: what was above "none" or "yes", and the temperature."""
+    parts = []
+    for link, value in answers.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            parts.append(f"temperature {value} °C")
+        elif value in ("mild", "moderate", "severe"):
+            parts.append(f"{_short(link)}: {value}")
+        elif value == "yes":
+            parts.append(f"{_short(link)}: yes")
+    return "; ".join(parts) or "nothing above “none” or “no”"
+
+
+def _alert_state(alert: Mapping[str, Any] | None) -> str:
+    if alert is None:
+        return "no alert"
+    if alert.get("acknowledged_at"):
+        return f"acknowledged by {alert.get('acknowledged_by')} at {_stamp(alert['acknowledged_at'])}"
+    return "open"
+
+
+def _delivery(alert: Mapping[str, Any]) -> str:
+    if alert.get("delivered_at"):
+        to = str(alert.get("delivered_to") or "")
+        where = "on the work list" if to == "work list" else f"sent to {to}"
+        return f"{where} since {_stamp(alert['delivered_at'])}"
+    return "not yet delivered (the outbox retries until it is)"
+
+
+def _monitoring(request: Request, pid: str, ev: Evaluation, day: date | None) -> dict[str, Any]:
+    """The patient page's Monitoring section: the follow-up plan, the latest symptom reports, the trend's rows."""
+    from mbcnav.monitoring.plan import plan_json
+
+    plan = plan_json(ev)
+    store = symptom_store(request)
+    stored = store.reports(pid, TREND_REPORTS)
+    points: list[TrendPoint] = symptom_trend(stored, day)
+    alerts = {a["id"]: a for a in store.alerts(open_only=False, patients={pid}, limit=10_000)}
+    shown: list[StoredReport] = [r for r in stored if day is None or report_time(r).date() <= day][:REPORTS_SHOWN]
+    reports = [
+        {
+            "when": report_time(r).strftime("%Y-%m-%d %H:%M UTC"),
+            "level": r.level,
+            "answers": _answers_text(r.triage.get("answers") or {}),
+            "reasons": r.triage.get("reasons") or [],
+            "alert": _alert_state(alerts.get(r.alert_id) if r.alert_id else None),
+        }
+        for r in shown
+    ]
+    trend = [
+        {"when": p.when.strftime("%Y-%m-%d %H:%M UTC"), "level": p.level, "answers": _answers_text(p.answers),
+         "unanswered": sum(1 for _ in _unanswered(p.answers))}
+        for p in reversed(points)
+    ]  # fmt: skip
+    return {"plan": plan, "reports": reports, "trend": trend, "total": len(points)}
+
+
+def _unanswered(answers: Mapping[str, Any]) -> list[str]:
+    from mbcnav.knowledge.kb import triage_kb
+
+    return [q.link_id for q in triage_kb().questions if q.link_id not in answers]
+
+
+def _acknowledge(access: Access, alert_id: str, note: str | None) -> bool:
+    """Acknowledge one alert of the caller's work list, as the API route does (who and when, with its audit)."""
+    request = access.request
+    store = symptom_store(request)
+    pid = store.alert_patient(alert_id)
+    allowed = _worklist_patients(request, access)
+    if pid is None or (allowed is not None and pid not in allowed):
+        raise ApiError(404, "no such alert")
+    access.patient_id = pid
+    event = audit_event(
+        action="U", outcome="0", subject=access.principal.subject, role="clinician", route=access.route, patient_id=pid
+    )
+    changed = store.acknowledge(alert_id, access.principal.subject, note, event)
+    access.recorded = True
+    return changed
+
+
 # ---- the routes -------------------------------------------------------------------------------------------------
 def _signed_in(request: Request) -> tuple[Principal | None, str | None]:
     """The sign-in cookie's user (not recorded as seen), or why it is not valid."""
@@ -701,6 +976,7 @@ def install(app: FastAPI) -> None:
                     isinstance(x.get("baseline"), dict) and x["baseline"].get("date") for x in r.get("lines") or []
                 ),
                 plot_query=f"?{urlencode({'as_of': day.isoformat()})}" if day else "",
+                m=_monitoring(request, id, ev, day),
             )
             access.audit()
             return html
@@ -732,3 +1008,103 @@ def install(app: FastAPI) -> None:
             return html
 
         return _web(request, render)
+
+    @app.get("/patients/{id}/symptoms", include_in_schema=False, response_model=None)
+    def symptoms_page(request: Request, id: str) -> Response:
+        def render() -> Response:
+            access = patient_access(request, id)
+            row = service(request).registry.patient(id)
+            assert row is not None
+            html = _symptoms_form(request, row, id, secrets.token_urlsafe(24))  # one key per form shown
+            access.audit()
+            return html
+
+        return _web(request, render)
+
+    @app.post("/patients/{id}/symptoms", include_in_schema=False, response_model=None)
+    async def symptoms_submit(request: Request, id: str) -> Response:
+        fields = await _read_form(request)
+
+        def render() -> Response:
+            access = patient_access(request, id, "C")
+            _same_site(request)
+            if isinstance(fields, ApiError):
+                raise fields
+            key = fields.get(KEY_FIELD, "")
+            if not KEY_RE.fullmatch(key):
+                raise ApiError(400, "the form is incomplete: open the questions again and send them from there")
+            row = service(request).registry.patient(id)
+            assert row is not None
+            response, problems = _questionnaire_response(id, fields)
+            if problems:  # shown again with the answers given and the same key: nothing stored yet
+                html = _symptoms_form(request, row, id, key, fields, problems, status=400)
+                access.audit("4", "the form had problems: nothing was stored")
+                return html
+            stored = submit_report(access, id, response, key)
+            triage = stored.triage
+            return _render(
+                request,
+                "symptoms_result.html",
+                title=_LEVEL_HEADING.get(stored.level, "Your answers are saved"),
+                row=row,
+                pid=id,
+                own=access.principal.role == "patient",
+                level=stored.level,
+                advice=str(triage.get("advice") or ""),
+                reasons=[str(r) for r in triage.get("reasons") or []],
+                received=_stamp(stored.received_at),
+                duplicate=stored.duplicate,
+                alert=stored.alert_id is not None,
+                answers=[(str(i["text"]), _answer_words(i)) for i in response["item"]],
+                unanswered=len(_questions({})) - len(response["item"]),
+            )
+
+        return await run_in_threadpool(_web, request, render)
+
+    @app.get("/alerts", include_in_schema=False, response_model=None)
+    def alerts_page(
+        request: Request,
+        state: Annotated[str | None, Query(max_length=10)] = None,
+        done: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        def render() -> Response:
+            access = role_access(request, ("clinician",))
+            show_all = state == "all"
+            store = symptom_store(request)
+            patients = _worklist_patients(request, access)
+            alerts = store.alerts(open_only=not show_all, patients=patients)
+            acknowledged = None
+            if done:
+                everything = alerts if show_all else store.alerts(open_only=False, patients=patients)
+                acknowledged = next((a for a in everything if a["id"] == done), None)
+            html = _render(
+                request,
+                "alerts.html",
+                title="Care-team alerts",
+                alerts=[a | {"delivery": _delivery(a)} for a in alerts],
+                show_all=show_all,
+                emergencies=sum(1 for a in alerts if a["level"] == "emergency"),
+                done=acknowledged,
+            )
+            access.audit(subtype="search-type")
+            return html
+
+        return _web(request, render)
+
+    @app.post("/alerts/{alert_id}/acknowledge", include_in_schema=False, response_model=None)
+    async def acknowledge_page(request: Request, alert_id: str) -> Response:
+        fields = await _read_form(request)
+
+        def render() -> Response:
+            access = role_access(request, ("clinician",), "U")
+            _same_site(request)
+            if isinstance(fields, ApiError):
+                raise fields
+            note = fields.get("note", "").strip()
+            if len(note) > MAX_NOTE:
+                raise ApiError(400, f"the note is longer than {MAX_NOTE} characters")
+            _acknowledge(access, alert_id, note or None)
+            query = {"done": alert_id} | ({"state": "all"} if fields.get("state") == "all" else {})
+            return RedirectResponse("/alerts?" + urlencode(query), status_code=303)
+
+        return await run_in_threadpool(_web, request, render)

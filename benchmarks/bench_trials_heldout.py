@@ -1,0 +1,191 @@
+"""Trial matching on tuning vs held-out patients, mbcnav vs a BM25 baseline.
+
+Tuning set: the judged example patients of benchmarks/trials_judgements/ (qrels.tsv + qrels_pool2.tsv, criteria.tsv;
+case files in examples/cases/). Held-out set: the guideline-written patients of benchmarks/trials_heldout/ (qrels.tsv,
+criteria.tsv; case files in benchmarks/trials_heldout/patients/), pooled from mbcnav's and BM25's top 20 and judged
+blind. For each set and system this prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged
+studies count 0), the condensed variants (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that
+was judged) and, for mbcnav, criterion-level agreement with criteria.tsv (criteria matched by text, as in
+bench_trials_match.py; BM25 gives no criterion verdicts).
+
+mbcnav ranks every stored open study with the same call as bench_trials_match.py (match_patient with
+include_ineligible=True, i.e. `mbcnav trials match --all`). BM25 is benchmarks/trials_heldout/bm25_baseline.py
+(`bm25s`, a query built from the case file). Run: `python benchmarks/bench_trials_heldout.py [--strict]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mbcnav.pathway import assess_with_response
+from mbcnav.record import read_path
+from mbcnav.trials.load import load_paths
+from mbcnav.trials.match import match_patient
+from mbcnav.trials.matching_io import parsed_trials
+from mbcnav.trials.store import TrialStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data" / "trials"
+TUNING = ROOT / "benchmarks" / "trials_judgements"
+HELDOUT = ROOT / "benchmarks" / "trials_heldout"
+TODAY = date(2026, 11, 26)
+K = 10
+
+sys.path.insert(0, str(HELDOUT))
+from bm25_baseline import BM25Baseline, query_for_case  # noqa: E402
+
+
+def ndcg_at(ranked: list[str], gains: dict[str, int], k: int = K) -> float:
+    dcg = sum((2 ** gains.get(n, 0) - 1) / math.log2(i + 2) for i, n in enumerate(ranked[:k]))
+    ideal = sorted(gains.values(), reverse=True)[:k]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def read_qrels(files: list[Path], strict: bool) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    for path in files:
+        if not path.exists():
+            continue
+        with path.open() as fh:
+            for row in csv.reader(fh, delimiter="\t"):
+                if not row or row[0] == "patient":
+                    continue
+                grade = int(row[2])
+                if strict and grade == 2 and "[stable-on-current-line]" in row[3]:
+                    grade = 1
+                qrels[row[0]].setdefault(row[1], grade)
+    return qrels
+
+
+@dataclass
+class Scores:
+    p10: list[float] = field(default_factory=list)
+    ndcg: list[float] = field(default_factory=list)
+    cp10: list[float] = field(default_factory=list)
+    cndcg: list[float] = field(default_factory=list)
+    judged: list[float] = field(default_factory=list)
+
+    def add(self, ranked: list[str], gains: dict[str, int]) -> None:
+        self.p10.append(sum(1 for n in ranked[:K] if gains.get(n) == 2) / K)
+        self.ndcg.append(ndcg_at(ranked, gains))
+        condensed = [n for n in ranked if n in gains]
+        self.cp10.append(sum(1 for n in condensed[:K] if gains.get(n) == 2) / K)
+        self.cndcg.append(ndcg_at(condensed, gains))
+        self.judged.append(sum(1 for n in ranked[:K] if n in gains) / K)
+
+    @staticmethod
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs) if xs else 0.0
+
+
+def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(agree, compared, rows) between criteria.tsv and mbcnav's criterion verdicts, matched as bench_trials_match."""
+    agree = total = rows = 0
+    with path.open() as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
+                continue
+            rows += 1
+            patient, nct, kind, text, verdict = row[:5]
+            match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
+            if match is None:
+                continue
+            key = norm(text)[:60]
+            ours = next(
+                (
+                    c
+                    for c in match.criteria
+                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key[:40])
+                ),
+                None,
+            )
+            if ours is None:
+                continue
+            total += 1
+            agree += ours.verdict == verdict
+    return agree, total, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (both sets)")
+    args = parser.parse_args()
+    sets = {
+        "tuning": (
+            read_qrels([TUNING / "qrels.tsv", TUNING / "qrels_pool2.tsv"], args.strict),
+            ROOT / "examples" / "cases",
+            TUNING / "criteria.tsv",
+        ),
+        "held-out": (read_qrels([HELDOUT / "qrels.tsv"], args.strict), HELDOUT / "patients", HELDOUT / "criteria.tsv"),
+    }
+    bm25 = BM25Baseline()
+    results: dict[tuple[str, str], Scores] = {}
+    agreement: dict[str, tuple[int, int, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = TrialStore(f"sqlite:///{tmp}/bench.db")
+        t0 = time.perf_counter()
+        load_paths(store, [SHARED])
+        list(parsed_trials(store, include_all=False))
+        print(f"load + parse of the shared corpus: {time.perf_counter() - t0:.1f} s")
+        for name, (qrels, folder, criteria) in sets.items():
+            ours, base = Scores(), Scores()
+            reports = {}
+            print(f"\n{name} patients ({len(qrels)}, {sum(len(v) for v in qrels.values())} judged pairs)")
+            print(f"  {'patient':36s} {'mbcnav P@10 NDCG@10':>21s}   {'BM25 P@10 NDCG@10':>19s}")
+            for patient in sorted(qrels):
+                case = folder / f"{patient}.yaml"
+                a, _ = assess_with_response(read_path(case, today=TODAY), as_of=TODAY)
+                report = match_patient(a, parsed_trials(store, include_all=False), top=10_000, include_ineligible=True)
+                reports[patient] = report
+                ranked = [m.trial.nct_id for m in report.matches]
+                query = query_for_case(yaml.safe_load(case.read_text()))  # from the case file, not mbcnav
+                gains = qrels[patient]
+                ours.add(ranked, gains)
+                base.add(bm25.rank(query, k=100), gains)
+                print(
+                    f"  {patient:36s} {ours.p10[-1]:10.2f} {ours.ndcg[-1]:8.3f}   "
+                    f"{base.p10[-1]:9.2f} {base.ndcg[-1]:8.3f}"
+                )
+            results[(name, "mbcnav")] = ours
+            results[(name, "BM25")] = base
+            agreement[name] = criterion_agreement(criteria, reports)
+    print(f"\nSummary{' (strict judgements)' if args.strict else ''} - unjudged studies count as not relevant;")
+    print("condensed = unjudged studies removed from the ranking before scoring.")
+    print(
+        f"{'set':9s} {'system':7s} {'P@10':>6s} {'NDCG@10':>8s} {'cP@10':>6s} {'cNDCG@10':>9s} "
+        f"{'judged@10':>9s}  criterion agreement"
+    )
+    for (name, system), s in results.items():
+        if system == "mbcnav":
+            agree, total, rows = agreement[name]
+            crit = f"{agree}/{total} = {agree / total:.1%} ({rows} judged bullets)" if total else "n/a"
+        else:
+            crit = "n/a (no criterion verdicts)"
+        m = Scores.mean
+        print(
+            f"{name:9s} {system:7s} {m(s.p10):6.3f} {m(s.ndcg):8.3f} {m(s.cp10):6.3f} {m(s.cndcg):9.3f} "
+            f"{m(s.judged):9.2f}  {crit}"
+        )
+
+
+if __name__ == "__main__":
+    main()
