@@ -18,7 +18,7 @@ LINT = Path(sys.executable).with_name("lint-imports")  # import-linter, a dev de
 LAYERS = [
     "mbcnav.cli",
     "mbcnav.commands",
-    "mbcnav.service",
+    "mbcnav.service | mbcnav.cohort",
     "mbcnav.render | mbcnav.outcome | mbcnav.summary",
     "mbcnav.pathway",
     "mbcnav.trials | mbcnav.options | mbcnav.response | mbcnav.monitoring | mbcnav.chart",

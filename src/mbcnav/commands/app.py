@@ -14,6 +14,7 @@ from mbcnav.commands import (
     assess,
     auth,
     chart,
+    cohort,
     convert,
     kb,
     monitoring,
@@ -50,6 +51,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "import": registry_import.run,
     "serve": serve.run,
     "auth": auth.run,
+    "cohort": cohort.run,
 }
 
 
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (assess, response, options, kb, convert, trials, summary, chart):
         module.add_parser(sub)
     monitoring.add_parsers(sub)  # plan, triage
-    for module in (registry_import, serve, auth):
+    for module in (registry_import, serve, auth, cohort):
         module.add_parser(sub)
     return p
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import typing
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
@@ -143,6 +145,227 @@ def _fact_date(res: dict[str, Any]) -> PartialDate | None:
     return None
 
 
+# ---- validation, remembered -----------------------------------------------------------------------------------------
+# fhir.resources validates each complex element (a CodeableConcept, an Extension, a Reference...) as a model of its
+# own type: whether it is valid depends only on that type and its value, never on where it sits. The resource's own
+# model checks read only its keys, which values are null, null items in lists of elements, and its primitives'
+# `_field` extensions (its "shape"). So, for a resource of plain JSON (see record_from_resources):
+#   - an element seen valid is not validated again (remembered by type and value);
+#   - a resource whose every field is valid on its own (a primitive checked alone with the field's own validator, an
+#     element seen valid or validated alone) and whose shape was seen in a valid resource is valid: not validated;
+#   - otherwise the resource is validated with each element known to be valid replaced by a stand-in (an instance
+#     of its type, which the parent accepts as it is), so the errors are the same, in the same order, at the same
+#     locations, as a validation of the resource as written.
+# Nothing is learnt from an invalid resource or element: every problem is still found and reported as before.
+# Remembered: the elements' and shapes' reprs (values of JSON types: their repr is their value).
+_MAX_REMEMBERED = 100_000  # elements and shapes; the memory is dropped and rebuilt when it is full
+_valid: set[tuple[Any, ...]] = set()  # (type, repr) of elements, (type, JSON) of resources, shapes
+_stand_in: dict[type, tuple[int, Any]] = {}
+_model_fields: dict[type, dict[str, tuple[type, bool]]] = {}
+
+
+def _field_model(annotation: Any) -> tuple[type | None, bool]:
+    """The one FHIR model type of a field and whether the field is a list, or (None, False) for a primitive field
+    and for a field of several or polymorphic types (see _models_in)."""
+    found = _models_in(annotation)
+    if len(found) != 1 or found[0][0] is type(None):
+        return None, False
+    return found[0]
+
+
+def _models_in(annotation: Any) -> list[tuple[type, bool]]:
+    """The FHIR model types a field's annotation names, each with whether it is in a list (NoneType: polymorphic)."""
+    from fhir_core.types import FhirBase, FhirElementOrResourceBase
+
+    found: list[tuple[type, bool]] = []
+
+    def walk(tp: Any, in_list: bool) -> None:
+        origin = typing.get_origin(tp)
+        if origin is list:
+            for arg in typing.get_args(tp):
+                walk(arg, True)
+        elif origin is not None:
+            for arg in typing.get_args(tp):
+                walk(arg, in_list)
+        elif isinstance(tp, type) and issubclass(tp, FhirBase):
+            if issubclass(tp, FhirElementOrResourceBase):
+                found.append((type(None), in_list))  # polymorphic: never replaced
+            else:
+                found.append((tp.get_model_klass(), in_list))
+
+    walk(annotation, False)
+    return found
+
+
+def _fields_of(cls: type) -> dict[str, tuple[type, bool]]:
+    """JSON key -> (model type, is a list) of the complex fields of a model that may be replaced by a stand-in."""
+    fields = _model_fields.get(cls)
+    if fields is None:
+        fields = {}
+        for name, info in cls.model_fields.items():  # type: ignore[attr-defined]
+            if name.endswith("__ext"):
+                continue  # a primitive's extension: the parent reads its content (a required primitive's reason)
+            model, is_list = _field_model(info.annotation)
+            if model is None or model.__name__ == "FHIRPrimitiveExtension":
+                continue
+            fields[info.alias or name] = (model, is_list)
+        _model_fields[cls] = fields
+    return fields
+
+
+_Misses = list[tuple[tuple[type, str], dict[str, Any]]]
+
+
+def _shrink_one(model: type, value: dict[str, Any], misses: _Misses) -> Any:
+    key = (model, repr(value))  # plain JSON (see record_from_resources): its repr is its value, and fast to make
+    stand_in = _stand_in.get(model)  # read before the set: another thread may clear both (a stand-in stays valid)
+    if stand_in is not None and key in _valid:
+        return stand_in[1]
+    misses.append((key, value))
+    return _shrink(model, value, misses)
+
+
+def _shrink(cls: type, data: dict[str, Any], misses: _Misses) -> dict[str, Any]:
+    """`data` with each complex element known to be valid replaced by its type's stand-in (a shallow copy when
+    anything is replaced); the elements not known yet go to `misses`, to be remembered if the resource is valid."""
+    fields = _fields_of(cls)
+    out: dict[str, Any] | None = None
+    for key, value in data.items():
+        spec = fields.get(key)
+        if spec is None:
+            continue
+        model, is_list = spec
+        if is_list and isinstance(value, list):
+            items: list[Any] | None = None
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    new = _shrink_one(model, item, misses)
+                    if new is not item:
+                        items = items if items is not None else list(value)
+                        items[i] = new
+            if items is not None:
+                out = out if out is not None else dict(data)
+                out[key] = items
+        elif not is_list and isinstance(value, dict):
+            new = _shrink_one(model, value, misses)
+            if new is not value:
+                out = out if out is not None else dict(data)
+                out[key] = new
+    return out if out is not None else data
+
+
+_top_fields: dict[type, dict[str, tuple[str, Any]]] = {}
+
+
+def _field_kinds(cls: type) -> dict[str, tuple[str, Any]]:
+    """JSON key -> how a resource's top-level field is checked on its own: ("ext", None) a primitive's extension,
+    ("model", (type, is a list)) a complex element, ("primitive", TypeAdapter) anything else but a polymorphic field
+    (left out: a resource holding one is always validated in full)."""
+    kinds = _top_fields.get(cls)
+    if kinds is None:
+        from pydantic import TypeAdapter
+
+        kinds = {}
+        for name, info in cls.model_fields.items():  # type: ignore[attr-defined]
+            key = info.alias or name
+            if name.endswith("__ext"):
+                kinds[key] = ("ext", None)
+                continue
+            found = _models_in(info.annotation)
+            if not found:
+                kinds[key] = ("primitive", TypeAdapter(info.annotation))
+            elif len(found) == 1 and found[0][0] is not type(None):
+                kinds[key] = ("model", found[0])
+        _top_fields[cls] = kinds
+    return kinds
+
+
+def _shape(cls: type, res: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What the model-level checks of a resource read (its keys, which are null, its primitives' extensions), when
+    every field of the resource can be checked on its own and is valid; else None."""
+    kinds = _field_kinds(cls)
+    shape: list[tuple[str, Any]] = []
+    for key, value in res.items():
+        if key == "resourceType":
+            shape.append((key, value))
+            continue
+        kind = kinds.get(key)
+        if kind is None:
+            return None
+        if value is None:
+            shape.append((key, None))
+        elif kind[0] == "ext":
+            shape.append((key, repr(value)))
+        elif kind[0] == "primitive":
+            try:
+                kind[1].validate_python(value)
+            except Exception:  # any failure: the full validation says what it is
+                return None
+            shape.append((key, True))
+        else:
+            model, is_list = kind[1]
+            items = value if is_list and isinstance(value, list) else [value] if not is_list else None
+            if items is None or not all(isinstance(i, dict) and _element_valid(model, i) for i in items):
+                return None
+            shape.append((key, True))
+    return (cls, "shape", *sorted(shape, key=lambda kv: kv[0]))
+
+
+def _element_valid(model: Any, value: dict[str, Any]) -> bool:
+    """Whether a complex element is valid for its type (validated alone, its known-valid parts replaced), learnt."""
+    key = (model, repr(value))
+    if key in _valid:
+        return True
+    misses: _Misses = [(key, value)]
+    try:
+        model.model_validate(_shrink(model, value, misses))
+    except Exception:  # not valid, whatever the reason: the full validation reports it
+        return False
+    _learn(misses)
+    return True
+
+
+def _learn(misses: _Misses) -> None:
+    """Remember elements validated without error (and the smallest of each type as its stand-in)."""
+    if len(_valid) + len(misses) > _MAX_REMEMBERED:
+        _valid.clear()
+        _stand_in.clear()
+        return
+    for key, value in misses:
+        _valid.add(key)
+        model: Any = key[0]
+        size = len(key[1])
+        if model not in _stand_in or size < _stand_in[model][0]:
+            _stand_in[model] = (size, model.model_validate(value))
+
+
+def _validate_resource(cls: Any, res: dict[str, Any]) -> None:
+    """cls.model_validate(res), raising what it raises, without validating again what is known to be valid: a
+    resource whose every field is valid on its own (a primitive checked alone, a complex element seen valid before)
+    and whose shape (see _shape) was seen in a valid resource is valid."""
+    try:
+        shape = _shape(cls, res)
+        if shape is not None and shape in _valid:
+            return
+        misses: _Misses = []
+        shrunk = _shrink(cls, res, misses)
+    except (TypeError, ValueError, RecursionError):  # keys that are not text, too deep: validated as before
+        cls.model_validate(res)
+        return
+    try:
+        cls.model_validate(shrunk)
+    except ValidationError:
+        raise
+    except Exception:
+        if shrunk is res:
+            raise
+        cls.model_validate(res)  # a message that may quote the input: raise it from the input itself
+        raise
+    _learn(misses)
+    if shape is not None:  # every field was valid on its own, and now the whole: this shape is valid
+        _valid.add(shape)
+
+
 class _Reader:
     def __init__(self, located: list[Located], today: date, patient_id: str | None, as_of: date | None = None) -> None:
         self.today = today
@@ -152,6 +375,7 @@ class _Reader:
         self.later_dates = 0
         self.issues: list[InputIssue] = []
         self.located = located
+        self.plain_json = False  # every resource is plain JSON: validation may be remembered (_validate_resource)
         self.by_ref: dict[str, Located] = {}
         self.patient_id = patient_id
         self.condition_stages: list[StageGroup] = []
@@ -256,7 +480,8 @@ class _Reader:
             if rtype not in READ_TYPES:
                 continue
             try:
-                get_fhir_model_class(rtype).model_validate(res)
+                model = get_fhir_model_class(rtype)
+                _validate_resource(model, res) if self.plain_json else model.model_validate(res)
             except ValidationError as exc:
                 for err in exc.errors()[:10]:
                     where = _loc_path(tuple(err.get("loc", ())))
@@ -1117,6 +1342,18 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def _clean_located(x: Located) -> tuple[Located, bool]:
+    """x with lone surrogates replaced (see _clean) — x itself when it holds none, found by one scan of its JSON (the
+    reader never changes a resource, so it need not be copied) — and whether it is plain JSON."""
+    try:
+        text: str | None = json.dumps(x.resource, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # not plain JSON, or deep: clean it element by element
+        text = None
+    if text is not None and not _SURROGATE.search(text) and not _SURROGATE.search(x.location + (x.full_url or "")):
+        return x, True
+    return Located(_clean(x.resource), _clean(x.location), _clean(x.full_url)), text is not None
+
+
 def record_from_resources(
     located: list[Located], *, today: date, patient_id: str | None = None, as_of: date | None = None
 ) -> Record:
@@ -1124,10 +1361,12 @@ def record_from_resources(
     the future (an input issue); `as_of` (optional, at most `today`) reads the record as known on that date: facts
     dated after it are left out and said so once."""
     try:
-        cleaned = [Located(_clean(x.resource), _clean(x.location), _clean(x.full_url)) for x in located]
+        cleaned = [_clean_located(x) for x in located]
     except RecursionError:
         raise UnusableInput("the input is nested too deeply to be a FHIR resource") from None
-    return _Reader(cleaned, today, patient_id, as_of).run()
+    reader = _Reader([c for c, _ in cleaned], today, patient_id, as_of)
+    reader.plain_json = all(plain for _, plain in cleaned)
+    return reader.run()
 
 
 __all__ = ["LOINC", "record_from_resources"]
