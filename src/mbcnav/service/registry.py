@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from mbcnav.service.audit import now
 from mbcnav.service.migrations import DIALECTS, RegistryError, migrate
 from mbcnav.service.records import Document, display_name, identity_keys, merge, search_text
+from mbcnav.trials.store import display_url
 
 ENV_URL = "MBCNAV_DATABASE_URL"
 _RETRIES = 8
@@ -40,13 +41,6 @@ def resolve_url(url: str | None = None) -> str:
     """--db URL, else $MBCNAV_DATABASE_URL, else SQLite in the user data folder; postgresql:// uses psycopg 3."""
     url = url or os.environ.get(ENV_URL) or default_url()
     return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
-
-
-def display_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(invalid URL)"
 
 
 def _dumps(value: Any) -> str:

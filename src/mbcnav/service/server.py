@@ -8,8 +8,9 @@ import sys
 from mbcnav.outcome import EXIT_OK, user_error
 from mbcnav.service.auth import issue_token
 from mbcnav.service.migrations import RegistryError
-from mbcnav.service.registry import Registry, display_url
+from mbcnav.service.registry import Registry
 from mbcnav.service.settings import Settings
+from mbcnav.trials.store import display_url
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
