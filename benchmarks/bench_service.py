@@ -35,7 +35,8 @@ import httpx
 from mbcnav.service.audit import audit_event
 from mbcnav.service.auth import issue_token
 from mbcnav.service.records import document
-from mbcnav.service.registry import Registry, display_url, resolve_url
+from mbcnav.service.registry import Registry, resolve_url
+from mbcnav.trials.store import display_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples" / "fhir").glob("*.json"))
