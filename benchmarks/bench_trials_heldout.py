@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
-import re
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -48,16 +44,7 @@ K = 10
 sys.path.insert(0, str(HELDOUT))
 from bm25_baseline import BM25Baseline, query_for_case  # noqa: E402
 
-
-def ndcg_at(ranked: list[str], gains: dict[str, int], k: int = K) -> float:
-    dcg = sum((2 ** gains.get(n, 0) - 1) / math.log2(i + 2) for i, n in enumerate(ranked[:k]))
-    ideal = sorted(gains.values(), reverse=True)[:k]
-    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
-    return dcg / idcg if idcg else 0.0
-
-
-def norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+from bench_trials_match import criterion_agreement, ndcg_at  # noqa: E402 (the tuning set's metrics)
 
 
 def read_qrels(files: list[Path], strict: bool) -> dict[str, dict[str, int]]:
@@ -95,34 +82,6 @@ class Scores:
     @staticmethod
     def mean(xs: list[float]) -> float:
         return sum(xs) / len(xs) if xs else 0.0
-
-
-def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, int, int]:
-    """(agree, compared, rows) between criteria.tsv and mbcnav's criterion verdicts, matched as bench_trials_match."""
-    agree = total = rows = 0
-    with path.open() as fh:
-        for row in csv.reader(fh, delimiter="\t"):
-            if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
-                continue
-            rows += 1
-            patient, nct, kind, text, verdict = row[:5]
-            match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
-            if match is None:
-                continue
-            key = norm(text)[:60]
-            ours = next(
-                (
-                    c
-                    for c in match.criteria
-                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key[:40])
-                ),
-                None,
-            )
-            if ours is None:
-                continue
-            total += 1
-            agree += ours.verdict == verdict
-    return agree, total, rows
 
 
 def main() -> None:

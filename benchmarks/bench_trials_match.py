@@ -16,8 +16,10 @@ import resource
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
@@ -41,6 +43,35 @@ def ndcg_at(ranked: list[str], gains: dict[str, int], k: int = 10) -> float:
 
 def norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(agree, compared, rows) between a judge's criteria.tsv and mbcnav's criterion verdicts: a judged bullet is
+    compared when the study is in the patient's report and one of mbcnav's criteria of the same kind starts with it."""
+    agree = total = rows = 0
+    with path.open() as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
+                continue
+            rows += 1
+            patient, nct, kind, text, verdict = row[:5]
+            match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
+            if match is None:
+                continue
+            key = norm(text)[:60]
+            ours = next(
+                (
+                    c
+                    for c in match.criteria
+                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key[:40])
+                ),
+                None,
+            )
+            if ours is None:
+                continue
+            total += 1
+            agree += ours.verdict == verdict
+    return agree, total, rows
 
 
 def main() -> None:
@@ -87,28 +118,7 @@ def main() -> None:
                 f"  {patient:40s} P@10 {p10s[-1]:.2f}  NDCG@10 {ndcgs[-1]:.3f}  {seconds[-1]:.2f} s "
                 f"({report.searched} studies)"
             )
-        agree = total = 0
-        with (JUDGED / "criteria.tsv").open() as fh:
-            for row in csv.reader(fh, delimiter="\t"):
-                if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
-                    continue
-                patient, nct, kind, text, verdict = row[:5]
-                match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
-                if match is None:
-                    continue
-                key = norm(text)[:60]
-                ours = next(
-                    (
-                        c
-                        for c in match.criteria
-                        if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key[:40])
-                    ),
-                    None,
-                )
-                if ours is None:
-                    continue
-                total += 1
-                agree += ours.verdict == verdict
+        agree, total, _ = criterion_agreement(JUDGED / "criteria.tsv", reports)
     print(
         f"mbcnav trial matching — {len(qrels)} judged patients, {sum(len(v) for v in qrels.values())} judged pairs"
         f"{' (strict judgements)' if args.strict else ''}"
