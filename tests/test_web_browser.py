@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,9 +137,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def browser(live: Live) -> Iterator[Any]:
-    """Headless Chromium, or None when /usr/bin/chromium is missing (the tests then fail in `_require_browser`)."""
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright, or None when /usr/bin/chromium is missing."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
@@ -150,6 +151,13 @@ def browser(live: Live) -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(live: Live) -> Iterator[Any]:
+    """Headless Chromium, or None when /usr/bin/chromium is missing (the tests then fail in `_require_browser`)."""
+    with chromium() as b:
+        yield b
 
 
 def _watch(page: Any) -> list[str]:

@@ -25,8 +25,6 @@ from mbcnav.service.settings import Settings
 
 from .conftest import TODAY
 from .test_web_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     PATIENTS,
     Live,
     _free_port,
@@ -34,6 +32,7 @@ from .test_web_browser import (
     _require_browser,
     _skip_if_asked,
     _watch,
+    chromium,
     shots,
 )
 
@@ -112,17 +111,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 @pytest.fixture(scope="module")
 def browser(live: Live) -> Iterator[Any]:
     """Headless Chromium, or None when /usr/bin/chromium is missing (the tests then fail in `_require_browser`)."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        yield None
-        return
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _reports(live: Live, pid: str) -> list[dict[str, Any]]:
