@@ -218,6 +218,15 @@ class LineSummary:
     response_notes: tuple[str, ...]
 
 
+def publication_url(pmid: str | None, doi: str | None) -> str | None:
+    """Where a reader opens a publication: PubMed when it has a PMID, else its DOI."""
+    if pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    if doi:
+        return f"https://doi.org/{doi}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Cited:
     """A trial behind an option, as the knowledge base cites it (result as published, or None with a note)."""
@@ -232,11 +241,7 @@ class Cited:
 
     @property
     def url(self) -> str | None:
-        if self.pmid:
-            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return None
+        return publication_url(self.pmid, self.doi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,11 +253,7 @@ class Guideline:
 
     @property
     def url(self) -> str | None:
-        if self.pmid:
-            return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
-        if self.doi:
-            return f"https://doi.org/{self.doi}"
-        return None
+        return publication_url(self.pmid, self.doi)
 
 
 @dataclass(frozen=True, slots=True)
