@@ -32,60 +32,19 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
+from mbcnav.trials import kinds
+from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
+from mbcnav.trials.model import POLARITIES as POLARITIES
+from mbcnav.trials.model import Constraint as Constraint
+from mbcnav.trials.model import Criterion as Criterion
 
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "1.0.2"
+PARSER_VERSION = "2.0.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
-
-CONSTRAINT_TYPES: tuple[str, ...] = (
-    "disease_breast",
-    "advanced_disease",
-    "hr_status",
-    "her2_status",
-    "her2_low",
-    "tnbc",
-    "prior_lines",
-    "prior_therapy",
-    "brain_mets",
-    "measurable_disease",
-    "ecog",
-    "karnofsky",
-    "age",
-    "sex",
-    "biomarker",
-    "pregnancy",
-    "life_expectancy",
-    "organ_function",
-    "other",
-)
-POLARITIES = ("required", "excluded")
-
-
-@dataclass(frozen=True, slots=True)
-class Constraint:
-    """One structured requirement read from a criterion; `span` and `cue` say where and why."""
-
-    type: str
-    polarity: str  # "required": the patient must satisfy params; "excluded": the patient must NOT satisfy them
-    params: dict[str, Any]
-    span: tuple[int, int]  # offsets in the original, full criteria text
-    cue: str
-
-
-@dataclass(frozen=True, slots=True)
-class Criterion:
-    """One inclusion or exclusion criterion as written; no constraints means free text (verdict unknown)."""
-
-    kind: str  # "inclusion" | "exclusion"
-    text: str
-    start: int
-    end: int
-    constraints: tuple[Constraint, ...]
-
 
 # ------------------------------------------------------------------------------------------------ text helpers
 
@@ -2787,6 +2746,8 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
         allowance.append(allow and not item.conditional and (note or not own_cond))
         if item.conditional or item.alternative or item.exception or own_cond:
             constraints = []
+        else:  # the readers of trials/kinds.py (labs, time windows, comorbidities, screening items)
+            constraints += kinds.extract(s, item.start, item.section, item.negated, {c.type for c in constraints})
         item.constraints = constraints
     _resolve_document(items, allowance)
     return [Criterion(it.section, text[it.start : it.end], it.start, it.end, tuple(it.constraints)) for it in items]

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mbcnav.assess import Assessment
-from mbcnav.assess.facts import build_facts
-from mbcnav.dates import interval
-from mbcnav.trials.criteria import Constraint, Criterion
+from mbcnav.trials import kinds
+from mbcnav.trials.model import Constraint, Criterion
+from mbcnav.trials.patient_view import Check as Check
+from mbcnav.trials.patient_view import PatientView as PatientView
 from mbcnav.trials.records import Trial
 
 SCHEMA_VERSION = "1.0"
@@ -23,51 +24,6 @@ _EARLY = re.compile(
 )
 _ANY_SOLID = re.compile(r"solid tumou?r|advanced cancer|all solid|any solid|malignan(t|cies) neoplasm", re.I)
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE")
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A constraint against the record: does the patient satisfy it (ok), and from which facts."""
-
-    ok: bool | None
-    evidence: str
-
-
-@dataclass
-class PatientView:
-    """The facts a matcher reads, from the assessment (the same facts the options rules use)."""
-
-    facts: dict[str, Any]
-    basis: dict[str, str]
-    age: tuple[float, float] | None  # min and max possible age in years
-    measurable: bool | None
-    breast_surgery: bool
-    brain_treated: bool
-    sites: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, a: Assessment) -> PatientView:
-        facts, basis = build_facts(a)
-        birth = a.record.patient.birth_date
-        age = None
-        if birth is not None:
-            from mbcnav.dates import PartialDate
-
-            span = interval(birth, PartialDate.of(a.as_of))
-            age = (span.min_days / 365.25, span.max_days / 365.25)
-        measurable: bool | None = None
-        if a.record.measurements:
-            dated = [m for m in a.record.measurements if m.date is not None and m.size_mm is not None]
-            if dated:
-                last = max(m.date.earliest for m in dated if m.date)
-                at_last = [m for m in dated if m.date and m.date.earliest == last]
-                measurable = any((m.size_mm or 0) >= (15 if m.axis == "short" else 10) for m in at_last)
-        brain_rt = any(
-            t.kind == "radiotherapy"
-            and re.search(r"brain|cerebr|srs|stereotactic radiosurg|crani", f"{t.description} {t.site or ''}", re.I)
-            for t in a.record.local_treatments
-        )
-        return cls(facts, basis, age, measurable, bool(facts.get("breast_surgery_done")), brain_rt, a.spread.sites)
 
 
 def _yn(v: Any) -> str:
@@ -84,6 +40,9 @@ def check(c: Constraint, p: PatientView) -> Check:
         return Check(None if has is None else (has == want), evidence)
 
     t = c.type
+    more = kinds.check(c, p)
+    if more is not None:
+        return more
     if t == "disease_breast":
         return result(True, "primary breast cancer in the record")
     if t == "advanced_disease":

@@ -1,0 +1,65 @@
+"""The structured form of eligibility criteria: constraints (typed, with polarity, span and cue) and criteria."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# The parser's own constraint types (trials/criteria.py), then those of the readers registered in trials/kinds.py.
+CONSTRAINT_TYPES: tuple[str, ...] = (
+    "disease_breast",
+    "advanced_disease",
+    "hr_status",
+    "her2_status",
+    "her2_low",
+    "tnbc",
+    "prior_lines",
+    "prior_therapy",
+    "brain_mets",
+    "measurable_disease",
+    "ecog",
+    "karnofsky",
+    "age",
+    "sex",
+    "biomarker",
+    "pregnancy",
+    "life_expectancy",
+    "organ_function",
+    "other",
+    "lab",  # trials/labs_criteria.py: a laboratory value or organ-function bound against the record's labs
+    "washout",  # trials/windows.py: no therapy of a kind within N days before the first dose
+    "interval",  # trials/windows.py: a minimum / maximum time since an event (end of adjuvant therapy, relapse ...)
+    "comorbidity",  # trials/screening.py: a condition (infection, cardiac, other cancer ...) that excludes
+    "screening",  # trials/screening.py: a procedural item confirmed at screening (consent, contraception, tissue)
+)
+POLARITIES = ("required", "excluded")
+
+# Types the record cannot decide by design: procedural items a study team confirms at screening. They are read (so
+# a coordinator sees them grouped), never counted as met, and not counted among the decisive criteria of a study.
+NON_DECISIVE_TYPES: frozenset[str] = frozenset({"screening"})
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """One structured requirement read from a criterion; `span` and `cue` say where and why."""
+
+    type: str
+    polarity: str  # "required": the patient must satisfy params; "excluded": the patient must NOT satisfy them
+    params: dict[str, Any]
+    span: tuple[int, int]  # offsets in the original, full criteria text
+    cue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One inclusion or exclusion criterion as written; no constraints means free text (verdict unknown).
+
+    `cohort` names the cohort / part / arm a criterion applies to when the study lists criteria per cohort
+    (None: every participant)."""
+
+    kind: str  # "inclusion" | "exclusion"
+    text: str
+    start: int
+    end: int
+    constraints: tuple[Constraint, ...]
+    cohort: str | None = None

@@ -1,0 +1,71 @@
+"""What a trial matcher reads about one patient (the assessment's facts, labs, therapies) and a checked verdict."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from mbcnav.assess import Assessment
+from mbcnav.assess.facts import build_facts
+from mbcnav.assess.labs import LabSummary
+from mbcnav.dates import PartialDate, interval
+from mbcnav.record.model import Record
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A constraint against the record: does the patient satisfy it (ok), and from which facts."""
+
+    ok: bool | None
+    evidence: str
+
+
+@dataclass
+class PatientView:
+    """The facts a matcher reads, from the assessment (the same facts the options rules use)."""
+
+    facts: dict[str, Any]
+    basis: dict[str, str]
+    age: tuple[float, float] | None  # min and max possible age in years
+    measurable: bool | None
+    breast_surgery: bool
+    brain_treated: bool
+    sites: tuple[str, ...] = ()
+    labs: tuple[LabSummary, ...] = ()  # per analyte the latest value on or before as_of (assess/labs.py)
+    record: Record | None = None  # therapies, local treatments, comorbidities, findings with their dates
+    as_of: date | None = None
+
+    @classmethod
+    def of(cls, a: Assessment) -> PatientView:
+        facts, basis = build_facts(a)
+        birth = a.record.patient.birth_date
+        age = None
+        if birth is not None:
+            span = interval(birth, PartialDate.of(a.as_of))
+            age = (span.min_days / 365.25, span.max_days / 365.25)
+        measurable: bool | None = None
+        if a.record.measurements:
+            dated = [m for m in a.record.measurements if m.date is not None and m.size_mm is not None]
+            if dated:
+                last = max(m.date.earliest for m in dated if m.date)
+                at_last = [m for m in dated if m.date and m.date.earliest == last]
+                measurable = any((m.size_mm or 0) >= (15 if m.axis == "short" else 10) for m in at_last)
+        brain_rt = any(
+            t.kind == "radiotherapy"
+            and re.search(r"brain|cerebr|srs|stereotactic radiosurg|crani", f"{t.description} {t.site or ''}", re.I)
+            for t in a.record.local_treatments
+        )
+        return cls(
+            facts,
+            basis,
+            age,
+            measurable,
+            bool(facts.get("breast_surgery_done")),
+            brain_rt,
+            a.spread.sites,
+            a.labs,
+            a.record,
+            a.as_of,
+        )
