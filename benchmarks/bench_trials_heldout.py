@@ -1,12 +1,14 @@
 """Trial matching on tuning vs held-out patients, mbcnav vs a BM25 baseline.
 
-Tuning set: the judged example patients of benchmarks/trials_judgements/ (qrels.tsv + qrels_pool2.tsv, criteria.tsv;
-case files in examples/cases/). Held-out set: the guideline-written patients of benchmarks/trials_heldout/ (qrels.tsv,
-criteria.tsv; case files in benchmarks/trials_heldout/patients/), pooled from mbcnav's and BM25's top 20 and judged
-blind. For each set and system this prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged
-studies count 0), the condensed variants (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that
-was judged) and, for mbcnav, criterion-level agreement with criteria.tsv (criteria matched by text, as in
-bench_trials_match.py; BM25 gives no criterion verdicts).
+Tuning set: the judged example patients of benchmarks/trials_judgements/ (qrels.tsv + qrels_pool2.tsv +
+qrels_pool3.tsv, criteria.tsv; case files in examples/cases/). Held-out set: the guideline-written patients of
+benchmarks/trials_heldout/ (qrels.tsv + qrels_pool2.tsv, criteria.tsv; case files in
+benchmarks/trials_heldout/patients/), pooled from mbcnav's and BM25's top 20 and judged blind, then (pool2 / pool3,
+trials_heldout/pool_round2.py) the trials-v2 ranker's unjudged top 10, judged blind. For each set and system this
+prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the condensed variants
+(unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for mbcnav,
+criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives no
+criterion verdicts), with the agreement where mbcnav decided (met / not met) and where the judge did.
 
 mbcnav ranks every stored open study with the same call as bench_trials_match.py (match_patient with
 include_ineligible=True, i.e. `mbcnav trials match --all`). BM25 is benchmarks/trials_heldout/bm25_baseline.py
@@ -24,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -44,7 +47,39 @@ K = 10
 sys.path.insert(0, str(HELDOUT))
 from bm25_baseline import BM25Baseline, query_for_case  # noqa: E402
 
-from bench_trials_match import criterion_agreement, ndcg_at  # noqa: E402 (the tuning set's metrics)
+from bench_trials_match import criterion_agreement, ndcg_at, norm  # noqa: E402 (the tuning set's metrics)
+
+
+def decided_agreement(path: Path, reports: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(agree, compared) over the judged bullets where mbcnav said met / not met, then where the judge did: how often
+    a decision of mbcnav is right, and how much of the judge's decisions mbcnav reproduces."""
+    ours = judge = a_ours = a_judge = 0
+    with path.open() as fh:
+        for row in csv.reader(fh, delimiter="\t"):
+            if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
+                continue
+            patient, nct, kind, text, verdict = row[:5]
+            match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
+            if match is None:
+                continue
+            key = norm(text)[:40]
+            mine = next(
+                (
+                    c.verdict
+                    for c in match.criteria
+                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key)
+                ),
+                None,
+            )
+            if mine is None:
+                continue
+            if mine != "unknown":
+                ours += 1
+                a_ours += mine == verdict
+            if verdict != "unknown":
+                judge += 1
+                a_judge += mine == verdict
+    return a_ours, ours, a_judge, judge
 
 
 def read_qrels(files: list[Path], strict: bool) -> dict[str, dict[str, int]]:
@@ -90,15 +125,20 @@ def main() -> None:
     args = parser.parse_args()
     sets = {
         "tuning": (
-            read_qrels([TUNING / "qrels.tsv", TUNING / "qrels_pool2.tsv"], args.strict),
+            read_qrels([TUNING / "qrels.tsv", TUNING / "qrels_pool2.tsv", TUNING / "qrels_pool3.tsv"], args.strict),
             ROOT / "examples" / "cases",
             TUNING / "criteria.tsv",
         ),
-        "held-out": (read_qrels([HELDOUT / "qrels.tsv"], args.strict), HELDOUT / "patients", HELDOUT / "criteria.tsv"),
+        "held-out": (
+            read_qrels([HELDOUT / "qrels.tsv", HELDOUT / "qrels_pool2.tsv"], args.strict),
+            HELDOUT / "patients",
+            HELDOUT / "criteria.tsv",
+        ),
     }
     bm25 = BM25Baseline()
     results: dict[tuple[str, str], Scores] = {}
     agreement: dict[str, tuple[int, int, int]] = {}
+    decided: dict[str, tuple[int, int, int, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = TrialStore(f"sqlite:///{tmp}/bench.db")
         t0 = time.perf_counter()
@@ -127,6 +167,7 @@ def main() -> None:
             results[(name, "mbcnav")] = ours
             results[(name, "BM25")] = base
             agreement[name] = criterion_agreement(criteria, reports)
+            decided[name] = decided_agreement(criteria, reports)
     print(f"\nSummary{' (strict judgements)' if args.strict else ''} - unjudged studies count as not relevant;")
     print("condensed = unjudged studies removed from the ranking before scoring.")
     print(
@@ -139,6 +180,12 @@ def main() -> None:
             crit = f"{agree}/{total} = {agree / total:.1%} ({rows} judged bullets)" if total else "n/a"
         else:
             crit = "n/a (no criterion verdicts)"
+        if system == "mbcnav":
+            a_ours, n_ours, a_judge, n_judge = decided[name]
+            crit += (
+                f"; where mbcnav decided {a_ours}/{n_ours} = {a_ours / max(1, n_ours):.1%}, "
+                f"where the judge decided {a_judge}/{n_judge} = {a_judge / max(1, n_judge):.1%}"
+            )
         m = Scores.mean
         print(
             f"{name:9s} {system:7s} {m(s.p10):6.3f} {m(s.ndcg):8.3f} {m(s.cp10):6.3f} {m(s.cndcg):9.3f} "

@@ -13,6 +13,7 @@ import csv
 import math
 import re
 import resource
+import statistics
 import tempfile
 import time
 from collections import defaultdict
@@ -80,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     qrels: dict[str, dict[str, int]] = defaultdict(dict)
     files = [JUDGED / ("qrels_strict.tsv" if args.strict else "qrels.tsv"), JUDGED / "qrels_pool2.tsv"]
+    files.append(JUDGED / "qrels_pool3.tsv")  # round 3: the trials-v2 ranker's unjudged top 10, judged blind
     for path in files:  # round 1 (judge's own pool) and round 2 (mbcnav's unjudged top 10, judged blind)
         if not path.exists():
             continue
@@ -135,8 +137,8 @@ def main() -> None:
     rate = agree / total if total else 0.0
     print(f"  criterion-level agreement: {agree}/{total} = {rate:.1%} (criteria matched by text)")
     print(
-        f"  matching one patient against all studies: mean {sum(seconds) / len(seconds):.2f} s, "
-        f"max {max(seconds):.2f} s (parses cached)"
+        f"  matching one patient against all studies: median {statistics.median(seconds):.2f} s, "
+        f"mean {sum(seconds) / len(seconds):.2f} s, max {max(seconds):.2f} s (parses cached)"
     )
     print(f"  peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

@@ -7,7 +7,6 @@ eligibilityCriteria of the study named in the comment); `test_quotes_are_verbati
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +370,9 @@ def test_trastuzumab_is_not_pertuzumab() -> None:
 
 def test_hypersensitivity_and_washouts_are_not_therapy_bans() -> None:
     assert therapies(exc(HYPERSENSITIVITY)) == []
-    assert cons(exc(WASHOUT)) == []
+    # a washout is read as a time window (trials/windows.py), never as a ban on the therapy
+    assert therapies(exc(WASHOUT)) == []
+    assert {k[0] for k in cons(exc(WASHOUT))} == {"washout"}
 
 
 # ------------------------------------------------------------------------------------------ brain metastases
@@ -552,14 +553,20 @@ def test_pd_l1_cps() -> None:
     assert ("required", {"gene": "PD-L1", "cps_min": 1}) in bio(inc(PDL1_CPS))
 
 
-def test_conjunctive_exclusion_is_left_as_text() -> None:
-    # NCT06428396: excluded only when both hold, which separate constraints cannot say
+def test_conjunctive_exclusion_is_all_of() -> None:
+    # NCT06428396: excluded only when both hold: the constraints are kept and the criterion is marked all_of
+    # (it used to be left as free text, which lost a decisive exclusion)
     sentence = q(
         "NCT06428396",
         "Has a known germline BRCA mutation (deleterious or suspected deleterious) and has received previous treatment "
         "with poly-ADP ribose polymerase (PARP) inhibition either in the adjuvant or metastatic setting",
     )
-    assert cons(exc(sentence)) == []
+    [crit] = exc(sentence)
+    assert crit.all_of
+    assert sorted((k.type, k.polarity) for k in crit.constraints) == [
+        ("biomarker", "excluded"),
+        ("prior_therapy", "excluded"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------ pregnancy, life, organs
@@ -597,8 +604,9 @@ def test_organ_function() -> None:
 
 
 def test_other_criteria_stay_free_text() -> None:
-    # NCT04222413
-    sentence = q("NCT04222413", "Ability to swallow oral capsules.")
+    # NCT00001238: a criterion no reader knows stays free text ("Ability to swallow oral capsules.", NCT04222413,
+    # is now a comorbidity item, gi_absorption: trials/screening.py)
+    sentence = q("NCT00001238", "Papillary cystadenoma of the epididymis or broad ligament")
     [crit] = inc(sentence)
     assert crit.constraints == ()
     assert "other" in CONSTRAINT_TYPES  # reserved: the parser leaves unknown criteria without constraints
@@ -638,9 +646,20 @@ def test_inclusion_and_exclusion_sections() -> None:
         assert SECTIONS[c.start : c.end] == c.text
         for k in c.constraints:
             assert c.start <= k.span[0] < k.span[1] <= c.end
-    # alternatives ("one of the following") and cohort-specific items stay free text
-    assert criteria[2].constraints == () and criteria[3].constraints == ()
-    assert criteria[6].constraints == ()
+    # alternatives ("one of the following") keep their constraints and share an any_of group; cohort-specific
+    # items stay free text (no cohort named here)
+    assert [(k.type, k.polarity, k.params) for k in criteria[2].constraints] == [
+        ("prior_therapy", "required", {"class": "cdk46_inhibitor"})
+    ]
+    assert [(k.type, k.polarity, k.params) for k in criteria[3].constraints] == [
+        ("prior_therapy", "required", {"drug": "fulvestrant"})
+    ]
+    assert criteria[2].any_of is not None and criteria[2].any_of == criteria[3].any_of
+    # an inline cohort prefix keeps the criterion with its cohort named (trials/cohorts.py)
+    assert criteria[6].cohort == "Cohort B"
+    assert [(k.type, k.polarity, k.params) for k in criteria[6].constraints] == [
+        ("prior_therapy", "excluded", {"drug": "capecitabine"})
+    ]
     # the same words in the exclusion section exclude
     assert [(k.type, k.polarity, k.params) for k in criteria[4].constraints] == [
         ("prior_therapy", "excluded", {"class": "cdk46_inhibitor"})
@@ -738,31 +757,21 @@ def test_quotes_are_verbatim() -> None:
 
 
 @needs_corpus
-def test_whole_corpus_parses(capsys: pytest.CaptureFixture[str]) -> None:
-    studies = _corpus()
-    assert len(studies) == 1359
-    start = time.perf_counter()
-    n_criteria = n_with = 0
-    breast_criteria = breast_with = 0
+def test_a_corpus_sample_parses() -> None:
+    # the whole-corpus parse (coverage and time) is benchmarks/bench_criteria_coverage.py; here every 20th study
+    studies = _corpus()[::20]
+    assert len(studies) == 68
+    n_with = 0
     for s in studies:
-        proto = s["protocolSection"]
-        text = proto.get("eligibilityModule", {}).get("eligibilityCriteria") or ""
+        text = s["protocolSection"].get("eligibilityModule", {}).get("eligibilityCriteria") or ""
         criteria = parse_criteria(text)
-        json.dumps(criteria_to_json(criteria))
-        n_criteria += len(criteria)
+        assert criteria_from_json(json.loads(json.dumps(criteria_to_json(criteria)))) == criteria
         n_with += sum(1 for c in criteria if c.constraints)
-        if any("breast" in c.lower() for c in proto.get("conditionsModule", {}).get("conditions", [])):
-            breast_criteria += len(criteria)
-            breast_with += sum(1 for c in criteria if c.constraints)
         for c in criteria:
             assert text[c.start : c.end] == c.text
             for k in c.constraints:
-                assert isinstance(k, Constraint) and k.type in CONSTRAINT_TYPES
-    seconds = time.perf_counter() - start
-    with capsys.disabled():
-        print(
-            f"\ncriteria parser {PARSER_VERSION}: {len(studies)} studies, {n_criteria} criteria "
-            f"({n_with} with constraints) in {seconds:.2f} s; breast studies: {breast_with}/{breast_criteria} "
-            "criteria with constraints"
-        )
+                assert (
+                    isinstance(k, Constraint) and k.type in CONSTRAINT_TYPES and k.polarity in ("required", "excluded")
+                )
+                assert c.start <= k.span[0] < k.span[1] <= c.end
     assert n_with > 0

@@ -108,15 +108,21 @@ class Evaluation:
         self, trials: Iterable[tuple[Trial, list[Criterion]]], *, top: int = 20, include_ineligible: bool = False
     ) -> MatchReport:
         """Rank the given studies (with their parsed criteria) for this patient."""
+        from mbcnav.trials.compassionate import compassionate_use
         from mbcnav.trials.match import match_patient
 
-        return match_patient(
+        report = match_patient(
             self.assessment,
             trials,
             top=top,
             include_ineligible=include_ineligible,
             options_exhausted=self.standard_options_exhausted,
         )
+        # when the options run out or no recruiting study fits: expanded access and the paperwork routes
+        report.compassionate = compassionate_use(
+            report, [], options_exhausted=self.standard_options_exhausted, today=self.as_of
+        )
+        return report
 
 
 def evaluate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -111,6 +112,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="reject the patient's record when any problem is found (default: keep what can be read)",
     )
     match.add_argument("--patient", metavar="ID", help="patient id, when the input holds more than one patient")
+    match.add_argument(
+        "--explain",
+        metavar="NCT",
+        type=_nct,
+        help="one study in full: cohort, criteria met / not met / unknown with the record's evidence, what to "
+        "check next, sites",
+    )
+    match.add_argument(
+        "--near",
+        metavar="LAT,LON",
+        type=_lat_lon,
+        help="with --explain: list the study's sites nearest to this place first (when the record gives sites)",
+    )
+
+
+def _nct(value: str) -> str:
+    v = value.strip().upper()
+    if not re.fullmatch(r"NCT\d{8}", v):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an NCT number (NCT followed by 8 digits)")
+    return v
+
+
+def _lat_lon(value: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: give latitude,longitude in degrees, e.g. 48.85,2.35") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{value!r}: latitude -90..90 and longitude -180..180")
+    return lat, lon
 
 
 def run(args: argparse.Namespace) -> int:
@@ -429,14 +460,27 @@ def cmd_match(args: argparse.Namespace) -> int:
         evaluation = evaluate(record, as_of=today)
         status = None if args.status == "any" else (list(OPEN_STATUSES) if args.status == "open" else [args.status])
         _fill_parse_cache(store, status, args.country)
+        if args.explain and store.get(args.explain) is None:
+            return user_error(f"{args.explain} is not in the trial store", args.format)
         report = evaluation.match_trials(
             _matching_progress(
-                parsed_trials(store, status=status, country=args.country),
-                store.count() if status is None and not args.country else None,
+                parsed_trials(store, status=None if args.explain else status, country=args.country),
+                store.count() if (status is None or args.explain) and not args.country else None,
             ),
-            top=args.top,
-            include_ineligible=args.all,
+            top=1_000_000 if args.explain else args.top,
+            include_ineligible=args.all or bool(args.explain),
         )
+    if args.explain:
+        study = next((m for m in report.matches + report.expanded_access if m.trial.nct_id == args.explain), None)
+        if study is None:  # stored but filtered out (another country)
+            return user_error(f"{args.explain} is not among the studies matched with these filters", args.format)
+        if args.format == "json":
+            print(json.dumps(study.as_json(), indent=2, ensure_ascii=False))
+        else:
+            from mbcnav.render.trials import render_explain
+
+            render_explain(study, near=args.near)
+        return EXIT_OK
     if args.format == "json":
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
     else:

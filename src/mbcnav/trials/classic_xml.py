@@ -50,6 +50,32 @@ def _text(el: Element | None) -> str | None:
     return text or None
 
 
+# A line that starts a new item: a dash / star / bullet, "1." / "1)", "a." / "a)", "(1)" / "(a)" / "(iv)".
+_ITEM_START = re.compile(r"\s*(?:[-*+\u2022o](?=\s)|[-*+\u2022]|\d{1,3}\s?[.)](?!\d)|[a-zA-Z][.)]\s|\(\w{1,4}\))")
+_CRITERIA_HEADER = re.compile(r"\b(?:inclusion|exclusion|eligibility)\b", re.I)
+
+
+def _unwrap(text: str) -> str:
+    """Join hard-wrapped lines: the classic XML textblock wraps each criterion at about 80 characters, and read line
+    by line a fragment loses its negation ("- No prior\\n     chemotherapy" is one criterion). A line continues the
+    previous one when both are non-blank, it does not start an item (bullet / number) and the previous line is not a
+    header ("Inclusion Criteria:", a short line ending in ":"); blank lines and item starts keep their breaks."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        prev = out[-1] if out else ""
+        head = prev.strip()
+        if (
+            line.strip()
+            and head
+            and not _ITEM_START.match(line)
+            and not (head.endswith(":") and (len(head) < 40 or _CRITERIA_HEADER.search(head) or prev == head))
+        ):
+            out[-1] = prev.rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _all(root: Element, path: str) -> list[str]:
     return [t for t in (_text(e) for e in root.findall(path)) if t]
 
@@ -129,6 +155,8 @@ def _parse_xml_study(root: Element, location: str) -> tuple[Trial | None, list[R
     at = f"{location} ({nct})"
     elig = root.find("eligibility")
     criteria = _text(elig.find("criteria")) if elig is not None else None
+    if criteria is not None:
+        criteria = _unwrap(criteria)
     gender = _text(elig.find("gender")) if elig is not None else None
     sex = _SEX.get((gender or "all").lower())
     if sex is None:

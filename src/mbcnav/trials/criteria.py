@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.trials import kinds
+from mbcnav.trials import cohorts, kinds
+from mbcnav.trials.context import Trigger, find_triggers, tokens_between
 from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
 from mbcnav.trials.model import POLARITIES as POLARITIES
 from mbcnav.trials.model import Constraint as Constraint
@@ -241,6 +242,9 @@ class _Item:
     constraints: list[Constraint] = field(default_factory=list)
     brain_allowance: bool = False
     own_flags: tuple[bool, bool, bool, bool] = (False, False, False, False)  # neg, or, exc, cond of its own text
+    cohort: str | None = None  # the cohort / part / arm it applies to (conditional items only)
+    all_of: bool = False  # an exclusion whose constraints exclude only together
+    alt_group: str | None = None  # the alternatives this item is one of (see _alternative_groups)
 
 
 def _lines(text: str) -> Iterable[tuple[int, int]]:
@@ -426,268 +430,50 @@ def _segment(text: str, norm: str) -> list[_Item]:
                 while j < len(items) and items[j].level > lvl:
                     items[j].alternative = True
                     j += 1
+    _alternative_groups(items, or_lines)
     return items
 
 
+def _alternative_groups(items: list[_Item], or_lines: list[int]) -> None:
+    """Name the groups of alternatives whose members are read on their own: the direct children of a "one of the
+    following:" head, and the items on either side of "OR" (chains A OR B OR C are one group). Deeper items (the
+    details of one alternative) get no group: they keep no constraints, as before."""
+    for it in items:
+        if it.parent is not None and items[it.parent].own_flags[1] and it.section == "inclusion":
+            it.alt_group = f"one-of-{it.parent}"
+    root: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        while root.get(i, i) != i:
+            i = root[i]
+        return i
+
+    for at in or_lines:
+        a, b = at - 1, at
+        if a < 0 or b >= len(items):
+            continue
+        if items[a].section != "inclusion" or items[b].section != "inclusion" or items[a].level != items[b].level:
+            continue
+        if items[a].alt_group or items[b].alt_group:
+            continue
+        root[find(b)] = find(a)
+    for idx in {i for pair in root.items() for i in pair}:
+        items[idx].alt_group = f"or-{find(idx)}"
+
+
 # ------------------------------------------------------------------------------------------------ context (NegEx)
-# NegEx (Chapman WW et al., J Biomed Inform 2001;34:301-10): trigger phrases, each with a scope that runs forward
-# (pre-triggers) or backward (post-triggers) until a termination term or the end of the sentence; pseudo-triggers
-# ("no more than") look like negations but are not. ConText-like categories added for eligibility text (allowance,
-# absolute exclusion, exception, condition, history, therapy blockers). Scope rules: _Doc.context below.
+# NegEx (Chapman WW et al., J Biomed Inform 2001;34:301-10) and ConText (Harkema H et al., J Biomed Inform
+# 2009;42:839-51): the trigger phrases are a reviewed table, context_rules.yaml (loaded by trials/context.py), one row
+# per trigger with its category, direction (forward / backward / bidirectional) and scope in tokens; pseudo-triggers
+# ("no more than") look like negations but are not. How a category acts on a constraint: _Doc.context below.
 
 
 def _alt(*phrases: str) -> str:
     return "|".join(sorted(phrases, key=len, reverse=True))
 
 
-_TRIGGER_GROUPS: tuple[tuple[str, str], ...] = (
-    (
-        "PSEUDO",
-        _alt(
-            "no more than",
-            "not more than",
-            "no greater than",
-            "not greater than",
-            "no less than",
-            "not less than",
-            "no fewer than",
-            "not fewer than",
-            "no later than",
-            "not later than",
-            "no sooner than",
-            "not exceed",
-            "not exceeding",
-            "not to exceed",
-            "no longer",
-            "whether or not",
-            "not only",
-            "not necessarily",
-            "not limited to",
-            "not restricted to",
-            "not exclusively",
-            "not recovered",
-            "not fully recovered",
-            "not yet recovered",
-            "not resolved",
-            "not returned",
-            "not amenable",
-            "not be amenable",
-            "not a candidate",
-            "not candidates",
-            "not candidate",
-            "not suitable",
-            "not appropriate",
-            "not feasible",
-            "not possible",
-            "not curable",
-            "not resectable",
-            "not operable",
-            "not considered",
-            "no change",
-            "no increase",
-            "not clinically significant",
-            "no limit",
-            "not severely limited",
-            "not using",
-            "not requiring",
-            "not respond(?:ed|ing)?",
-            "not (?:be )?count(?:ed)?",
-            "does not count",
-            "did not respond",
-            "do not respond",
-            "not tolerate[ds]?",
-            "not deteriorat\\w*",
-            "no deterioration",
-            "no other (?:standard |effective |available |curative |approved |satisfactory |alternative |"
-            "therapeutic |treatment )*(?:options?|therapy|therapies|treatments?|alternatives?)",
-            "no (?:further |effective |available |standard |curative |approved |satisfactory |alternative )+"
-            "(?:standard |effective |curative |therapeutic |treatment |therapy |therapies )*"
-            "(?:options?|therapy|therapies|treatments?|alternatives?)",
-        ),
-    ),
-    (
-        "ALLOW_PRE",
-        _alt(
-            "with or without",
-            "with/without",
-            "may have (?:had|received|been treated|been exposed)",
-            "may have",
-            "can have",
-            "may include",
-            "allowed to have",
-            "regardless of",
-            "irrespective of",
-            "independent of",
-            "any number of",
-            "is not required",
-            "are not required",
-        ),
-    ),
-    (
-        "ABS_POST",
-        _alt(
-            "(?:is|are|will be|would be|shall be)\\s+(?:excluded|ineligible|not eligible|not allowed|not permitted|"
-            "prohibited|not acceptable)",
-            "not (?:be )?(?:allowed|permitted|eligible|acceptable)",
-            "ineligible",
-            "prohibited",
-            "(?:is|are) an exclusion",
-            "excluded",
-            "will exclude",
-        ),
-    ),
-    (
-        "ALLOW_POST",
-        _alt(
-            "(?:is|are|will be|would be|shall be)\\s+(?:also\\s+|still\\s+|potentially\\s+)*(?:allowed|permitted|"
-            "eligible|acceptable|included|not excluded|optional)",
-            "(?:will |shall )?not (?:be )?(?:an )?exclusion(?: criterion| criteria)?",
-            "(?:should|will|shall|would|must) not be excluded",
-            "not (?:be )?(?:required|mandatory|necessary|needed|an exclusion(?: criterion)?|exclusionary)",
-            "(?:does|do|will) not exclude",
-            "allowed",
-            "permitted",
-            "acceptable",
-            "(?:may|can|could) (?:be )?(?:enrolled|enroll|included|eligible|participate|allowed|permitted|considered)",
-        ),
-    ),
-    (
-        "ABS_PRE",
-        _alt("must not", "should not", "may not", "cannot", "can not", "shall not", "must never", "must have no"),
-    ),
-    (
-        "EXC",
-        _alt(
-            "except(?: for| if| when| in)?",
-            "unless",
-            "other than",
-            "with the exception of",
-            "excluding",
-            "apart from",
-            "aside from",
-            "besides",
-            "not including",
-            "exceptions?\\s*(?:include|are|:)",
-            "this does not (?:include|apply)",
-            "note(?::| that)",
-            "nb:",
-            "does not include",
-        ),
-    ),
-    (
-        "COND",
-        _alt(
-            "if",
-            "when",
-            "in case of",
-            "in the case of",
-            "provided(?: that)?",
-            "as long as",
-            "for (?:patients|participants|subjects|those|women|men|individuals)(?: who| with| whose)?",
-            "in (?:patients|participants|subjects|those|individuals)(?: who| with| whose)",
-        ),
-    ),
-    ("HIST", _alt("history of", "history or evidence of", "history or current evidence of")),
-    (
-        "BLOCK",
-        _alt(
-            "hypersensitiv\\w*",
-            "allerg\\w*",
-            "intoleran\\w*",
-            "contraindicat\\w*",
-            "candidates? for",
-            "eligible (?:for|to receive)",
-            "suitable for",
-            "appropriate for",
-            "indicated",
-            "planned",
-            "plans? to",
-            "scheduled",
-            "will (?:be )?receiv\\w*",
-            "to (?:be )?receive",
-            "to start",
-            "concurrent\\w*",
-            "concomitant\\w*",
-            "currently",
-            "ongoing",
-            "receiving",
-            "willing",
-            "unable",
-            "inability",
-            "toxicit\\w*",
-            "iraes?",
-            "preclud\\w*",
-            "high[- ]dose",
-            "cumulative",
-            "for (?:an? )?(?:prior|previous|other|another|second|different) (?:cancers?|malignanc\\w*|tumou?rs?)",
-            "imaes?",
-            "immune[- ](?:related|mediated)",
-            "adverse (?:events?|reactions?|effects?)",
-            "side effects?",
-            "recovered",
-            "excipients?",
-            "randomi[sz]ed",
-            "assigned",
-            "study (?:drug|treatment|intervention|therapy|medication)s?",
-            "investigational",
-            "in this study",
-            "on study",
-            "continu\\w*",
-            "discontinu\\w*",
-            "wash-?out",
-            "half-lives",
-            "requir\\w* (?:treatment|therapy) with",
-            "need (?:for|to)",
-            "components?",
-            "ingredients?",
-            "formulation",
-            "will be treated",
-            "to be treated",
-            "prescribed",
-        ),
-    ),
-    (
-        "NEG_PRE",
-        _alt(
-            "no",
-            "not",
-            "without",
-            "absence of",
-            "free of",
-            "lack of",
-            "lacking",
-            "lacks",
-            "never",
-            "none",
-            "negative for",
-            "naive to",
-            "naïve to",
-            "neither",
-            "nor",
-            "ruled out",
-            "have not",
-            "has not",
-            "did not",
-        ),
-    ),
-    ("NEG_POST", _alt("naive", "naïve", "-naive", "negative")),
-    ("TERM", _alt("but", "however", "although", "though", "whereas", "yet", "which", "nevertheless", "instead")),
-)
-_TRIGGER_RE = re.compile(
-    r"(?<![\w])(?:"
-    + "|".join(f"(?P<{name}>(?:{pat})(?![\\w]))" for name, pat in _TRIGGER_GROUPS)
-    + r")|(?P<SYM>\+\s*/\s*-|±)"
-)
-_SCOPE_CAP = 30  # tokens a trigger reaches (NegEx uses 5 words; eligibility lists are longer)
 _ABBREV = ("e.g", "i.e", "vs", "etc", "approx", "incl", "no", "dr", "st", "fig", "ca", "e.g.", "i.e.", "al", "v")
-
-
-@dataclass(frozen=True, slots=True)
-class _Trig:
-    cat: str
-    start: int
-    end: int
-    text: str
+_Trig = Trigger  # a matched row of context_rules.yaml (rule, start, end, text)
 
 
 @dataclass(slots=True)
@@ -725,12 +511,7 @@ class _Doc:
                     stack.append(pm.start())
                 elif stack:
                     self.groups.append((stack.pop(), pm.end()))
-        self.triggers: list[_Trig] = []
-        for m in _TRIGGER_RE.finditer(s):
-            cat = m.lastgroup or "SYM"
-            if cat == "SYM":
-                cat = "ALLOW_PRE"
-            self.triggers.append(_Trig(cat, m.start(), m.end(), m.group(0)))
+        self.triggers: list[_Trig] = find_triggers(s)
 
     def sentence(self, pos: int) -> tuple[int, int]:
         i = bisect_right(self.sent_starts, pos) - 1
@@ -754,7 +535,7 @@ class _Doc:
         _, se = self.sentence(ms)
         own = self.group_of(ms)
         for t in self.triggers:
-            if t.cat != "COND" or t.start < me or t.start >= se or t.text in ("when", "as long as"):
+            if t.cat != "condition" or t.start < me or t.start >= se or t.text in ("when", "as long as"):
                 continue
             if t.text.startswith("provided"):
                 continue
@@ -763,58 +544,62 @@ class _Doc:
                 return True
         return False
 
+    def _terminated(self, t: _Trig, a: int, b: int, ms: int, me: int) -> bool:
+        """A terminating trigger (or literal) of t's rule between a and b, reaching the target, ends t's scope."""
+        rule = t.rule
+        if rule.terminated_by_literals and any(lit in self.s[a:b] for lit in rule.terminated_by_literals):
+            return True
+        return bool(rule.terminated_by) and any(
+            u.cat in rule.terminated_by and a <= u.start < b and self._reaches(u, ms, me) for u in self.triggers
+        )
+
     def context(self, ms: int, me: int) -> _Ctx:
+        """The triggers (context_rules.yaml) whose scope reaches the target [ms, me): within its sentence, forward
+        (the nearest preceding trigger wins) or backward (the nearest following one wins), in tokens."""
         ss, se = self.sentence(ms)
         ctx = _Ctx()
         s = self.s
-        # a sentence-initial condition ("If ...", "When ...") makes the whole sentence conditional
         for t in self.triggers:
             if t.start < ss or t.start >= se:
                 continue
+            cat = t.cat
             if t.end <= ms:
-                if t.cat in ("EXC", "COND"):
-                    if (t.cat == "COND" and not s[ss : t.start].strip(" -*,:(") and t.text in ("if", "when")) or (
+                if not t.rule.reaches("forward", tokens_between(s, t.end, ms)):
+                    continue
+                if cat in ("exception", "condition"):
+                    # a sentence-initial condition ("If ...", "When ...") makes the whole sentence conditional
+                    if (cat == "condition" and not s[ss : t.start].strip(" -*,:(") and t.text in ("if", "when")) or (
                         self._reaches(t, ms, me)
                         and (
-                            t.cat == "EXC" or not re.search(r"[,:]\s*$", s[t.end : ms]) or t.text not in ("if", "when")
+                            cat == "exception"
+                            or not re.search(r"[,:]\s*$", s[t.end : ms])
+                            or t.text not in ("if", "when")
                         )
                     ):
                         ctx.exception = t
                     continue
-                gap = s[t.end : ms]
-                if gap.count(" ") > _SCOPE_CAP or not self._reaches(t, ms, me):
+                if not self._reaches(t, ms, me) or self._terminated(t, t.end, ms, ms, me):
                     continue
-                if any(
-                    u.cat in ("TERM", "EXC", "COND") and t.end <= u.start < ms and self._reaches(u, ms, me)
-                    for u in self.triggers
-                ):
-                    continue
-                if t.cat == "NEG_PRE":
+                if cat == "negation":
                     ctx.neg = t
-                elif t.cat == "ABS_PRE":
+                elif cat == "absolute_exclusion":
                     ctx.absolute = t
-                elif t.cat == "ALLOW_PRE" or (t.cat == "ALLOW_POST" and gap.count(" ") <= 12):
+                elif cat in ("allowance", "not_required"):
                     ctx.allow = t  # "Patient is allowed prior fulvestrant", "permitted including prior X"
-                elif t.cat == "BLOCK":
+                elif cat == "therapy_blocker":
                     ctx.block = t
-                elif t.cat == "HIST":
+                elif cat == "history":
                     ctx.hist = t
             elif t.start >= me:
-                if t.cat not in ("ABS_POST", "ALLOW_POST", "NEG_POST"):
+                if not t.rule.reaches("backward", tokens_between(s, me, t.start)):
                     continue
-                gap = s[me : t.start]
-                if gap.count(" ") > 20 or not self._reaches(t, ms, me):
+                if not self._reaches(t, ms, me) or self._terminated(t, me, t.start, ms, me):
                     continue
-                if any(
-                    u.cat in ("TERM", "EXC", "COND") and me <= u.start < t.start and self._reaches(u, ms, me)
-                    for u in self.triggers
-                ):
-                    continue
-                if t.cat == "ABS_POST" and ctx.absolute is None:
+                if cat == "absolute_exclusion" and ctx.absolute is None:
                     ctx.absolute = t
-                elif t.cat == "ALLOW_POST" and ctx.allow is None:
+                elif cat in ("allowance", "not_required") and ctx.allow is None:
                     ctx.allow = t
-                elif t.cat == "NEG_POST" and ctx.post_neg is None and gap.count(" ") <= 1 and "," not in gap:
+                elif cat == "negation" and ctx.post_neg is None:
                     ctx.post_neg = t
         return ctx
 
@@ -882,7 +667,11 @@ _THERAPY_SETTING = re.compile(
     r"\b(?:therap\w*|treatments?|chemo\w*|lines?|regimens?|endocrine|received|prior|inhibitors?|agents?|"
     r"exposure|progress\w*|relapse\w*)\b[^.;]{0,40}\b(?:for|in|of|during)\s+(?:the\s+)?(?:treatment of\s+)?$"
 )
-_NONMET = _w(r"non-?metastatic|m0|no (?:evidence of )?distant metastas[ie]s|without distant metastas[ie]s")
+# "No evidence of metastasis (M0)": the negation is part of the phrase (read as metastasis excluded, never required)
+_NONMET = _w(
+    r"non-?metastatic|m0|(?:no|without) (?:(?:clinical |radiological |radiologic )*evidence of |signs? of )?"
+    r"(?:distant )?(?:metastas[ie]s|metastatic disease)(?:\s*\(m0\))?"
+)
 _EARLY = _w(
     r"(?:early(?:[- ]stage)?|stage\s*(?:0|i{1,3}|[1-3])[abc]?(?:\s*(?:-|to|through|or|,|and|/)\s*(?:stage\s*)?"
     r"(?:i{1,3}|[1-3])[abc]?)*|operable|(?<!un)(?<!non-)(?<!non)resectable)\s++[\s/-]*+"
@@ -892,6 +681,33 @@ _EARLY = _w(
     r"(?:[\w()]++(?:-++[\w()]++)*+[\s/-]++){0,3}?"
     r"(?:breast\s+(?:cancer|carcinoma)|(?:carcinoma|cancer) of the breast|ebc\b|tnbc|her2\S*\s+(?:breast|bc)|"
     r"hr\S*\s+(?:breast|bc))"
+)
+
+# disease setting beyond "metastatic": advanced_disease kinds the record can answer (metastatic, de novo vs
+# recurrent, breast surgery done); see _find_setting
+_INCURABLE = _w(
+    r"(?:not|cannot|can not|non)\s+(?:be\s+)?(?:amenable|treatable|treated|candidates?|suitable|eligible)\s+"
+    r"(?:to|for|with)\s+(?:[\w/-]+\s+){0,4}?(?:curative|definitive)(?:[\s-]+(?:intent|therapy|treatment|resection|surgery|"
+    r"radiation|radiotherapy|surgical resection))?|incurable"
+)
+_CURABLE = _w(
+    r"amenable\s+to\s+(?:[\w/-]+\s+){0,4}?(?:curative|definitive)(?:[\s-]+(?:intent|therapy|treatment|resection|"
+    r"surgery|radiation|radiotherapy))?|(?:potentially\s+)?curable\s+(?:breast|disease|cancer)"
+)
+_PRIMARY = r"primary\s+(?:breast\s+)?(?:tumou?rs?|cancers?|lesions?|sites?)"
+_PRIMARY_RESECTED = _w(
+    rf"{_PRIMARY}\s+(?:(?:must|should|has|have|had|need to)\s+)*(?:been\s+)?(?:surgically\s+|completely\s+)?"
+    r"(?:removed|resected|excised)|(?:underwent|undergone|had|prior|previous|after|following|post-?)\s*"
+    rf"(?:[\w-]+\s+){{0,2}}?(?:surgical\s+)?(?:resection|removal|excision|surgery)\s+of\s+(?:the\s+|their\s+)?{_PRIMARY}"
+)
+_PRIMARY_IN_PLACE = _w(rf"{_PRIMARY}\s+(?:(?:must|should|is|are|be|still)\s+)*(?:in place|intact|in situ|unresected)")
+_DE_NOVO = _w(
+    r"de[- ]novo\s+(?:metastatic|stage\s*(?:iv|4)|mbc|advanced)|(?:metastatic|stage\s*(?:iv|4))[^.;]{0,25}?\bat\s+"
+    r"(?:initial\s+|the\s+time\s+of\s+(?:initial\s+)?)?diagnosis"
+)
+_SETTING_BLOCK_BEFORE = re.compile(
+    r"(?:\bif|\bintent|\bplan\w*|\bcandidates?|\bschedul\w*|\bwill|\bto undergo|\bsuitable|\bfeasible|\bable to|"
+    r"\bmay|\bcan|\bor|\bwith or without)\W+(?:[\w-]+\W+){0,3}$"
 )
 
 # receptors
@@ -910,16 +726,22 @@ _HR_RE = re.compile(rf"(?<![\w])(?P<unit>{_HR_UNIT}){_STATUS_TAIL}")
 _ER_RE = re.compile(rf"(?<![\w])(?P<unit>{_ER_UNIT}){_STATUS_TAIL}")
 _PR_RE = re.compile(rf"(?<![\w])(?P<unit>{_PR_UNIT}){_STATUS_TAIL}")
 _ERPR_OR = _w(
-    rf"{_ER_UNIT}\s*+(?:-\s*+)?(?:\+|positive)\s*+(?:[\[(]?\s*+\w*+\s*+\+?\s*+[\])]?\s*+)?(?:and/or|or|"
-    rf"/)\s*+{_PR_UNIT}\s*+(?:-\s*+)?"
+    # "estrogen receptor (ER) positive and/or progesterone receptor (PgR) positive" (NCT06678269): one HR status
+    rf"{_ER_UNIT}\s*+(?:\(er\)\s*+)?(?:-\s*+)?(?:\+|positive)\s*+(?:[\[(]?\s*+\w*+\s*+\+?\s*+[\])]?\s*+)?"
+    rf"(?:and/or|or|/)\s*+{_PR_UNIT}\s*+(?:\((?:pr|pgr)\)\s*+)?(?:-\s*+)?"
     r"(?:\+|positive)"
+    # "positive hormone receptor status", "positive for either ER or PR or both"
+    r"|positive\s+(?:hormone[- ]receptors?|hr)\s+status|positive for (?:either\s+)?(?:er|estrogen receptors?|"
+    r"oestrogen receptors?)\s*(?:and/or|or|/)\s*(?:pr|pgr|progesterone receptors?)"
 )
+# "negative hormone receptor status"
+_HR_NEG_STATUS = _w(r"negative\s+(?:hormone[- ]receptors?|hr)\s+status")
 _ER_LOW = _w(r"er[- ]low(?:[- ]positive)?|estrogen receptor[- ]low|hr[- ]low(?:[- ]positive)?")
 _POS_FOR = _w(r"positive for (?:estrogen|oestrogen|er|hormone)")
 _HER2 = r"(?:her[- ]?2(?:\s*/\s*neu)?|erbb2|her-2/neu|human epidermal growth factor receptor[- ]?2(?:\s*\(her2\))?)"
 _HER2_RE = _w(
     rf"(?P<unit>{_HER2})\s*+\)?\s*+(?:status\s*+(?:is\s*+|:\s*+)?)?(?:-\s*+)?(?P<st>\+(?!\d)|\(\+\)|\+\s?ve\b|positive|pos\b|"
-    r"over-?expressing|overexpression|over-?expressed|amplified|amplification|enriched|-(?=[\s/,;.)]|$)|\(-\)|"
+    r"over-?expressing|overexpression|over-?expressed|amplified|amplification|enriched|-(?=[\s/,;.)]|$|bc\b)|\(-\)|"
     r"-\s?ve\b|negative|neg\b|non-?amplified|not amplified|ultra-?low|low(?:-expressing)?|zero|null|0(?![\d+])|"
     r"mutant|mutated|mutations?|activating mutations?)"
 )
@@ -936,6 +758,12 @@ _HER2_LOW_IHC = re.compile(
     r"(?:a\s+)?(?:negative\s+)?(?:ish|fish|cish|sish)\s*[- ]?\s*(?:negative|-|non-?amplified|not amplified)?"
 )
 _HER2_ZERO = re.compile(r"\bihc\s*(?:score\s*(?:of\s*)?)?0(?![\d+.])|her2[- ]?(?:0|zero|null)\b|\bher2\s*ihc\s*0\b")
+# "IHC 0, 1+, or 2+ and in situ hybridization (ISH) non-amplified" (NCT05464810): HER2-negative by its definition
+_HER2_NEG_IHC = re.compile(
+    r"\bihc\s*0\s*,\s*(?:ihc\s*)?1\s*\+\s*,?\s*(?:or|and/or)\s*(?:ihc\s*)?2\s*\+[^.;]{0,40}?\b(?:ish|fish|cish|sish)\b"
+    r"[^.;]{0,30}?(?:non-?amplified|not amplified|negative|-)"
+)
+_HER2_BC = re.compile(r"(?<![\w])her[- ]?2\s?-(?=bc\b)")
 _ULTRALOW = re.compile(r"ultra-?\s?low|ihc\s*>\s*0\s*(?:and\s*)?<\s*1\+|ihc\s*0\s*\+|faint.{0,40}(?:≤|<)\s*10\s*%")
 _TNBC = _w(
     r"triple[- ]negative|tnbc|triple[- ]receptor[- ]negative|er\s*-\s*/\s*pr\s*-\s*/\s*her2\s*-|"
@@ -1110,7 +938,9 @@ _LINES_SETTING_RE = re.compile(
 )
 _SETTING_AFTER = re.compile(
     r"^\s*(?:\([^)]*\)\s*)?(?:(?:given|administered|received)\s+)?(?:in|for)\s+(?:the\s+)?(?:setting of\s+)?"
-    r"(?:(?:advanced|metastatic|recurrent|unresectable|locally advanced|inoperable|incurable|non-?curative|"
+    r"(?:(?:the\s+)?treatment\s+of\s+)?"  # "prior systemic therapy for treatment of ... metastatic breast cancer"
+    r"(?:(?:advanced|metastatic|recurrent|unresectable|locally advanced|locally recurrent|inoperable|incurable|"
+    r"non-?curative|"
     r"palliative|mbc|abc|stage iv|or|and/or|and|/|,)\s*)+(?:setting|disease|breast|bc|cancer|stage|mbc|abc)?"
 )
 _NAIVE_RE = _w(
@@ -1457,6 +1287,51 @@ def _find_disease(s: str) -> list[_Hit]:
     return hits
 
 
+def _find_setting(s: str) -> list[_Hit]:
+    """Disease setting as advanced_disease kinds: "incurable" (not amenable to curative treatment; "amenable to
+    curative treatment" is its inversion), "primary_resected" (the primary breast tumour removed; "primary tumour in
+    place" is its inversion) and "de_novo" (metastatic at diagnosis). Alternatives ("de novo or recurrent",
+    "primary may be in place") are not read."""
+    hits: list[_Hit] = []
+    for m in _INCURABLE.finditer(s):
+        hits.append(_Hit("advanced_disease", {"kind": "incurable"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    for m in _CURABLE.finditer(s):
+        if any(h.start <= m.start() < h.end for h in hits):
+            continue
+        hits.append(
+            _Hit(
+                "advanced_disease",
+                {"kind": "incurable"},
+                m.start(),
+                m.end(),
+                cue=f'"{m.group(0)}" is curable disease',
+                inverted=True,
+            )
+        )
+    for rx, inverted in ((_PRIMARY_RESECTED, False), (_PRIMARY_IN_PLACE, True)):
+        for m in rx.finditer(s):
+            before = s[max(0, m.start() - 40) : m.start()]
+            after = s[m.end() : m.end() + 30]
+            if _SETTING_BLOCK_BEFORE.search(before) or re.match(r"\s*(?:or|and/or)\b", after):
+                continue
+            hits.append(
+                _Hit(
+                    "advanced_disease",
+                    {"kind": "primary_resected"},
+                    m.start(),
+                    m.end(),
+                    cue=f'"{m.group(0)}"' + (": primary tumour not removed" if inverted else ""),
+                    inverted=inverted,
+                )
+            )
+    for m in _DE_NOVO.finditer(s):
+        near = s[max(0, m.start() - 30) : m.end() + 30]
+        if re.search(r"\b(?:recurrent|relapsed|secondary|recurrence)\b|\bsuspected\b", near):
+            continue
+        hits.append(_Hit("advanced_disease", {"kind": "de_novo"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    return hits
+
+
 def _find_receptors(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
     if not _RECEPTOR_HINT.search(s):
@@ -1464,6 +1339,9 @@ def _find_receptors(s: str) -> list[_Hit]:
     hr_spans: list[tuple[int, int]] = []
     for m in _ERPR_OR.finditer(s):
         hits.append(_Hit("hr_status", {"status": "positive"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+        hr_spans.append((m.start(), m.end()))
+    for m in _HR_NEG_STATUS.finditer(s):
+        hits.append(_Hit("hr_status", {"status": "negative"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
         hr_spans.append((m.start(), m.end()))
     for m in _HR_RE.finditer(s):
         if any(a <= m.start() < b for a, b in hr_spans):
@@ -1531,6 +1409,12 @@ def _find_receptors(s: str) -> list[_Hit]:
         hits.append(
             _Hit("her2_status", {"status": "positive" if positive else "negative"}, m.start(), m.end(), cue=cue)
         )
+    for m in _HER2_BC.finditer(s):  # "HR+/HER2-BC" (NCT06084481): the dash runs into the disease's abbreviation
+        hits.append(_Hit("her2_status", {"status": "negative"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    if not any(h.type == "her2_status" for h in hits):
+        for m in _HER2_NEG_IHC.finditer(s):
+            hits.append(_Hit("her2_status", {"status": "negative"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+            break
     if not zero:
         for m in _HER2_LOW_IHC.finditer(s):
             if not any(h.type == "her2_low" for h in hits) and re.search(r"her[- ]?2|erbb2", s):
@@ -1616,12 +1500,10 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
         if _COUNTED_BEFORE.search(s[ss:a]) or _COUNTS_AS.search(s[b:se]) or if_or_since:
             continue  # "ADCs count as a line", "... if available / if received", "28 days since prior X"
         g = doc.group_of(a)
-        if (
-            g is not None
-            and re.match(r"\(\s*(?:which\s+)?(?:includes?|including|e\.?g\.?|such as|i\.?e\.?)\b", s[g[0] : g[1]])
-            and any(lm.end() <= g[0] <= lm.end() + 3 for lm in _LINES_RE.finditer(s, ss, g[0]))
-        ):
-            continue  # "no more than 1 prior chemotherapy (which includes ADCs)": what a line counts
+        if g is not None and any(lm.end() <= g[0] <= lm.end() + 3 for lm in _LINES_RE.finditer(s, ss, g[0])):
+            # "no more than 1 prior chemotherapy (which includes ADCs)", "0-1 prior treatment (hormone,
+            # chemotherapy ...)": what a line counts, not a therapy required
+            continue
         if klass == "adc" and _ADC_QUALIFIED.search(s[max(ss, a - 60) : min(se, b + 60)]):
             continue  # "topoisomerase I inhibitor-based ADC": a subset of ADCs the catalogue classes cannot name
         if (
@@ -2303,6 +2185,24 @@ _COND_SUBJECT = re.compile(
     r"are required|is required|will need|will be required|have to|has to|may|can)\b"
     r"(?!\s+(?:be\s+)?(?:excluded|ineligible|not\b))"
 )
+# a subgroup named by age ("Patients who are >= 60 ... must have an echocardiogram"; "Patients older than 21 years
+# must have ...", NCT03420963): the statement holds for that subgroup only. An adult threshold (18-21) with no
+# relative clause ("Patients >= 18 years must have ...") is a general criterion and is not caught here.
+_COND_AGE = re.compile(
+    r"^\W*(?:[a-z]+\s*:\s*)?(?:for\s+)?(?:patients?|participants?|subjects?|women|men|individuals|those)\s+"
+    r"(?:who\s+are\s+(?:aged\s+)?(?:≥|>=|>|≤|<=|<|over\b|older than|younger than|under\b|at least|\d)|(?:aged\s+)?"
+    r"(?:≥|>=|>|over|older than|at least)\s*(?:2[2-9]|[3-9]\d)\b)"
+    r"[^.;]{0,40}?\b(?:must|should|need to|needs to|are required|is required|will need|have to|require)\b"
+)
+# "Prior CDK4/6 inhibitor is not required.": an allowance after the mention (the trigger table reads "is not
+# required" as a forward trigger only)
+_NOT_REQUIRED_AFTER = re.compile(
+    r"[^.;]{0,80}?\b(?:is|are|will be|was|were)\s+not\s+(?:required|mandatory|necessary|needed|obligatory)\b"
+)
+# an exclusion that is only "(Subjects) without <brain metastases>": brain metastases required, said plainly
+_WITHOUT_ONLY = re.compile(
+    r"\W*(?:(?:patients?|participants?|subjects?|women|men)\s+)?(?:without|with no|no)\s+(?:known\s+|evidence of\s+)?"
+)
 _THERAPY = ("prior_therapy", "prior_lines")
 _THERAPY_BEFORE_PAREN = re.compile(
     r"\b(?:therap\w*|treatments?|conjugates?|inhibitors?|agents?|drugs?|regimens?|adcs?|antibod\w*)\W*$"
@@ -2373,6 +2273,14 @@ def _complement(h: _Hit, polarity: str, cue: str) -> tuple[str, dict[str, Any], 
     return "required", new, cue + "; exclusion turned into the allowed range"
 
 
+# A site or state qualifying "metastatic" in an exclusion ("skin only metastatic disease", "symptomatic visceral
+# metastases", "untreated CNS metastases"): the exclusion is about that kind of spread, not about metastasis itself.
+_MET_QUALIFIED = re.compile(
+    r"\b(?:only|skin|bone|osseous|visceral|symptomatic|brain|cns|liver|hepatic|lung|pulmonary|leptomeningeal|"
+    r"untreated|active|uncontrolled|isolated|progressive|rapidly)\b[\s/-]*(?:[a-z]+[\s/-]+)?$"
+)
+
+
 def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[list[Constraint], bool]:
     """Constraints of one criterion and whether it allows treated/stable brain metastases."""
     base = "required" if item.section == "inclusion" else "excluded"
@@ -2384,6 +2292,7 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
     brain_allow = bool(_BRAIN_ALLOW.search(s)) and bool(re.search(r"brain|cns|intracranial|lesions|metasta", s))
     hits: list[_Hit] = []
     hits += _find_disease(s)
+    hits += _find_setting(s)
     hits += _find_receptors(s)
     lines = _find_lines(s, doc)
     hits += lines
@@ -2411,7 +2320,7 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
         or (g := doc.group_of(h.start)) is None
         or not _THERAPY_BEFORE_PAREN.search(s[max(0, g[0] - 40) : g[0]])
     ]
-    cond_subject = _COND_SUBJECT.match(s) or _OTHER_DISEASE_SUBJECT.match(s)
+    cond_subject = _COND_SUBJECT.match(s) or _OTHER_DISEASE_SUBJECT.match(s) or _COND_AGE.match(s)
     # a later sentence about a subgroup ("Patients with BRAF-mutant melanoma must also have received ...")
     for ss in doc.sent_starts[1:]:
         se = doc.sentence(ss)[1]
@@ -2471,6 +2380,10 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             for c in counts:
                 if c.end <= h.start <= c.end + 40 and not re.search(r"[.;]", s[c.end : h.start]):
                     h.count = c.count
+        if h.type in (*_THERAPY, "brain_mets", "measurable_disease", "biomarker") and _NOT_REQUIRED_AFTER.match(
+            s, h.end, se
+        ):
+            continue  # "Prior CDK4/6 inhibitor is not required."
         if h.type == "brain_mets":
             if ctx.allow is not None:
                 continue
@@ -2528,6 +2441,13 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             cue += f'; "{ctx.hist.text}"'
         if h.inverted:
             polarity = _flip(polarity)
+        if (
+            h.type == "advanced_disease"
+            and polarity == "excluded"
+            and h.params.get("kind") in ("metastatic", "advanced")
+            and _MET_QUALIFIED.search(s[max(0, h.start - 40) : h.start])
+        ):
+            continue  # "skin only / symptomatic visceral / untreated brain metastatic disease": not metastasis excluded
         if h.type == "disease_breast" and polarity == "excluded" and h.ctx_types == "q":
             continue  # "inflammatory / stage IV / contralateral breast cancer" excluded is not breast cancer excluded
         if h.count is not None and h.type == "prior_therapy":
@@ -2538,8 +2458,13 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             if not keep:
                 continue  # "no more than 2 lines of a CDK4/6 inhibitor": a count the params cannot hold
             cue += f"; {_count_cue(h.count)}"
-        if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types in ("response", "toxicity"):
-            continue  # "refractory to X", "X stopped for toxicity": not a ban on any exposure to X
+        if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "response":
+            # "prior progression on abemaciclib or fulvestrant", "refractory to X": not a ban on any exposure to X,
+            # a ban on progression on it (checked against the record's progressed_on facts)
+            emit(h, polarity, cue + "; progression on it", {**h.params, "progressed_on": True}, extend)
+            continue
+        if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "toxicity":
+            continue  # "X stopped for toxicity": not a ban on any exposure to X
         if (
             h.type in _THERAPY
             and polarity == "excluded"
@@ -2548,8 +2473,10 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             continue  # a washout ("within 14 days of the first dose"), not a ban on the therapy
         if h.type == "brain_mets":
             states = _brain_states(s, doc, h) if h.params["state"] == "any" else [h.params["state"]]
-            if polarity == "required" and item.section == "exclusion":
-                continue  # an exclusion never requires brain metastases: a negated condition of an exception
+            if polarity == "required" and item.section == "exclusion" and not _WITHOUT_ONLY.fullmatch(s[: h.start]):
+                continue  # a negated condition of an exception ("... in subjects without known brain metastases who")
+            if polarity == "required" and item.section == "exclusion" and s[h.end :].strip(" .;"):
+                continue  # "Subjects without CNS metastasis" is read only when the criterion says nothing else
             if not states and h.params["state"] == "any" and _treated_before(s, doc, h):
                 brain_allow = True  # "treated, stable brain metastases" named on their own: an allowance
                 continue
@@ -2576,14 +2503,17 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             continue
         emit(h, polarity, cue, None, extend)
     if base == "excluded" and len({c.type for c in out}) > 1:
-        # "gBRCA mutation and has received a PARP inhibitor", "TNBC with PD-L1 CPS >= 10": excluded only together,
-        # which separate constraints cannot say
+        # "gBRCA mutation and has received a PARP inhibitor", "TNBC with PD-L1 CPS >= 10": excluded only together —
+        # kept, and the criterion marked all_of (the matcher excludes only when every constraint holds)
         for cm in _CONJUNCTIVE.finditer(s):
             at = offset + cm.start()
             before = {c.type for c in out if c.span[1] <= at}
             after = {c.type for c in out if c.span[0] >= at}
             if before and after and (before | after) != before & after:
-                out = []
+                if all(c.polarity == "excluded" for c in out):
+                    item.all_of = True
+                else:
+                    out = []  # a requirement inside a conjunction of exclusions: not read
                 break
     return _tidy(out, s, offset), brain_allow
 
@@ -2676,7 +2606,8 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
                 else c
                 for c in it.constraints
             ]
-    all_c = [(i, c) for i, it in enumerate(items) for c in it.constraints]
+    # alternatives (any_of) are not all required: they neither contradict an exclusion nor conflict with each other
+    all_c = [(i, c) for i, it in enumerate(items) if it.alt_group is None for c in it.constraints]
 
     def key(c: Constraint) -> str:
         return f"{c.type}|{sorted(c.params.items())!r}"
@@ -2744,13 +2675,50 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
         parent_text = norm[items[item.parent].start : items[item.parent].end] if item.parent is not None else ""
         constraints, allow = _parse_item(s, item.start, item, parent_text)
         allowance.append(allow and not item.conditional and (note or not own_cond))
-        if item.conditional or item.alternative or item.exception or own_cond:
+        if item.conditional:  # a cohort's own criterion is kept only when the cohort is named (trials/cohorts.py)
+            ancestors = []
+            at = item.parent
+            while at is not None:
+                ancestors.append(text[items[at].start : items[at].end])
+                at = items[at].parent
+            item.cohort = cohorts.cohort_of(text[item.start : item.end], ancestors, _section_heading(text, item))
+        elif own_cond:  # an inline cohort prefix ("Cohort B only: prior capecitabine") names its cohort
+            item.cohort = cohorts.cohort_of(text[item.start : item.end], [], "")
+        if (
+            (item.conditional and item.cohort is None)
+            or (item.alternative and item.alt_group is None)
+            or item.exception
+            or (own_cond and item.cohort is None)
+        ):
             constraints = []
         else:  # the readers of trials/kinds.py (labs, time windows, comorbidities, screening items)
             constraints += kinds.extract(s, item.start, item.section, item.negated, {c.type for c in constraints})
         item.constraints = constraints
     _resolve_document(items, allowance)
-    return [Criterion(it.section, text[it.start : it.end], it.start, it.end, tuple(it.constraints)) for it in items]
+    return [
+        Criterion(
+            it.section,
+            text[it.start : it.end],
+            it.start,
+            it.end,
+            tuple(it.constraints),
+            it.cohort,
+            it.alt_group if it.alternative or it.alt_group else None,
+            it.all_of,
+        )
+        for it in items
+    ]
+
+
+def _section_heading(text: str, item: _Item) -> str:
+    """The last header-like line (a line ending in ":" with no bullet, e.g. "Cohort A (HR+/HER2-):") before the
+    item, which may name the cohort of a section of criteria."""
+    before = text[max(0, item.start - 2_000) : item.start]
+    for line in reversed(before.splitlines()):
+        t = line.strip()
+        if t.endswith(":") and len(t) < 160:
+            return t
+    return ""
 
 
 # ------------------------------------------------------------------------------------------------ JSON
@@ -2774,6 +2742,9 @@ def criteria_to_json(criteria: list[Criterion]) -> list[dict[str, Any]]:
                 }
                 for k in c.constraints
             ],
+            "cohort": c.cohort,
+            "any_of": c.any_of,
+            "all_of": c.all_of,
         }
         for c in criteria
     ]
@@ -2801,7 +2772,19 @@ def criteria_from_json(data: list[dict[str, Any]]) -> list[Criterion]:
             kind = d["kind"]
             if kind not in ("inclusion", "exclusion"):
                 raise ValueError(f"unknown criterion kind: {kind!r}")
-            out.append(Criterion(kind, str(d["text"]), int(d["start"]), int(d["end"]), tuple(cons)))
+            cohort, any_of = d.get("cohort"), d.get("any_of")
+            out.append(
+                Criterion(
+                    kind,
+                    str(d["text"]),
+                    int(d["start"]),
+                    int(d["end"]),
+                    tuple(cons),
+                    None if cohort is None else str(cohort),
+                    None if any_of is None else str(any_of),
+                    bool(d.get("all_of", False)),
+                )
+            )
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError(f"not a parsed-criteria payload: {e!r}") from e
     return out

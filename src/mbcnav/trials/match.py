@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from mbcnav.assess import Assessment
 from mbcnav.trials import kinds
-from mbcnav.trials.model import Constraint, Criterion
+from mbcnav.trials.cohorts import applies, candidates, split_labels
+from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
 from mbcnav.trials.patient_view import PatientView as PatientView
+from mbcnav.trials.ranking import Fit, Unknown, query_for, score, text_relevance, unknown_of
 from mbcnav.trials.records import Trial
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 _BREAST = re.compile(r"\bbreast\b", re.I)
-_ADVANCED = re.compile(r"metasta|advanced|stage iv|unresectable|recurrent", re.I)
-_EARLY = re.compile(
-    r"neoadjuvant|\badjuvant|early[- ]stage|early breast|\bdcis\b|in situ|screening|prevention|"
-    r"survivor|risk reduction|high[- ]risk women",
-    re.I,
-)
+_GENERIC_TUMOUR = re.compile(r"^\W*(?:tumou?rs?|cancers?|neoplasms?|carcinomas?|malignanc(?:y|ies))\W*$|solid", re.I)
 _ANY_SOLID = re.compile(r"solid tumou?r|advanced cancer|all solid|any solid|malignan(t|cies) neoplasm", re.I)
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE")
 
@@ -48,6 +45,15 @@ def check(c: Constraint, p: PatientView) -> Check:
     if t == "advanced_disease":
         kind = params.get("kind", "advanced")
         met = f.get("metastatic")
+        if kind == "incurable":  # "not amenable to curative treatment": stage IV is; otherwise a clinician says
+            return result(True if met else None, f"metastatic = {_yn(met)}: not curable" if met else
+                          "curative options: not in the record")  # fmt: skip
+        if kind == "primary_resected":
+            done = f.get("breast_surgery_done")
+            return result(None if done is None else bool(done), f"breast surgery recorded = {_yn(done)}")
+        if kind == "de_novo":
+            dn = f.get("de_novo")
+            return result(dn, f"de novo metastatic = {_yn(dn)} ({p.basis.get('presentation', '')[:100]})")
         if kind == "locally_advanced_unresectable" and met:
             return result(False, "metastatic (stage IV), not only locally advanced")
         return result(met, f"metastatic = {_yn(met)} ({p.basis.get('metastatic', '')[:120]})")
@@ -77,6 +83,9 @@ def check(c: Constraint, p: PatientView) -> Check:
         return result(has, f"{key} = {_yn(n)} ({p.basis.get('lines_so_far', '')})")
     if t == "prior_therapy":
         name = params.get("drug") or params.get("class")
+        if params.get("progressed_on"):
+            pv = f.get(f"progressed_on.{name}")
+            return result(pv, f"progressed on {name} = {_yn(pv)}")
         scope = "prior_met" if params.get("setting") == "metastatic" else "prior_any"
         v = f.get(f"{scope}.{name}")
         where = " for metastatic disease" if scope == "prior_met" else ""
@@ -160,6 +169,13 @@ class CriterionResult:
     verdict: str  # met | not_met | unknown  (the criterion as written is true for the patient)
     excludes: bool | None
     evidence: list[str] = field(default_factory=list)
+    applies: bool = True  # False: a criterion of another cohort than the one the patient fits
+    group_note: str = ""  # "one of 3 alternatives: another is met"
+
+    @property
+    def decisive(self) -> bool:
+        """A criterion the record can decide (any constraint but screening items)."""
+        return any(x.type not in NON_DECISIVE_TYPES for x in self.criterion.constraints)
 
     def as_json(self) -> dict[str, Any]:
         c = self.criterion
@@ -172,6 +188,10 @@ class CriterionResult:
             "constraints": [
                 {"type": x.type, "polarity": x.polarity, "params": x.params, "cue": x.cue} for x in c.constraints
             ],
+            "cohort": c.cohort,
+            "any_of": c.any_of,
+            "applies": self.applies,
+            "decisive": self.decisive,
         }
 
 
@@ -187,15 +207,119 @@ def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
         return CriterionResult(c, "met" if all(oks) else "unknown", False if all(oks) else None, evidence)
     # Exclusion: only the conditions it excludes can exclude; "required" parts of an exclusion bullet are its
     # exceptions ("treated, stable brain metastases are allowed"), and a breast trial never excludes breast cancer.
-    relevant = [x for x in c.constraints if x.polarity == "excluded" and x.type != "disease_breast"]
+    relevant = [
+        x
+        for x in c.constraints
+        if (x.polarity == "excluded" and x.type != "disease_breast") or (x.polarity == "required" and _complement(x))
+    ]
     if not relevant:
         return CriterionResult(c, "unknown", None, ["exception or context only: needs a person to judge"])
     checks = [check(x, p) for x in relevant]
     evidence = [ch.evidence for ch in checks]
     oks = [ch.ok for ch in checks]
+    if c.all_of:  # "gBRCA mutation and prior PARP inhibitor": excludes only when every part holds
+        if all(ok is False for ok in oks):
+            return CriterionResult(c, "met", True, evidence)
+        if True in oks:
+            return CriterionResult(c, "not_met", False, evidence)
+        return CriterionResult(c, "unknown", None, evidence)
     if False in oks:
         return CriterionResult(c, "met", True, evidence)
     return CriterionResult(c, "not_met" if all(oks) else "unknown", False if all(oks) else None, evidence)
+
+
+# Cues of the parser's complements: an exclusion of a bound read as the allowed range ("More than 4 prior lines" ->
+# at most 4 required; "life expectancy < 12 weeks" -> at least 12 weeks; "amenable to curative treatment" ->
+# incurable required). In an exclusion criterion such a "required" constraint decides: not satisfied = excluded.
+# Other "required" parts of an exclusion bullet are its exceptions ("treated, stable brain metastases are allowed").
+_COMPLEMENT_CUES = ("turned into the allowed range", "exclusion of a ", "is curable disease")
+
+
+def _complement(x: Constraint) -> bool:
+    return any(cue in x.cue for cue in _COMPLEMENT_CUES)
+
+
+def _apply_alternatives(results: list[CriterionResult]) -> None:
+    """Inclusion criteria sharing an `any_of` group: the group stands in the way only when every alternative does,
+    and is cleared when one is met (each keeps its own verdict and evidence; `excludes` becomes the group's)."""
+    groups: dict[str, list[CriterionResult]] = {}
+    for r in results:
+        if r.criterion.any_of and r.criterion.kind == "inclusion":
+            groups.setdefault(r.criterion.any_of, []).append(r)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        flags = [r.excludes for r in members if r.criterion.constraints]
+        if False in flags:
+            group: bool | None = False
+            note = f"one of {len(members)} alternatives: another is met"
+        elif flags and all(f is True for f in flags) and len(flags) == len(members):
+            group = True
+            note = f"none of {len(members)} alternatives is met"
+        else:
+            group = None
+            note = f"one of {len(members)} alternatives: none met yet"
+        for r in members:
+            r.excludes = group
+            r.group_note = note
+
+
+def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) -> Fit:
+    applicable = [r for r in results if r.applies]
+    decisive = [r for r in applicable if r.decisive]
+    unknown: list[Unknown] = []
+    seen_groups: set[str] = set()
+    for r in decisive:
+        if r.excludes is not None:
+            continue
+        group = r.criterion.any_of
+        if group:
+            if group in seen_groups:
+                continue
+            seen_groups.add(group)
+        unknown.append(unknown_of(r.criterion.constraints))
+    return Fit(
+        met=sum(1 for r in decisive if r.excludes is False),
+        not_met=sum(1 for r in decisive if r.excludes is True),
+        unknown=tuple(unknown),
+        screening=sum(1 for r in applicable if r.criterion.constraints and not r.decisive),
+        free_text=sum(1 for r in applicable if not r.criterion.constraints),
+        text_relevance=relevance_,
+        cohort=cohort,
+    )
+
+
+def _choose_cohort(results: list[CriterionResult]) -> str | None:
+    """The cohort the patient fits best (fewest criteria that exclude, then fewest open, then most met), marking
+    the criteria of the other cohorts as not applying; None when the study names no cohort. Nested cohorts
+    ("Sub-study 1 Part A") take their outer level's criteria too (trials/cohorts.py)."""
+    labels = candidates({label for r in results for label in split_labels(r.criterion.cohort)})
+    if not labels:
+        return None
+
+    def rank(label: str) -> tuple[int, int, int]:
+        own = [r for r in results if applies(r.criterion.cohort, label)]
+        return (
+            sum(1 for r in own if r.excludes),
+            sum(1 for r in own if r.excludes is None and r.decisive),
+            -sum(1 for r in own if r.excludes is False),
+        )
+
+    best = min(labels, key=lambda label: (rank(label), label))
+    own_fails = [
+        r for r in results if r.criterion.cohort is not None and r.excludes and applies(r.criterion.cohort, best)
+    ]
+    if len(labels) == 1 and own_fails:
+        # the only cohort the text names does not fit, but the study may have others without extra criteria (the
+        # text does not say): what excludes from that cohort stays open rather than excluding from the study
+        for r in own_fails:
+            r.excludes = None
+            r.group_note = f"applies to {best} only; the study may have other cohorts"
+        return None
+    for r in results:
+        if not applies(r.criterion.cohort, best):
+            r.applies = False
+    return best
 
 
 @dataclass
@@ -206,6 +330,13 @@ class StudyMatch:
     criteria: list[CriterionResult]
     relevance: str
     questions: list[str]
+    fit: Fit | None = None
+    cohort: str | None = None
+    excluded_by: list[str] = field(default_factory=list)
+
+    @property
+    def explanation(self) -> str:
+        return self.fit.explanation(self.excluded_by) if self.fit is not None else ""
 
     def as_json(self) -> dict[str, Any]:
         t = self.trial
@@ -221,6 +352,10 @@ class StudyMatch:
             "questions": self.questions,
             "url": f"https://clinicaltrials.gov/study/{t.nct_id}",
             "criteria": [c.as_json() for c in self.criteria],
+            "cohort": self.cohort,
+            "explanation": self.explanation,
+            "fit": self.fit.as_json() if self.fit is not None else None,
+            "countries": list(t.countries),
         }
 
 
@@ -230,12 +365,16 @@ def relevance(trial: Trial) -> str:
         return "breast"
     if _ANY_SOLID.search(text):
         return "solid_tumour"
+    if any(_GENERIC_TUMOUR.search(c) for c in trial.conditions) and _BREAST.search(trial.eligibility_text or ""):
+        return "solid_tumour"  # conditions say only "tumors" / "cancer": read the criteria, which name breast
     return "other_cancer"
 
 
-def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView) -> StudyMatch:
+def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_relevance_: float = 0.0) -> StudyMatch:
     rel = relevance(trial)
     results = [evaluate_criterion(c, p) for c in criteria]
+    _apply_alternatives(results)
+    cohort = _choose_cohort(results)
     # Structured age/sex limits of the record apply even when the text does not repeat them.
     notes: list[str] = []
     if trial.sex in ("FEMALE", "MALE") and p.facts.get("sex") and p.facts["sex"] != trial.sex.lower():
@@ -244,9 +383,10 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView) -> Stud
         notes.append(f"minimum age {trial.min_age_years:g}")
     if p.age is not None and trial.max_age_years is not None and p.age[0] > trial.max_age_years:
         notes.append(f"maximum age {trial.max_age_years:g}")
-    hard_fail = [r for r in results if r.excludes]
-    unknown = [r for r in results if r.excludes is None and r.criterion.constraints]
-    free = [r for r in results if not r.criterion.constraints]
+    applicable = [r for r in results if r.applies]
+    hard_fail = [r for r in applicable if r.excludes]
+    unknown = [r for r in applicable if r.excludes is None and r.criterion.constraints]
+    free = [r for r in applicable if not r.criterion.constraints]
     if rel == "other_cancer":
         verdict = "ineligible"
         notes.append("not a breast cancer or solid-tumour study")
@@ -256,20 +396,19 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView) -> Stud
         verdict = "possibly_eligible"  # a criterion nobody has judged yet: not "eligible"
     else:
         verdict = "eligible"
-    met = sum(1 for r in results if r.excludes is False)
-    total = max(1, len(results))
-    structured = sum(1 for r in results if r.criterion.constraints)
-    base = {"eligible": 2.0, "possibly_eligible": 1.0, "ineligible": 0.0}[verdict]
-    head = " ".join([trial.title, *trial.conditions])
-    score = base + 0.5 * met / total - 0.3 * len(unknown) / total - 0.05 * len(free) / total
-    score += (0.2 if rel == "breast" else 0.0) + (0.3 if _ADVANCED.search(head) else 0.0)
-    score -= 0.4 if _EARLY.search(head) and not _ADVANCED.search(head) else 0.0
-    score += 0.1 * min(structured, 5) / 5
-    questions = [f"{r.criterion.kind}: {r.criterion.text[:160]}" for r in unknown][:8]
+    fit = _fit(results, text_relevance_, cohort)
+    excluded_by = notes + [f"{r.criterion.kind}: {r.criterion.text[:90]}" for r in hard_fail]
+    questions = [f"{r.criterion.kind}: {r.criterion.text[:160]}" for r in unknown if r.decisive][:8]
     crit = results
     if notes:
         crit = results + [CriterionResult(Criterion("inclusion", n, 0, 0, ()), "not_met", True, [n]) for n in notes]
-    return StudyMatch(trial, verdict, score, crit, rel, questions)
+    m = StudyMatch(trial, verdict, 0.0, crit, rel, questions, fit, cohort, excluded_by)
+    m.score = score(verdict, fit, trial, len(results), rel == "breast")
+    return m
+
+
+class JsonDocument(Protocol):
+    def as_json(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -280,6 +419,7 @@ class MatchReport:
     highlight_expanded_access: bool
     highlight_reason: str
     searched: int
+    compassionate: JsonDocument | None = None  # trials/compassionate.CompassionateUse, set by the pathway
 
     def studies_count_text(self) -> str:
         return f"{self.searched} studies searched"
@@ -293,6 +433,7 @@ class MatchReport:
             "expanded_access": [m.as_json() for m in self.expanded_access],
             "highlight_expanded_access": self.highlight_expanded_access,
             "highlight_reason": self.highlight_reason,
+            "compassionate_use": self.compassionate.as_json() if self.compassionate is not None else None,
             "attribution": "Trial data from ClinicalTrials.gov (U.S. National Library of Medicine); "
             "processed by mbcnav; eligibility is decided by the study team.",
         }
@@ -323,6 +464,12 @@ def match_patient(
         if m.verdict == "ineligible" and not include_ineligible:
             continue
         regular.append(m)
+    # text relevance among the candidates (BM25 needs them all), then the final scores
+    found = text_relevance([m.trial for m in regular + access], query_for(p))
+    for m in regular + access:
+        assert m.fit is not None
+        m.fit = replace(m.fit, text_relevance=found.get(m.trial.nct_id, 0.0))
+        m.score = score(m.verdict, m.fit, m.trial, len(m.criteria), m.relevance == "breast")
     regular.sort(key=lambda m: (-m.score, m.trial.nct_id))
     access.sort(key=lambda m: (-m.score, m.trial.nct_id))
     no_fit = not any(m.verdict in ("eligible", "possibly_eligible") for m in regular)

@@ -55,7 +55,9 @@ class Criterion:
     """One inclusion or exclusion criterion as written; no constraints means free text (verdict unknown).
 
     `cohort` names the cohort / part / arm a criterion applies to when the study lists criteria per cohort
-    (None: every participant)."""
+    (None: every participant); `any_of` groups alternatives ("one of the following:", lines joined by "OR"): the
+    inclusion criteria sharing an `any_of` id are met when one of them is (None: on its own); `all_of` marks an
+    exclusion whose constraints exclude only together ("gBRCA mutation *and* prior PARP inhibitor")."""
 
     kind: str  # "inclusion" | "exclusion"
     text: str
@@ -63,3 +65,5 @@ class Criterion:
     end: int
     constraints: tuple[Constraint, ...]
     cohort: str | None = None
+    any_of: str | None = None
+    all_of: bool = False

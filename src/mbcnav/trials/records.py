@@ -61,6 +61,23 @@ class RecordProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class Site:
+    """One study location as ClinicalTrials.gov lists it (API v2 contactsLocationsModule.locations[])."""
+
+    facility: str
+    city: str
+    country: str
+    status: str | None = None  # RECRUITING, NOT_YET_RECRUITING, ... (the site's own status, when given)
+    state: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+    def describe(self) -> str:
+        place = ", ".join(x for x in (self.facility, self.city, self.state, self.country) if x)
+        return place + (f" ({self.status.lower().replace('_', ' ')})" if self.status else "")
+
+
+@dataclass(frozen=True, slots=True)
 class Trial:
     """One study as mbcnav uses it. `version` hashes the normalised content: a changed record is a new version.
 
@@ -90,6 +107,7 @@ class Trial:
     expanded_access_types: tuple[str, ...]
     source_format: SourceFormat
     processed_on: str | None = None
+    sites: tuple[Site, ...] = ()  # only when the record lists facilities (the shared corpus pages list countries)
     version: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -106,6 +124,7 @@ class Trial:
     def from_json(cls, doc: dict[str, Any]) -> Trial:
         """Rebuild a Trial stored by `to_json` (lists become tuples; the version is recomputed)."""
         kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items() if k != "version"}
+        kwargs["sites"] = tuple(Site(**x) if isinstance(x, dict) else x for x in kwargs.get("sites", ()))
         return cls(**kwargs)
 
 
@@ -321,6 +340,8 @@ def _parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordP
     contacts = f.module(ps, "contactsLocationsModule", "protocolSection")
     interventions = f.named(arms, "interventions", "name", "armsInterventionsModule")
     countries = unique(f.named(contacts, "locations", "country", "contactsLocationsModule"))
+    locations = contacts.get("locations")  # its shape was reported by f.named above: no second warning
+    sites = _sites(locations if isinstance(locations, list) else [])
     updated = f.text(f.module(status_m, "lastUpdatePostDateStruct", "statusModule"), "date", "lastUpdatePostDateStruct")
     ea = f.module(status_m, "expandedAccessInfo", "statusModule")
     ea_types = f.module(design, "expandedAccessTypes", "designModule")
@@ -355,8 +376,32 @@ def _parse_v2_study(doc: Any, location: str) -> tuple[Trial | None, list[RecordP
         expanded_access_status=(ea_status or "").upper()[:60] or None,
         expanded_access_types=tuple(t for t in EXPANDED_ACCESS_TYPES if ea_types.get(t) is True),
         source_format="ctgov-v2",
+        sites=sites,
     )
     return trial, problems
+
+
+def _sites(locations: list[Any]) -> tuple[Site, ...]:
+    """The facilities of a record's locations (those with a facility name), bounded like every list."""
+    out: list[Site] = []
+    for loc in locations[:MAX_LIST_ITEMS]:
+        if not isinstance(loc, dict) or not isinstance(loc.get("facility"), str):
+            continue
+        geo = loc.get("geoPoint")
+        lat, lon = (geo.get("lat"), geo.get("lon")) if isinstance(geo, dict) else (None, None)
+        ok = isinstance(lat, int | float) and isinstance(lon, int | float) and -90 <= lat <= 90 and -180 <= lon <= 180
+        out.append(
+            Site(
+                facility=clean_text(loc["facility"])[:200],
+                city=clean_text(str(loc.get("city") or ""))[:100],
+                country=clean_text(str(loc.get("country") or ""))[:100],
+                status=str(loc["status"]).upper()[:40] if isinstance(loc.get("status"), str) else None,
+                state=clean_text(loc["state"])[:100] if isinstance(loc.get("state"), str) else None,
+                lat=float(lat) if ok and lat is not None else None,
+                lon=float(lon) if ok and lon is not None else None,
+            )
+        )
+    return tuple(out)
 
 
 def _iso_date(value: str | None) -> str | None:

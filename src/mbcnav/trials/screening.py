@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from mbcnav.trials.model import Constraint
 
@@ -12,12 +18,317 @@ if TYPE_CHECKING:
 
 TYPES: tuple[str, ...] = ("comorbidity", "screening")
 
+ASK = "not recorded; ask at screening"
+SCREENING_EVIDENCE = "confirmed by the study team at screening"
+# Qualifiers a recorded condition answers on its own: "history of diabetes" is met by recorded diabetes, while
+# "uncontrolled diabetes" is not (the record says the patient has diabetes, not whether it is controlled).
+_PLAIN_QUALIFIERS = (None, "history", "known")
+
+
+@dataclass(frozen=True, slots=True)
+class _Category:
+    """One condition or screening item of screening.yaml, its triggers compiled."""
+
+    type: str  # "comorbidity" | "screening"
+    name: str
+    pattern: re.Pattern[str]
+    requires: re.Pattern[str] | None
+    skip_before: re.Pattern[str] | None
+    skip_after: re.Pattern[str] | None
+    absence: bool  # the trigger itself says "must not have" ("recovered from toxicities")
+    generic: bool  # read only when nothing named is in the criterion
+    record: tuple[str, ...]
+    related: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    categories: tuple[_Category, ...]
+    qualifiers: tuple[tuple[str, re.Pattern[str]], ...]
+    negation: re.Pattern[str]
+    duty: re.Pattern[str]
+    absence_before: re.Pattern[str]
+    absence_after: re.Pattern[str]
+    allowance: re.Pattern[str]
+    not_allowance: re.Pattern[str]
+    exceptions: re.Pattern[str]
+
+
+def _alt(phrases: list[str]) -> str:
+    return r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")\b"
+
+
+def _opt(raw: dict[str, Any], key: str) -> re.Pattern[str] | None:
+    return re.compile(raw[key]) if key in raw else None
+
+
+@cache
+def _table() -> _Table:
+    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("screening.yaml").read_text("utf-8"))
+    cats: list[_Category] = []
+    for type_, key in (("comorbidity", "comorbidity"), ("screening", "screening")):
+        for name, entry in raw[key].items():
+            cats.append(
+                _Category(
+                    type_,
+                    name,
+                    re.compile(_alt(entry["triggers"])),
+                    _opt(entry, "requires"),
+                    _opt(entry, "skip_before"),
+                    _opt(entry, "skip_after"),
+                    bool(entry.get("absence", False)),
+                    bool(entry.get("generic", False)),
+                    tuple(entry.get("record", ())),
+                    tuple(entry.get("related", ())),
+                )
+            )
+    return _Table(
+        tuple(cats),
+        tuple((q, re.compile(_alt(ps))) for q, ps in raw["qualifiers"].items()),
+        re.compile(_alt(raw["negation"])),
+        re.compile(_alt(raw["duty"])),
+        re.compile(_alt(raw["negation"] + raw["absence_before"])),
+        re.compile(raw["absence_after"]),
+        re.compile(_alt(raw["allowance"])),
+        re.compile(r"\b(?:" + raw["not_allowance"] + r")\b"),
+        re.compile(_alt(raw["exceptions"])),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+# Sentence ends: ". " / "; " / ": " (not "e.g." / "i.e." / "vs."), keeping offsets.
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\betc)[.;:](?=\s|$)")
+_WITHIN = re.compile(
+    r"\b(?:within|in)\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+|prior\s+|preceding\s+)?"
+    r"(\d{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|twelve)\s*[- ]?\s*(day|week|month|year)s?\b"
+)
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
+_NUMBERS |= {"ten": 10, "twelve": 12}
+_QTC = re.compile(r"(≥|>=|>|≤|<=|<)\s*(\d{3})\s*(?:ms|msec|milliseconds?)\b")
+_GRADE = re.compile(
+    r"\b(?:ctcae\s+)?grade\s*(≥|>=|>|≤|<=|<)\s*(\d)\b|(≥|>=|>|≤|<=|<)\s*grade\s*(\d)\b|"
+    r"\bgrade\s*(\d)\s*(?:or|and)\s*(higher|greater|above|more|worse|lower|less|below)\b"
+)
+# A criterion about the trial's own disease ("invasive breast cancer", "cancer of the breast") is the parser's.
+_BREAST_NEAR = re.compile(r"\bbreast|\bmammar|\bdcis\b")
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    cat: _Category
+    start: int
+    end: int
+    sentence: tuple[int, int]
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append((pos, m.end()))
+        pos = m.end()
+    if pos < len(text):
+        out.append((pos, len(text)))
+    return out
+
+
+def _other_cancer_is_breast(text: str, start: int, end: int) -> bool:
+    """ "invasive breast cancer", "prior cancer of the breast": the study's disease, not another malignancy. A
+    breast cancer named as the exception ("malignancy other than breast cancer") keeps the trigger."""
+    before = text[max(0, start - 20) : start]
+    after = text[end : end + 25]
+    if _BREAST_NEAR.search(text[start:end]) or re.search(r"\b(?:breast|mammary)\W*$", before):
+        return True
+    return bool(re.match(r"\s*(?:of|in|involving)\s+(?:the\s+)?(?:\w+\s+)?(?:breast|mammary)", after))
+
+
+def _hits(text: str) -> list[_Hit]:
+    t = _table()
+    found: list[_Hit] = []
+    for sa, sb in _sentences(text):
+        sentence = text[sa:sb]
+        if t.allowance.search(sentence) and not t.not_allowance.search(sentence):
+            continue  # "HIV-infected participants on effective antiretroviral therapy ... are eligible"
+        exc = t.exceptions.search(sentence)
+        stop = sa + exc.start() if exc else sb
+        cands: list[_Hit] = []
+        for cat in t.categories:
+            if cat.requires is not None and not cat.requires.search(sentence):
+                continue
+            for m in cat.pattern.finditer(text, sa, stop):
+                if cat.skip_before is not None and cat.skip_before.search(text[max(sa, m.start() - 60) : m.start()]):
+                    continue
+                if cat.skip_after is not None and cat.skip_after.search(text[m.end() : m.end() + 30]):
+                    continue
+                if cat.name == "other_malignancy" and _other_cancer_is_breast(text, m.start(), m.end()):
+                    continue
+                cands.append(_Hit(cat, m.start(), m.end(), (sa, sb)))
+        # overlapping triggers: the earlier, then the longer wins ("interstitial lung disease" over "lung disease")
+        cands.sort(key=lambda h: (h.start, -(h.end - h.start)))
+        taken_end = -1
+        for h in cands:
+            if h.start >= taken_end:
+                found.append(h)
+                taken_end = h.end
+    return found
+
+
+def _qualifier(text: str, h: _Hit) -> str | None:
+    """The nearest qualifier before the trigger in its sentence ("uncontrolled", "history of"), else after it."""
+    t = _table()
+    sa, sb = h.sentence
+    before = text[sa : h.start]
+    best: tuple[int, str] | None = None
+    for name, pat in t.qualifiers:
+        for m in pat.finditer(before):
+            if best is None or m.end() > best[0]:
+                best = (m.end(), name)
+    if best is not None and len(before) - best[0] <= 60:
+        return best[1]
+    after = re.split(r"[,;]", text[h.end : min(sb, h.end + 80)], maxsplit=1)[0]  # this list item only
+    first: tuple[int, str] | None = None
+    for name, pat in t.qualifiers:
+        if name in ("history", "known"):
+            continue
+        a = pat.search(after)
+        if a and (first is None or a.start() < first[0]):
+            first = (a.start(), name)
+    return first[1] if first else (best[1] if best else None)
+
+
+def _extras(text: str, h: _Hit) -> dict[str, Any]:
+    """A time window ("within 5 years") and a grade ("grade ≥ 2") written next to the trigger, as written."""
+    out: dict[str, Any] = {}
+    sa, sb = h.sentence
+    w = _WITHIN.search(text, h.end, min(sb, h.end + 120))
+    if w is None:
+        w = _WITHIN.search(text, max(sa, h.start - 40), h.start)
+    if w is not None:
+        n = w.group(1)
+        out[w.group(2) + "s"] = int(n) if n.isdigit() else _NUMBERS[n]
+    if h.cat.name == "long_qt" and (q := _QTC.search(text, h.end, min(sb, h.end + 60))) is not None:
+        out["qtc_ms"] = f"{_sym(q.group(1))} {q.group(2)}"
+    g = _GRADE.search(text, max(sa, h.start - 30), min(sb, h.end + 80))
+    if g is not None:
+        if g.group(1):
+            out["grade"] = f"{_sym(g.group(1))} {g.group(2)}"
+        elif g.group(3):
+            out["grade"] = f"{_sym(g.group(3))} {g.group(4)}"
+        else:
+            up = g.group(6) in ("higher", "greater", "above", "more", "worse")
+            out["grade"] = f"{'≥' if up else '≤'} {g.group(5)}"
+    return out
+
+
+def _sym(op: str) -> str:
+    return {">=": "≥", "<=": "≤"}.get(op, op)
+
+
+def _absent(text: str, h: _Hit) -> bool:
+    """An inclusion that requires the absence of the condition: "No history of ILD", "HIV negative"."""
+    t = _table()
+    sa, sb = h.sentence
+    if h.cat.type == "screening":
+        return bool(t.negation.search(text, sa, h.start))
+    if h.cat.absence or t.absence_before.search(text, sa, h.start) or t.absence_before.search(text[h.start : h.end]):
+        return True
+    return bool(t.absence_after.match(text[h.end : sb]))
+
+
+def _duty(text: str, h: _Hit) -> bool:
+    """A screening item stated as a duty in its sentence ("must agree to use contraception"), not negated."""
+    t = _table()
+    sa = h.sentence[0]
+    return bool(t.duty.search(text, sa, h.start)) and not t.negation.search(text, sa, h.start)
+
 
 def extract(text: str, offset: int, section: str, negated: bool) -> list[Constraint]:
     """Constraints of this kind in one criterion (see trials/kinds.py for the arguments)."""
-    return []
+    hits = _hits(text)
+    # a generic catch-all ("serious medical condition", "in the opinion of the investigator") only when nothing
+    # more specific is read: a named item first, then a generic comorbidity, then the investigator's judgement
+    if any(not h.cat.generic for h in hits):
+        hits = [h for h in hits if not h.cat.generic]
+    elif any(h.cat.type == "comorbidity" for h in hits):
+        hits = [h for h in hits if h.cat.type == "comorbidity"]
+    out: list[Constraint] = []
+    seen: set[tuple[str, str]] = set()
+    for h in hits:
+        key = (h.cat.type, h.cat.name)
+        if key in seen:
+            continue
+        seen.add(key)  # a condition is read from its first mention only ("patients with HCV ... without HCV RNA")
+        if section == "exclusion":
+            polarity = "excluded"
+            if h.cat.type == "screening" and _duty(text, h):
+                polarity = "required"  # "Women of childbearing potential must use contraception" in an exclusion
+        elif _absent(text, h):
+            polarity = "excluded"
+            if negated:
+                continue  # "must not have: no history of ...": a double negative is not read
+        elif h.cat.type == "screening" or negated:
+            polarity = "required"  # "Able to provide written informed consent"; a negated head flips it below
+        else:
+            continue  # a condition named in an inclusion ("patients with HIV must ...") is a condition, not a rule
+        if negated:
+            polarity = "excluded" if polarity == "required" else "required"
+        phrase = text[h.start : h.end]
+        span = (offset + h.start, offset + h.end)
+        if h.cat.type == "screening":
+            out.append(Constraint("screening", polarity, {"item": h.cat.name}, span, f'"{phrase}": {h.cat.name}'))
+            continue
+        params: dict[str, Any] = {"condition": h.cat.name}
+        qualifier = _qualifier(text, h)
+        if qualifier is not None:
+            params["qualifier"] = qualifier
+        params |= _extras(text, h)
+        why = "an exclusion" if section == "exclusion" else "required absent" if not negated else "under a negated head"
+        out.append(Constraint("comorbidity", polarity, params, span, f'"{phrase}": {h.cat.name}, {why}'))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ checking
+
+
+def _category(name: str) -> _Category | None:
+    return next((c for c in _table().categories if c.type == "comorbidity" and c.name == name), None)
 
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     """Whether the patient has what the constraint's params describe (None: unknown), with the evidence."""
-    return None, "not evaluated"
+    if c.type == "screening":
+        return None, f"{c.params.get('item', 'screening item')}: {SCREENING_EVIDENCE}"
+    name = str(c.params.get("condition"))
+    cat = _category(name)
+    label = name.replace("_", " ")
+    if p.record is None or cat is None:
+        return None, f"{label}: {ASK}"
+    if name == "other_malignancy":
+        # the record's primaries are the breast cancer being treated; a second primary is not recorded there
+        return None, f"other malignancy: no second primary recorded (the breast cancer is not 'other'); {ASK}"
+    if name == "hypersensitivity":
+        return None, f"hypersensitivity: no allergies recorded; {ASK}"
+    own = [x for x in p.record.comorbidities if x.name in cat.record]
+    related = [x for x in p.record.comorbidities if x.name in cat.related]
+    if not own and not related:
+        return None, f"{label}: {ASK}"
+    x = (own or related)[0]
+    when = f" ({x.date.isoformat()})" if x.date is not None else ""
+    fact = f"recorded {x.name.replace('_', ' ')}: {x.text!r}{when}"
+    qualifier = c.params.get("qualifier")
+    bound = next((f"{k.split('_')[0]} {c.params[k]}" for k in ("grade", "qtc_ms") if k in c.params), None)
+    if qualifier not in _PLAIN_QUALIFIERS or bound is not None:
+        what = bound or str(qualifier).replace("_", " ")
+        return None, f"{fact}; whether it is {what} as the criterion says: ask at screening"
+    if not own:
+        return None, f"{fact}; whether it is the {label} meant: ask at screening"
+    window = next(((u, n) for u in ("days", "weeks", "months", "years") if isinstance(n := c.params.get(u), int)), None)
+    if window is not None:
+        if x.date is None or p.as_of is None:
+            return None, f"{fact}; the criterion counts {window[1]} {window[0]}, the record has no date: ask"
+        days = {"days": 1, "weeks": 7, "months": 30.44, "years": 365.25}[window[0]] * window[1]
+        if (p.as_of - x.date.latest).days <= days:
+            return True, f"{fact}, within {window[1]} {window[0]}"
+        return None, f"{fact}, before the {window[1]} {window[0]} window (a chronic condition may persist): ask"
+    return True, fact

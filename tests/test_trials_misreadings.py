@@ -1,0 +1,333 @@
+"""Misreadings of eligibility criteria found against expert-judged patient-trial sets, one class per test group.
+
+Every sentence below is quoted verbatim from the shared corpus (../shared/data/trials/ctgov-v2-2026-01, the
+eligibilityCriteria of the study named in the comment; the classic-XML ones from ../shared/data/trials/
+ctgov-classic-xml); `test_quotes_are_verbatim` checks that when the corpus is here. Only the parser's own constraint
+types are asserted (the readers of trials/kinds.py are tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mbcnav.trials.classic_xml import _unwrap, iter_xml
+from mbcnav.trials.criteria import Criterion, parse_criteria
+from mbcnav.trials.records import Trial
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials"
+PAGES = SHARED / "ctgov-v2-2026-01"
+CLASSIC = SHARED / "ctgov-classic-xml"
+needs_corpus = pytest.mark.skipif(not PAGES.is_dir(), reason="../shared/data/trials is not here")
+needs_classic = pytest.mark.skipif(not CLASSIC.is_dir(), reason="../shared/data/trials is not here")
+
+QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below, checked against the corpus
+
+
+def q(nct: str, sentence: str) -> str:
+    QUOTES.append((nct, sentence))
+    return sentence
+
+
+def inc(sentence: str) -> list[Criterion]:
+    return parse_criteria("Inclusion Criteria:\n\n* " + sentence + "\n")
+
+
+def exc(sentence: str) -> list[Criterion]:
+    return parse_criteria("Exclusion Criteria:\n\n* " + sentence + "\n")
+
+
+def of_type(criteria: list[Criterion], typ: str) -> list[tuple[str, dict[str, Any]]]:
+    return [(c.polarity, c.params) for crit in criteria for c in crit.constraints if c.type == typ]
+
+
+# ------------------------------------------------------------------------------- 1. permissive / conditional bullets
+
+
+def test_a_line_count_with_its_kinds_in_parentheses_requires_no_therapy() -> None:
+    # NCT07166419: the parenthesis says what counts as a line, not that each kind is required
+    s = q(
+        "NCT07166419",
+        "Subjects with relapsed/refractory lymphoid blast crisis from prior chronic myeloid leukemia (CML) who "
+        "received at least 2 prior lines of therapy (tyrosine kinase inhibitors, multiagent chemotherapy)",
+    )
+    assert of_type(inc(s), "prior_therapy") == []
+
+
+def test_zero_or_one_prior_line_is_at_most_one() -> None:
+    s = q(
+        "NCT04969835",
+        "who have received 0 or 1 prior lines of therapy in the locally advanced or metastatic setting",
+    )
+    assert of_type(inc(s), "prior_lines") == [
+        ("required", {"kind": "any", "setting": "metastatic", "min": None, "max": 1})
+    ]
+
+
+def test_an_age_named_subgroup_is_not_an_age_bound() -> None:
+    s = q(
+        "NCT03420963",
+        "SCREENING: Patients older than 21 years must have a solid tumor considered by study doctor to be of the "
+        "childhood cancer type.",
+    )
+    [crit] = inc(s)
+    assert of_type([crit], "age") == []
+
+
+def test_allowed_and_not_required_therapies_are_not_requirements() -> None:
+    s = q(
+        "NCT05689021",
+        "A maximum of two lines of prior taxane (docetaxel and/or cabazitaxel) chemotherapy will be allowed, but are "
+        "not required",
+    )
+    assert [p for p in of_type(inc(s), "prior_therapy") if p[0] == "required"] == []
+    assert of_type(inc(q("NCT03093116", "Prior cytotoxic chemotherapy is allowed.")), "prior_therapy") == []
+
+
+def test_allowed_hormone_therapy_but_not_fulvestrant() -> None:
+    s = q(
+        "NCT05154487",
+        "Prior hormone therapy (progesterone, tamoxifen, aromatase inhibitor) is allowed and not considered a prior "
+        "line of therapy. Prior treatment with fulvestrant not allowed.",
+    )
+    assert of_type(inc(s), "prior_therapy") == [("excluded", {"drug": "fulvestrant"})]
+
+
+def test_testing_not_required_is_not_a_requirement() -> None:
+    # NCT03786796 (exclusion): the second sentence allows a missing scan; only symptomatic uncontrolled mets exclude
+    s = q(
+        "NCT03786796",
+        "Patients with symptomatic uncontrolled brain metastases. A scan to confirm the absence of brain metastases is "
+        "not required.",
+    )
+    got = of_type(exc(s), "brain_mets")
+    assert got and all(p == "excluded" for p, _ in got)
+
+
+# ------------------------------------------------------------------------------- 3. receptor wordings
+
+
+def test_er_and_or_pgr_positive_with_abbreviations_is_hr_positive() -> None:
+    s = q(
+        "NCT06678269",
+        "Documented estrogen receptor (ER) positive and/or progesterone receptor (PgR) positive by "
+        "immunohistochemistry.",
+    )
+    assert of_type(inc(s), "hr_status") == [("required", {"status": "positive"})]
+
+
+def test_er_and_or_pgr_positive_compact() -> None:
+    s = q(
+        "NCT05879926",
+        "The tumor must be ER and/or PgR-positive (progesterone receptor) by current ASCO/CAP guidelines based on "
+        "local testing results.",
+    )
+    assert of_type(inc(s), "hr_status") == [("required", {"status": "positive"})]
+
+
+def test_her2_negative_by_ihc_and_ish_definition() -> None:
+    s = q(
+        "NCT05464810",
+        "IHC 0, 1+, or 2+ and in situ hybridization (ISH) non-amplified (ratio of HER2 to CEP17 \\< 2.0 or single "
+        "probe average HER2 gene copy number \\< 4 signals/cell)",
+    )
+    assert of_type(inc(s), "her2_status") == [("required", {"status": "negative"})]
+
+
+def test_her2_dash_bc_is_her2_negative() -> None:
+    s = q("NCT06084481", "hormone receptor+/HER2-breast cancer (HR+/HER2-BC)")
+    assert ("required", {"status": "negative"}) in of_type(inc(s), "her2_status")
+
+
+def test_hr_positive_her2_negative_bc() -> None:
+    s = q(
+        "NCT06257264",
+        "Participants with advanced, non-resectable, or metastatic HR+/HER2- BC or PROC, including fallopian tube or "
+        "primary peritoneal cancer.",
+    )
+    crit = inc(s)
+    assert of_type(crit, "hr_status") == [("required", {"status": "positive"})]
+    assert of_type(crit, "her2_status") == [("required", {"status": "negative"})]
+
+
+# ------------------------------------------------------------------------------- 4. non-metastatic wordings
+
+
+def test_non_metastatic_m0_excludes_metastatic_disease() -> None:
+    s = q(
+        "NCT06966700",
+        "Has previously untreated high-risk, early-stage, non-metastatic (M0) breast cancer (BC)",
+    )
+    assert of_type(inc(s), "advanced_disease") == [("excluded", {"kind": "metastatic"})]
+
+
+def test_no_evidence_of_distant_metastases_excludes_metastatic_disease() -> None:
+    assert of_type(inc(q("NCT04165772", "No evidence of distant metastases.")), "advanced_disease") == [
+        ("excluded", {"kind": "metastatic"})
+    ]
+    s = q(
+        "NCT03977233",
+        "Histologically or cytologically confirmed adenocarcinoma of the pancreas with no evidence of distant "
+        "metastatic disease.",
+    )
+    assert of_type(inc(s), "advanced_disease") == [("excluded", {"kind": "metastatic"})]
+
+
+# ------------------------------------------------------------------------------- 5. exclusions read, not dropped
+
+
+def test_an_exclusion_of_patients_without_cns_metastases_requires_them() -> None:
+    s = q("NCT05394831", "Subjects without CNS metastasis")
+    assert of_type(exc(s), "brain_mets") == [("required", {"state": "any"})]
+
+
+def test_without_brain_metastases_in_a_drug_allowance_is_not_read() -> None:
+    s = q(
+        "NCT05168618",
+        "Therapeutic doses of LMWH or anticoagulation with direct factor Xa inhibitors rivaroxaban, edoxaban, or "
+        "apixaban in subjects without known brain metastases who are on a stable dose of the anticoagulant",
+    )
+    assert of_type(exc(s), "brain_mets") == []
+
+
+# ------------------------------------------------------------------------------- 6. disease setting
+
+
+def test_amenable_to_curative_treatment_in_an_exclusion_requires_incurable_disease() -> None:
+    s = q("NCT06312176", "Has breast cancer amenable to treatment with curative intent")
+    assert of_type(exc(s), "advanced_disease") == [("required", {"kind": "incurable"})]
+
+
+def test_not_amenable_to_curative_treatment_is_required() -> None:
+    s = q(
+        "NCT06590857",
+        "Histologically confirmed, ER+, HER2-negative, locally advanced and unresectable or metastatic breast cancer "
+        "not amenable to treatment with curative intent.",
+    )
+    assert ("required", {"kind": "incurable"}) in of_type(inc(s), "advanced_disease")
+
+
+def test_primary_tumour_in_place_excludes_a_resected_primary() -> None:
+    s = q("NCT04510597", "STEP 1 REGISTRATION: Participants must have primary tumor in place")
+    assert of_type(inc(s), "advanced_disease") == [("excluded", {"kind": "primary_resected"})]
+    assert of_type(inc(q("NCT05863195", "Patient's primary tumor may be in place.")), "advanced_disease") == []
+
+
+def test_de_novo_metastatic_is_required() -> None:
+    s = q(
+        "NCT06439693",
+        "Patients must have stage IV breast carcinoma at diagnosis (i.e., de novo metastatic) with unequivocal "
+        "evidence of metastasis on imaging.",
+    )
+    assert ("required", {"kind": "de_novo"}) in of_type(inc(s), "advanced_disease")
+
+
+def test_de_novo_or_recurrent_is_no_de_novo_requirement() -> None:
+    s = q(
+        "NCT06055881",
+        "NOTE: patients with de novo metastatic disease and those developed metastatic disease after initially "
+        "localized disease can both be included.",
+    )
+    assert ("required", {"kind": "de_novo"}) not in of_type(inc(s), "advanced_disease")
+
+
+# ------------------------------------------------------------------------------- 7. lines and prior therapy
+
+
+def test_exclusion_prior_systemic_therapy_for_metastatic_disease_means_first_line() -> None:
+    s = q(
+        "NCT06841354",
+        "Has received prior systemic therapy for treatment of locally recurrent unresectable or metastatic breast "
+        "cancer",
+    )
+    assert of_type(exc(s), "prior_lines") == [
+        ("required", {"kind": "any", "setting": "metastatic", "min": None, "max": 0})
+    ]
+
+
+def test_no_prior_systemic_therapy_for_advanced_disease_is_zero_lines() -> None:
+    s = q("NCT06710223", "No prior systemic therapy for advanced or metastatic HCC.")
+    assert of_type(inc(s), "prior_lines") == [
+        ("required", {"kind": "any", "setting": "metastatic", "min": None, "max": 0})
+    ]
+
+
+def test_progression_on_fulvestrant_requires_it() -> None:
+    s = q(
+        "NCT05608252",
+        "Participants must have radiological or objective evidence of progression on fulvestrant (as a single agent or "
+        "as a component of any multi-drug regimen) in the metastatic setting.",
+    )
+    assert of_type(inc(s), "prior_therapy") == [("required", {"drug": "fulvestrant", "setting": "metastatic"})]
+
+
+# ------------------------------------------------------------------------------- 8. conjunctive exclusions
+
+
+def test_gbrca_and_prior_parp_inhibitor_is_all_of() -> None:
+    s = q(
+        "NCT06428396",
+        "Has a known germline BRCA mutation (deleterious or suspected deleterious) and has received previous treatment "
+        "with poly-ADP ribose polymerase (PARP) inhibition either in the adjuvant or metastatic setting",
+    )
+    [crit] = exc(s)
+    assert crit.all_of
+    assert of_type([crit], "prior_therapy") == [("excluded", {"class": "parp_inhibitor"})]
+    assert of_type([crit], "biomarker")[0][0] == "excluded"
+
+
+def test_a_single_exclusion_is_not_all_of() -> None:
+    [crit] = exc(q("NCT05563220", "Prior therapy with a CDK4/6i in the metastatic setting."))
+    assert not crit.all_of
+    assert of_type([crit], "prior_therapy") == [("excluded", {"class": "cdk46_inhibitor", "setting": "metastatic"})]
+
+
+# ------------------------------------------------------------------------------- 2. hard-wrapped classic XML
+
+
+def test_unwrap_joins_continuations_and_keeps_items_and_headers() -> None:
+    # NCT00500071 and NCT00500760 (classic XML textblocks, as dedented)
+    raw = (
+        "Inclusion Criteria:\n\n  -  Females of Child-Bearing Potential (FOCP) must have a negative serum beta Human\n"
+        "     Chorionic Gonadotropin (HCG) pregnancy test at Screening\n\n"
+        "  -  Eastern Cooperative Oncology Group (ECOG) performance status of 0 or 1 (you must be\n"
+        "     well enough to receive chemoradiation therapy)\n\nExclusion Criteria:\n\n"
+        "  -  Cancer of the nasopharynx, sinus, salivary gland or skin"
+    )
+    assert _unwrap(raw) == (
+        "Inclusion Criteria:\n\n  -  Females of Child-Bearing Potential (FOCP) must have a negative serum beta Human "
+        "Chorionic Gonadotropin (HCG) pregnancy test at Screening\n\n"
+        "  -  Eastern Cooperative Oncology Group (ECOG) performance status of 0 or 1 (you must be "
+        "well enough to receive chemoradiation therapy)\n\nExclusion Criteria:\n\n"
+        "  -  Cancer of the nasopharynx, sinus, salivary gland or skin"
+    )
+
+
+@needs_classic
+def test_a_classic_record_gives_one_criterion_per_bullet() -> None:
+    [(_, trial)] = list(iter_xml((CLASSIC / "NCT00500760.xml").read_bytes(), "NCT00500760.xml"))
+    assert isinstance(trial, Trial)
+    criteria = parse_criteria(trial.eligibility_text)
+    first = criteria[0]
+    assert first.text == (
+        "Confirmed diagnosis of Stage III or IVa-b (M0) squamous cell carcinoma of the oral cavity, oropharynx, "
+        "hypopharynx or larynx"
+    )
+    assert not any(c.text.startswith(("cavity", "well enough", "intent")) for c in criteria)
+
+
+# ------------------------------------------------------------------------------- quotes
+
+
+@needs_corpus
+def test_quotes_are_verbatim() -> None:
+    texts: dict[str, str] = {}
+    for page in sorted(PAGES.glob("page-*.json")):
+        for study in json.loads(page.read_text())["studies"]:
+            ps = study["protocolSection"]
+            texts[ps["identificationModule"]["nctId"]] = ps.get("eligibilityModule", {}).get("eligibilityCriteria", "")
+    missing = [(nct, s) for nct, s in QUOTES if s not in texts.get(nct, "")]
+    assert not missing, missing
