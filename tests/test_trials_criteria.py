@@ -447,8 +447,14 @@ def test_measurable_disease_per_recist() -> None:
     assert of_type(inc(MEASURABLE), "measurable_disease") == [("required", {"standard": "RECIST 1.1"})]
 
 
-def test_measurable_or_evaluable_is_no_constraint() -> None:
-    assert cons(inc(EVALUABLE_OR_MEASURABLE)) == []
+# NCT06016738
+EVALUABLE_BONE_ONLY = q("NCT06016738", "Evaluable disease (measurable disease or bone-only disease).")
+
+
+def test_measurable_or_evaluable_asks_only_for_evaluable_disease() -> None:
+    # not a measurable lesion: any disease that can be followed (checked against the recorded metastatic sites)
+    assert cons(inc(EVALUABLE_OR_MEASURABLE)) == [("measurable_disease", "required", {"evaluable": True})]
+    assert cons(inc(EVALUABLE_BONE_ONLY)) == [("measurable_disease", "required", {"evaluable": True})]
 
 
 # ------------------------------------------------------------------------------------------ performance status

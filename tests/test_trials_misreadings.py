@@ -58,6 +58,8 @@ def test_a_line_count_with_its_kinds_in_parentheses_requires_no_therapy() -> Non
 
 
 def test_zero_or_one_prior_line_is_at_most_one() -> None:
+    # the end of an NCT04969835 criterion (verbatim); the whole criterion opens with a sarcoma subgroup ("High grade
+    # soft tissue sarcoma: ...") and so stays text as a condition: the count wording is what is tested here
     s = q(
         "NCT04969835",
         "who have received 0 or 1 prior lines of therapy in the locally advanced or metastatic setting",
@@ -289,7 +291,8 @@ def test_a_single_exclusion_is_not_all_of() -> None:
 
 
 def test_unwrap_joins_continuations_and_keeps_items_and_headers() -> None:
-    # NCT00500071 and NCT00500760 (classic XML textblocks, as dedented)
+    # a composed input: hard-wrapped bullets of NCT00500071 and NCT00500760 (classic XML textblocks, as dedented,
+    # shortened) in one text, to test the joining rule on its own; real files are tested through iter_xml below
     raw = (
         "Inclusion Criteria:\n\n  -  Females of Child-Bearing Potential (FOCP) must have a negative serum beta Human\n"
         "     Chorionic Gonadotropin (HCG) pregnancy test at Screening\n\n"
@@ -331,3 +334,81 @@ def test_quotes_are_verbatim() -> None:
             texts[ps["identificationModule"]["nctId"]] = ps.get("eligibilityModule", {}).get("eligibilityCriteria", "")
     missing = [(nct, s) for nct, s in QUOTES if s not in texts.get(nct, "")]
     assert not missing, missing
+
+
+# ------------------------------------------------------------------------------------------ exclusions read whole
+# An exclusion's constraint that the parser turned into its allowed range ("required" in an exclusion) used to be
+# ignored by the matcher as if it were an exception; qualified metastasis was read as metastasis excluded; "prior
+# progression on X" was dropped; "has not received systemic treatment for ... metastatic" was text.
+
+# NCT06312176 (exclusion)
+PRIOR_CHEMO_MET = q(
+    "NCT06312176", "Has received prior chemotherapy for unresectable locally advanced or metastatic breast cancer"
+)
+# NCT06841354 (exclusion)
+CURABLE = q("NCT06841354", "Has breast cancer amenable to treatment with curative intent")
+# NCT06841354 (exclusion)
+SKIN_ONLY = q("NCT06841354", "Has skin only metastatic disease")
+# NCT06841354 (inclusion)
+NO_SYSTEMIC_MET = q(
+    "NCT06841354", "Has not received systemic treatment for locally recurrent unresectable or metastatic breast cancer"
+)
+# NCT05696626 (exclusion)
+PROGRESSED_ON = q(
+    "NCT05696626",
+    "Prior progression of disease on abemaciclib, fulvestrant, or other selective estrogen receptor degrader (SERD) "
+    "therapy.",
+)
+
+
+def cons(criteria: list[Criterion]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The parser's own constraints (the readers of trials/kinds.py left out)."""
+    from mbcnav.trials.kinds import KINDS
+
+    theirs = {t for k in KINDS for t in k.types}
+    return [(c.type, c.polarity, c.params) for crit in criteria for c in crit.constraints if c.type not in theirs]
+
+
+def _verdicts(criteria: list[Criterion], case: str) -> list[str]:
+    import dataclasses
+
+    from mbcnav.trials.match import match_trial
+    from mbcnav.trials.records import iter_records
+
+    from .test_trials_match import EA_DIR, view
+
+    study = next(t for _, t in iter_records(EA_DIR) if t.study_type == "INTERVENTIONAL")
+    study = dataclasses.replace(study, sex="ALL", min_age_years=None, max_age_years=None)
+    return [r.verdict for r in match_trial(study, criteria, view(case)).criteria]
+
+
+def test_an_exclusion_read_as_its_allowed_range_decides() -> None:
+    assert cons(exc(PRIOR_CHEMO_MET)) == [
+        ("prior_lines", "required", {"kind": "chemotherapy", "setting": "metastatic", "min": None, "max": 0})
+    ]
+    # 05 (TNBC, first line of chemotherapy for metastatic disease recorded) is excluded; 01 (de novo HR+, no
+    # chemotherapy) is not
+    assert _verdicts(exc(PRIOR_CHEMO_MET), "05-tnbc-pdl1-cps-high.yaml") == ["met"]
+    assert _verdicts(exc(PRIOR_CHEMO_MET), "01-de-novo-hr-pos-bone-only.yaml") == ["not_met"]
+    # "amenable to curative treatment" excluded: a stage IV patient is not curable -> the exclusion does not apply
+    assert _verdicts(exc(CURABLE), "01-de-novo-hr-pos-bone-only.yaml") == ["not_met"]
+
+
+def test_qualified_metastasis_is_not_metastasis_excluded() -> None:
+    assert cons(exc(SKIN_ONLY)) == []
+    assert _verdicts(exc(SKIN_ONLY), "01-de-novo-hr-pos-bone-only.yaml") == ["unknown"]
+
+
+def test_no_systemic_treatment_for_metastatic_disease_is_first_line_only() -> None:
+    assert cons(inc(NO_SYSTEMIC_MET)) == [
+        ("prior_lines", "required", {"kind": "any", "setting": "metastatic", "min": None, "max": 0})
+    ]
+    assert _verdicts(inc(NO_SYSTEMIC_MET), "07-her2-low-after-cdk46.yaml") == ["not_met"]  # two lines so far
+
+
+def test_prior_progression_on_a_drug_is_checked_against_progressions() -> None:
+    got = {(k[0], k[1], tuple(sorted(k[2].items()))) for k in cons(exc(PROGRESSED_ON))}
+    assert ("prior_therapy", "excluded", (("drug", "abemaciclib"), ("progressed_on", True))) in got
+    assert ("prior_therapy", "excluded", (("class", "serd"), ("progressed_on", True))) in got
+    # 07 progressed on fulvestrant (a SERD): excluded
+    assert _verdicts(exc(PROGRESSED_ON), "07-her2-low-after-cdk46.yaml") == ["met"]

@@ -931,7 +931,7 @@ _OF_NAMED = re.compile(
     r"endocrine|hormon|standard|palliative|anti-?cancer)\b)\w"
 )
 _LINES_SETTING_RE = re.compile(
-    r"(?<![\w])(?P<pre>prior|previous|previously received|any)\s+(?P<kind>(?:(?:systemic|cytotoxic|chemo|"
+    r"(?<![\w])(?P<pre>prior|previous|previously received|received|any)\s+(?P<kind>(?:(?:systemic|cytotoxic|chemo|"
     r"chemotherapy|endocrine|hormonal|hormone|anti-?cancer|antineoplastic|standard|palliative|targeted|or|and|"
     r"and/or|,)\s*){0,5})(?P<noun>therapy|therapies|treatments?|chemotherapy|chemotherapies|regimens?|lines?"
     r"(?: of (?:systemic )?(?:therapy|treatment))?)(?![\w])"
@@ -988,6 +988,7 @@ _MEASURABLE = re.compile(
     r"(?<![\w-])(?P<non>non-?\s?|not\s+|un)?measurable\b(?=\W+(?:\w+\W+){0,3}?(?:disease|lesions?|tumou?rs?|target|"
     r"sites?|metastas\w*|per|by|according|as defined|using|recist|\())"
 )
+_EVALUABLE = re.compile(r"(?<![\w-])(?:evaluable|assessable)\s+(?:disease|lesions?|metastas[ie]s)\b")
 _MEAS_EITHER = re.compile(
     r"measurable\s*(?:and/or|or|/)\s*(?:non-?\s?measurable|evaluable)|evaluable\s*(?:and/or|or|/)\s*measurable|"
     r"non-?\s?measurable[^.;]{0,80}?\b(?:allowed|eligible|permitted|acceptable)|bone[- ]only[^.;]{0,80}?"
@@ -1719,8 +1720,14 @@ def _treated_before(s: str, doc: _Doc, h: _Hit) -> bool:
 
 def _find_measurable(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
-    if _MEAS_EITHER.search(s):
-        return hits
+    either = _EVALUABLE.search(s) or _MEAS_EITHER.search(s)
+    if either and not re.match(r"measurable|evaluable|assessable", either.group(0)):
+        return hits  # "bone-only disease is allowed": an allowance, not a requirement
+    if either:
+        # "measurable or non-measurable (evaluable) disease", "evaluable disease (measurable or bone-only)": any
+        # disease that can be followed, not a measurable lesion
+        cue = f'"{either.group(0)}"'
+        return [_Hit("measurable_disease", {"evaluable": True}, either.start(), either.end(), cue=cue)]
     for m in _MEASURABLE.finditer(s):
         if re.search(r"residual|levels?", s[m.end() : m.end() + 20]) or re.search(
             r"\bonly\b", s[m.end() : m.end() + 40]
@@ -2441,6 +2448,8 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             cue += f'; "{ctx.hist.text}"'
         if h.inverted:
             polarity = _flip(polarity)
+        if h.type == "measurable_disease" and h.params.get("evaluable") and polarity == "excluded":
+            continue  # "evaluable disease" in an exclusion is a note about measurability, not an exclusion of disease
         if (
             h.type == "advanced_disease"
             and polarity == "excluded"

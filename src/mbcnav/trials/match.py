@@ -103,6 +103,11 @@ def check(c: Constraint, p: PatientView) -> Check:
             lepto = "leptomeninges" in p.sites
             return result(lepto, "leptomeningeal disease" if lepto else "brain metastases, not leptomeningeal")
         return result(True, "brain metastases in the record")
+    if t == "measurable_disease" and params.get("evaluable"):
+        sites = ", ".join(p.sites)
+        return result(
+            True if p.sites else None, f"metastatic sites recorded: {sites}" if sites else "no sites recorded"
+        )
     if t == "measurable_disease":
         return result(
             p.measurable,
@@ -293,6 +298,8 @@ def _choose_cohort(results: list[CriterionResult]) -> str | None:
     """The cohort the patient fits best (fewest criteria that exclude, then fewest open, then most met), marking
     the criteria of the other cohorts as not applying; None when the study names no cohort. Nested cohorts
     ("Sub-study 1 Part A") take their outer level's criteria too (trials/cohorts.py)."""
+    if all(r.criterion.cohort is None for r in results):
+        return None  # most studies: no cohort named
     labels = candidates({label for r in results for label in split_labels(r.criterion.cohort)})
     if not labels:
         return None
@@ -359,7 +366,22 @@ class StudyMatch:
         }
 
 
+_RELEVANCE: dict[tuple[str, str], str] = {}  # (nct_id, version) -> relevance: asked three times per match
+
+
 def relevance(trial: Trial) -> str:
+    """breast | solid_tumour | other_cancer, from the study's title, conditions and keywords (and, for a study whose
+    conditions say only "tumors", its criteria)."""
+    key = (trial.nct_id, trial.version)
+    found = _RELEVANCE.get(key)
+    if found is None:
+        if len(_RELEVANCE) > 50_000:
+            _RELEVANCE.clear()
+        found = _RELEVANCE[key] = _relevance(trial)
+    return found
+
+
+def _relevance(trial: Trial) -> str:
     text = " ".join([trial.title, *trial.conditions, *trial.keywords])
     if _BREAST.search(text):
         return "breast"

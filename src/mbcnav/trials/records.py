@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -129,7 +129,12 @@ class Trial:
 
 
 def content_hash(trial: Trial) -> str:
-    content = {k: v for k, v in asdict(trial).items() if k not in ("version", "processed_on")}
+    # the fields read directly (asdict deep-copies every value: a third of a match's time went there); a site is
+    # its field values in order
+    content: dict[str, Any] = {
+        f.name: getattr(trial, f.name) for f in fields(trial) if f.name not in ("version", "processed_on")
+    }
+    content["sites"] = [[getattr(site, f.name) for f in fields(site)] for site in trial.sites]
     text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
