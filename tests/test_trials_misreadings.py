@@ -412,3 +412,19 @@ def test_prior_progression_on_a_drug_is_checked_against_progressions() -> None:
     assert ("prior_therapy", "excluded", (("class", "serd"), ("progressed_on", True))) in got
     # 07 progressed on fulvestrant (a SERD): excluded
     assert _verdicts(exc(PROGRESSED_ON), "07-her2-low-after-cdk46.yaml") == ["met"]
+
+
+# NCT06760637 (inclusion): a first-line-only study used to rank first for pre-treated patients
+FIRST_LINE_ONLY = q(
+    "NCT06760637",
+    "Previously untreated with any systemic anticancer therapy for their locally advanced or metastatic disease.",
+)
+
+
+def test_previously_untreated_with_any_systemic_therapy_is_first_line_only() -> None:
+    assert ("prior_lines", "required", {"kind": "any", "setting": "metastatic", "min": None, "max": 0}) in cons(
+        inc(FIRST_LINE_ONLY)
+    )
+    assert _verdicts(inc(FIRST_LINE_ONLY), "07-her2-low-after-cdk46.yaml") == ["not_met"]
+    # 01 is de novo but already on letrozole + ribociclib: one line, not untreated
+    assert _verdicts(inc(FIRST_LINE_ONLY), "01-de-novo-hr-pos-bone-only.yaml") == ["not_met"]

@@ -76,7 +76,7 @@ def render_trials(report: MatchReport, console: Console | None = None) -> None:
         _study_line(i, m, con)
     if report.matches:
         con.print(
-            "Fit = decisive criteria met of those the record decides or leaves open. One study in full: --explain NCT",
+            "Fit: decisive criteria met, of those decided or open. One study in full: --explain NCT…",
             style="italic",
         )
     if report.expanded_access:
@@ -94,7 +94,8 @@ def render_trials(report: MatchReport, console: Console | None = None) -> None:
 
         render_compassionate(cu, con)
     con.print(
-        "Trial data: ClinicalTrials.gov (U.S. National Library of Medicine); eligibility is decided by the study team.",
+        "Trial data: ClinicalTrials.gov (U.S. National Library of Medicine).\n"
+        "Eligibility is decided by the study team.",
         style="italic",
     )
 

@@ -42,7 +42,7 @@ from mbcnav.trials.model import Criterion as Criterion
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.0.0"
+PARSER_VERSION = "2.1.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -945,6 +945,9 @@ _SETTING_AFTER = re.compile(
 )
 _NAIVE_RE = _w(
     r"(?:previously untreated|treatment-?naive|treatment-?naïve|untreated|therapy-?naive|systemic therapy-?naive)"
+    # "previously untreated with any systemic anticancer therapy for their locally advanced or metastatic ..."
+    r"(?:\s+(?:with|by)\s+(?:any\s+)?(?:prior\s+)?(?:systemic\s+)?(?:anti-?cancer\s+|antineoplastic\s+)?"
+    r"(?:therapy|therapies|treatments?)\s+(?:for|in)\s+(?:their|the)?)?"
     r"\s+(?:(?:locally advanced|advanced|metastatic|recurrent|unresectable|inoperable|or|and|and/or|/|,)\s*)+"
     r"(?:breast|disease|cancer|tnbc|her2\S*|hr\S*|triple|mbc|setting)"
 )

@@ -176,6 +176,7 @@ class CriterionResult:
     evidence: list[str] = field(default_factory=list)
     applies: bool = True  # False: a criterion of another cohort than the one the patient fits
     group_note: str = ""  # "one of 3 alternatives: another is met"
+    open: tuple[Constraint, ...] = ()  # the constraints the record leaves unknown (what to check next)
 
     @property
     def decisive(self) -> bool:
@@ -203,18 +204,25 @@ class CriterionResult:
 def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
     if not c.constraints:
         return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
+    # a screening item beside a decisive constraint ("Age 18 years or older on the day of consent") does not
+    # hold the criterion open: the decisive part decides, the screening item is confirmed at screening anyway
+    decisive = [x for x in c.constraints if x.type not in NON_DECISIVE_TYPES]
+    constraints = decisive or list(c.constraints)
     if c.kind == "inclusion":
-        checks = [check(x, p) for x in c.constraints]
+        checks = [check(x, p) for x in constraints]
         evidence = [ch.evidence for ch in checks]
         oks = [ch.ok for ch in checks]
         if False in oks:
             return CriterionResult(c, "not_met", True, evidence)
-        return CriterionResult(c, "met" if all(oks) else "unknown", False if all(oks) else None, evidence)
+        if all(oks):
+            return CriterionResult(c, "met", False, evidence)
+        still = tuple(x for x, ok in zip(constraints, oks, strict=True) if ok is None)
+        return CriterionResult(c, "unknown", None, evidence, open=still)
     # Exclusion: only the conditions it excludes can exclude; "required" parts of an exclusion bullet are its
     # exceptions ("treated, stable brain metastases are allowed"), and a breast trial never excludes breast cancer.
     relevant = [
         x
-        for x in c.constraints
+        for x in constraints
         if (x.polarity == "excluded" and x.type != "disease_breast") or (x.polarity == "required" and _complement(x))
     ]
     if not relevant:
@@ -227,10 +235,13 @@ def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
             return CriterionResult(c, "met", True, evidence)
         if True in oks:
             return CriterionResult(c, "not_met", False, evidence)
-        return CriterionResult(c, "unknown", None, evidence)
+        return CriterionResult(c, "unknown", None, evidence, open=tuple(relevant))
     if False in oks:
         return CriterionResult(c, "met", True, evidence)
-    return CriterionResult(c, "not_met" if all(oks) else "unknown", False if all(oks) else None, evidence)
+    if all(oks):
+        return CriterionResult(c, "not_met", False, evidence)
+    still = tuple(x for x, ok in zip(relevant, oks, strict=True) if ok is None)
+    return CriterionResult(c, "unknown", None, evidence, open=still)
 
 
 # Cues of the parser's complements: an exclusion of a bound read as the allowed range ("More than 4 prior lines" ->
@@ -282,7 +293,7 @@ def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) 
             if group in seen_groups:
                 continue
             seen_groups.add(group)
-        unknown.append(unknown_of(r.criterion.constraints))
+        unknown.append(unknown_of(r.open or r.criterion.constraints))
     return Fit(
         met=sum(1 for r in decisive if r.excludes is False),
         not_met=sum(1 for r in decisive if r.excludes is True),
