@@ -98,7 +98,7 @@ def test_explanation_counts_decisive_criteria_and_names_the_unknowns(p07: Patien
     m = match_trial(study, crits, p07)
     assert m.verdict == "possibly_eligible"
     assert m.explanation.startswith("2 of 3 decisive criteria met; AKT1 status unknown")
-    assert "1 criteria to read" in m.explanation and "1 screening items" in m.explanation
+    assert "1 criterion to read" in m.explanation and "1 screening item" in m.explanation
     fit = m.as_json()["fit"]
     assert (fit["decisive_met"], fit["decisive_unknown"], fit["screening_items"], fit["free_text"]) == (2, 1, 1, 1)
     assert fit["next_checks"] == ["AKT1 test (tumour tissue or ctDNA) — AKT1 status"]

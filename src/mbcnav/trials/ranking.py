@@ -125,9 +125,9 @@ class Fit:
         if self.cohort:
             parts.append(f"fits {self.cohort}")
         if self.free_text:
-            parts.append(f"{self.free_text} criteria to read")
+            parts.append(f"{self.free_text} {'criterion' if self.free_text == 1 else 'criteria'} to read")
         if self.screening:
-            parts.append(f"{self.screening} screening items")
+            parts.append(f"{self.screening} screening {'item' if self.screening == 1 else 'items'}")
         return "; ".join(parts)
 
     def as_json(self) -> dict[str, Any]:
