@@ -38,6 +38,7 @@ from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
 from mbcnav.trials.model import POLARITIES as POLARITIES
 from mbcnav.trials.model import Constraint as Constraint
 from mbcnav.trials.model import Criterion as Criterion
+from mbcnav.trials.numbers import number
 
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
@@ -101,29 +102,11 @@ def _normalise(text: str) -> str:
     return _ESCAPE.sub(" ", low.translate(_TRANSLATE))
 
 
-_NUM_WORDS = {
-    "zero": 0,
-    "one": 1,
-    "a single": 1,
-    "single": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-}
 _NUM = r"(?:\d{1,3}|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a single|single)"
 
 
 def _num(text: str) -> int:
-    text = text.strip()
-    return int(text) if text.isdigit() else _NUM_WORDS[text]
+    return number(text)
 
 
 # comparators: symbols (after normalisation "\>=" is " >=") and words

@@ -16,31 +16,13 @@ from mbcnav.assess.stage import assess_stage
 from mbcnav.dates import PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.trials.model import Constraint
+from mbcnav.trials.numbers import NUMBER_WORDS, number
 
 if TYPE_CHECKING:
     from mbcnav.record.model import LocalTreatment, TherapyExposure
     from mbcnav.trials.patient_view import PatientView
 
 TYPES: tuple[str, ...] = ("washout", "interval")
-
-_NUMBERS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fourteen": 14,
-    "twenty-one": 21,
-    "twenty-eight": 28,
-    "thirty": 30,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +62,7 @@ def _table() -> _Table:
         resources.files("mbcnav.trials").joinpath("windows.yaml").read_text(encoding="utf-8")
     )
     units: dict[str, int] = data["units"]
-    num = _alt([r"\d{1,3}", *_NUMBERS])
+    num = _alt([r"\d{1,3}", *NUMBER_WORDS])
     unit = _alt(list(units))
     # not "cycle 1 day 1" (a visit, not a duration)
     duration = re.compile(
@@ -178,7 +160,7 @@ _MIN_PRE = re.compile(
 
 def _days(m: re.Match[str]) -> int:
     n = m.group("num")
-    count = int(n) if n.isdigit() else _NUMBERS[n]
+    count = number(n)
     return count * _table().units[m.group("unit")]
 
 
