@@ -47,39 +47,16 @@ K = 10
 sys.path.insert(0, str(HELDOUT))
 from bm25_baseline import BM25Baseline, query_for_case  # noqa: E402
 
-from bench_trials_match import criterion_agreement, ndcg_at, norm  # noqa: E402 (the tuning set's metrics)
+from bench_trials_match import criterion_agreement, judged_verdicts, ndcg_at  # noqa: E402 (the tuning set's metrics)
 
 
 def decided_agreement(path: Path, reports: dict[str, Any]) -> tuple[int, int, int, int]:
     """(agree, compared) over the judged bullets where mbcnav said met / not met, then where the judge did: how often
     a decision of mbcnav is right, and how much of the judge's decisions mbcnav reproduces."""
-    ours = judge = a_ours = a_judge = 0
-    with path.open() as fh:
-        for row in csv.reader(fh, delimiter="\t"):
-            if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
-                continue
-            patient, nct, kind, text, verdict = row[:5]
-            match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
-            if match is None:
-                continue
-            key = norm(text)[:40]
-            mine = next(
-                (
-                    c.verdict
-                    for c in match.criteria
-                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key)
-                ),
-                None,
-            )
-            if mine is None:
-                continue
-            if mine != "unknown":
-                ours += 1
-                a_ours += mine == verdict
-            if verdict != "unknown":
-                judge += 1
-                a_judge += mine == verdict
-    return a_ours, ours, a_judge, judge
+    pairs, _ = judged_verdicts(path, reports)
+    ours = [(m, j) for m, j in pairs if m != "unknown"]
+    judge = [(m, j) for m, j in pairs if j != "unknown"]
+    return sum(m == j for m, j in ours), len(ours), sum(m == j for m, j in judge), len(judge)
 
 
 def read_qrels(files: list[Path], strict: bool) -> dict[str, dict[str, int]]:

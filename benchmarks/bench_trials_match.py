@@ -46,10 +46,12 @@ def norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
-def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, int, int]:
-    """(agree, compared, rows) between a judge's criteria.tsv and mbcnav's criterion verdicts: a judged bullet is
-    compared when the study is in the patient's report and one of mbcnav's criteria of the same kind starts with it."""
-    agree = total = rows = 0
+def judged_verdicts(path: Path, reports: Mapping[str, Any]) -> tuple[list[tuple[str, str]], int]:
+    """(mbcnav's verdict, the judge's verdict) for each bullet of a judge's criteria.tsv that can be compared, and
+    the number of judged rows: a bullet is compared when the study is in the patient's report and one of mbcnav's
+    criteria of the same kind starts with it."""
+    pairs: list[tuple[str, str]] = []
+    rows = 0
     with path.open() as fh:
         for row in csv.reader(fh, delimiter="\t"):
             if len(row) < 5 or row[0] == "patient" or row[0] not in reports:
@@ -59,20 +61,24 @@ def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, in
             match = next((m for m in reports[patient].matches if m.trial.nct_id == nct), None)
             if match is None:
                 continue
-            key = norm(text)[:60]
+            key = norm(text)[:40]
             ours = next(
                 (
                     c
                     for c in match.criteria
-                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key[:40])
+                    if c.criterion.kind == kind and key and norm(c.criterion.text).startswith(key)
                 ),
                 None,
             )
-            if ours is None:
-                continue
-            total += 1
-            agree += ours.verdict == verdict
-    return agree, total, rows
+            if ours is not None:
+                pairs.append((ours.verdict, verdict))
+    return pairs, rows
+
+
+def criterion_agreement(path: Path, reports: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(agree, compared, rows) between a judge's criteria.tsv and mbcnav's criterion verdicts (judged_verdicts)."""
+    pairs, rows = judged_verdicts(path, reports)
+    return sum(1 for ours, judge in pairs if ours == judge), len(pairs), rows
 
 
 def main() -> None:
