@@ -46,8 +46,9 @@ def check(c: Constraint, p: PatientView) -> Check:
         kind = params.get("kind", "advanced")
         met = f.get("metastatic")
         if kind == "incurable":  # "not amenable to curative treatment": stage IV is; otherwise a clinician says
-            return result(True if met else None, f"metastatic = {_yn(met)}: not curable" if met else
-                          "curative options: not in the record")  # fmt: skip
+            if met:
+                return result(True, "metastatic (stage IV): not curable")
+            return result(None, "whether curative treatment is possible: not in the record")
         if kind == "primary_resected":
             done = f.get("breast_surgery_done")
             return result(None if done is None else bool(done), f"breast surgery recorded = {_yn(done)}")
