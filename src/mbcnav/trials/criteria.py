@@ -2274,15 +2274,81 @@ _MET_QUALIFIED = re.compile(
 )
 
 
+@dataclass(slots=True)
+class _Scan:
+    """One criterion while the passes of _parse_item read it: its text, context and section, and what they emit."""
+
+    s: str
+    offset: int
+    item: _Item
+    doc: _Doc
+    base: str  # the section's polarity ("required" in an inclusion), flipped under a negated list head
+    section_cue: str
+    parent_window: bool
+    brain_allow: bool
+    out: list[Constraint] = field(default_factory=list)
+
+    def emit(
+        self,
+        h: _Hit,
+        polarity: str,
+        cue: str,
+        params: dict[str, Any] | None = None,
+        extend: tuple[int, int] | None = None,
+    ) -> None:
+        a, b = h.start, h.end
+        if extend is not None:
+            a, b = min(a, extend[0]), max(b, extend[1])
+        span = (self.offset + a, self.offset + b)
+        self.out.append(Constraint(h.type, polarity, dict(h.params if params is None else params), span, cue))
+
+
 def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[list[Constraint], bool]:
-    """Constraints of one criterion and whether it allows treated/stable brain metastases."""
+    """Constraints of one criterion and whether it allows treated/stable brain metastases, read in passes: every
+    finder (_find_hits), mentions that are not this criterion's population dropped (_population_only), a criterion
+    about a subgroup (_subgroup), then per mention its polarity from the context rules (_polarity) and its
+    type's own rules (_emit_hit), and last conjunctive exclusions (_conjunction)."""
     base = "required" if item.section == "inclusion" else "excluded"
     if item.negated:
         base = _flip(base)
     doc = _Doc(s)
-    parent_prior = bool(parent_text) and bool(_PRIOR_CUE.search(parent_text)) and not _WINDOW.search(parent_text)
-    parent_window = bool(parent_text) and bool(_WINDOW.search(parent_text))
     brain_allow = bool(_BRAIN_ALLOW.search(s)) and bool(re.search(r"brain|cns|intracranial|lesions|metasta", s))
+    scan = _Scan(
+        s,
+        offset,
+        item,
+        doc,
+        base,
+        f"{item.section} criterion" + ("; under a negated list" if item.negated else ""),
+        bool(parent_text) and bool(_WINDOW.search(parent_text)),
+        brain_allow,
+    )
+    hits, brain = _find_hits(scan, parent_text)
+    hits = _population_only(scan, hits)
+    subgroup = _subgroup(scan, brain)
+    if subgroup is not None:
+        return subgroup
+    hits += brain
+    counts = [h for h in hits if h.specific]
+    for h in hits:
+        if h.specific:
+            continue
+        read = _polarity(scan, h, counts)
+        if read is None:
+            continue
+        polarity, cue, extend, direct = read
+        if direct:
+            scan.emit(h, polarity, cue)
+        else:
+            _emit_hit(scan, h, polarity, cue, extend)
+    _conjunction(scan)
+    return _tidy(scan.out, s, offset), scan.brain_allow
+
+
+def _find_hits(scan: _Scan, parent_text: str) -> tuple[list[_Hit], list[_Hit]]:
+    """Pass 1: every finder's mentions, and the brain-metastasis mentions apart (a subgroup criterion reads them)."""
+    s, doc, base = scan.s, scan.doc, scan.base
+    parent_prior = bool(parent_text) and bool(_PRIOR_CUE.search(parent_text)) and not _WINDOW.search(parent_text)
     hits: list[_Hit] = []
     hits += _find_disease(s)
     hits += _find_setting(s)
@@ -2304,7 +2370,12 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
     hits += _find_pregnancy(s, base)
     hits += _find_life(s)
     hits += _find_organ(s)
+    return hits, brain
 
+
+def _population_only(scan: _Scan, hits: list[_Hit]) -> list[_Hit]:
+    """Pass 2: drop mentions that describe something else than this criterion's population."""
+    s, doc, base = scan.s, scan.doc, scan.base
     # a receptor status in parentheses after a therapy names that therapy's indication, not this population
     hits = [
         h
@@ -2313,7 +2384,6 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
         or (g := doc.group_of(h.start)) is None
         or not _THERAPY_BEFORE_PAREN.search(s[max(0, g[0] - 40) : g[0]])
     ]
-    cond_subject = _COND_SUBJECT.match(s) or _OTHER_DISEASE_SUBJECT.match(s) or _COND_AGE.match(s)
     # a later sentence about a subgroup ("Patients with BRAF-mutant melanoma must also have received ...")
     for ss in doc.sent_starts[1:]:
         se = doc.sentence(ss)[1]
@@ -2327,190 +2397,198 @@ def _parse_item(s: str, offset: int, item: _Item, parent_text: str) -> tuple[lis
             if h.type not in (*_RECEPTOR, "disease_breast")
             or not _FOR_THERAPY.search(s[max(0, h.start - 90) : h.start])
         ]
+    return hits
+
+
+def _subgroup(scan: _Scan, brain: list[_Hit]) -> tuple[list[Constraint], bool] | None:
+    """Pass 3: a criterion about a subgroup ("Patients with brain metastases must be treated and stable"): brain
+    metastases excluded unless treated and stable, and nothing else read; None when the criterion is not one."""
+    s, offset, section_cue, brain_allow = scan.s, scan.offset, scan.section_cue, scan.brain_allow
+    cond_subject = _COND_SUBJECT.match(s) or _OTHER_DISEASE_SUBJECT.match(s) or _COND_AGE.match(s)
     out: list[Constraint] = []
-
-    def emit(
-        h: _Hit, polarity: str, cue: str, params: dict[str, Any] | None = None, extend: tuple[int, int] | None = None
-    ) -> None:
-        a, b = h.start, h.end
-        if extend is not None:
-            a, b = min(a, extend[0]), max(b, extend[1])
-        out.append(
-            Constraint(h.type, polarity, dict(h.params if params is None else params), (offset + a, offset + b), cue)
-        )
-
-    section_cue = f"{item.section} criterion" + ("; under a negated list" if item.negated else "")
-    if cond_subject:
-        # "Patients with brain metastases must be treated and stable": brain metastases excluded unless so
-        cond_end = cond_subject.end("cond") if "cond" in cond_subject.re.groupindex else cond_subject.end()
-        for h in brain:
-            if h.start < cond_end and _BRAIN_TREATED.search(s[cond_end:]) and h.params["state"] != "leptomeningeal":
-                out.append(
-                    Constraint(
-                        "brain_mets",
-                        "excluded",
-                        {"state": "any", "allows_treated_stable": True},
-                        (offset + h.start, offset + h.end),
-                        f'{section_cue}; "{s[cond_subject.start() : cond_subject.end()].strip()}": only treated/stable',
-                    )
+    if not cond_subject:
+        return None
+    # "Patients with brain metastases must be treated and stable": brain metastases excluded unless so
+    cond_end = cond_subject.end("cond") if "cond" in cond_subject.re.groupindex else cond_subject.end()
+    for h in brain:
+        if h.start < cond_end and _BRAIN_TREATED.search(s[cond_end:]) and h.params["state"] != "leptomeningeal":
+            out.append(
+                Constraint(
+                    "brain_mets",
+                    "excluded",
+                    {"state": "any", "allows_treated_stable": True},
+                    (offset + h.start, offset + h.end),
+                    f'{section_cue}; "{s[cond_subject.start() : cond_subject.end()].strip()}": only treated/stable',
                 )
-                return out, True
-        return [], brain_allow
-    hits += brain
-
-    counts = [h for h in hits if h.specific]
-    for h in hits:
-        if h.specific:
-            continue
-        ctx = doc.context(h.start, h.end)
-        if ctx.exception is not None:
-            continue
-        hbase = base
-        ss, se = doc.sentence(h.start)
-        if item.section == "exclusion" and not item.negated and ss > 0 and _SELF_REQUIRED.search(s[ss:se]):
-            hbase = "required"  # a later sentence of an exclusion that states a requirement of its own
-        if h.type == "prior_therapy":
-            for c in counts:
-                if c.end <= h.start <= c.end + 40 and not re.search(r"[.;]", s[c.end : h.start]):
-                    h.count = c.count
-        if h.type in (*_THERAPY, "brain_mets", "measurable_disease", "biomarker") and _NOT_REQUIRED_AFTER.match(
-            s, h.end, se
-        ):
-            continue  # "Prior CDK4/6 inhibitor is not required."
-        if h.type == "brain_mets":
-            if ctx.allow is not None:
-                continue
-        elif ctx.allow is not None and not (
-            h.type == "prior_lines" and h.params.get("max") is not None and h.params.get("min") is None
-        ):
-            continue  # "prior X is allowed" (but "may have received up to 2 prior lines" is still a bound)
-        if h.type in _THERAPY and (ctx.block is not None):
-            continue
-        if h.type not in ("brain_mets", "pregnancy") and doc.condition_after(h.start, h.end):
-            continue  # "Age 30 or older if HER2 positive": the whole statement holds only under a condition
-        if h.fixed_polarity is not None:
-            emit(h, h.fixed_polarity, f"{section_cue}; {h.cue}")
-            continue
-        polarity = hbase
-        cue = f"{section_cue}; {h.cue}"
-        extend: tuple[int, int] | None = None
-        if ctx.absolute is not None:
-            polarity = "excluded"
-            cue += f'; "{ctx.absolute.text}"'
-            extend = (ctx.absolute.start, ctx.absolute.end)
-        else:
-            neg = ctx.neg
-            if neg is not None and neg.text == "negative for" and h.type != "biomarker":
-                neg = None
-            if h.type in _NUMERIC_NO_NEG:
-                neg = None  # "no deterioration ... and life expectancy >= 12 weeks": bounds are not negated
-            post_neg = ctx.post_neg
-            if post_neg is not None and (
-                (post_neg.text == "negative" and h.ctx_types != "bio")
-                or (post_neg.text.strip("-") in ("naive", "naïve") and h.type not in _THERAPY)
-            ):
-                post_neg = None
-            if post_neg is not None and h.inverted:
-                post_neg = None  # "-naive" already read by the finder
-            if (
-                neg is not None
-                and polarity == "excluded"
-                and item.section == "exclusion"
-                and neg.text in ("no", "none", "nor", "neither")
-                and h.type != "measurable_disease"
-            ):
-                # an exclusion written as a prohibition ("No untreated brain metastases"): still excluded
-                cue += f'; "{neg.text}" in an exclusion criterion read as a prohibition'
-                extend = (neg.start, neg.end)
-            elif h.type == "prior_lines" and neg is not None and s[neg.end : h.start].count(" ") > 4:
-                pass  # "have not received more than 3 lines ... including up to 1 line of X": the second is not negated
-            elif neg is not None or post_neg is not None:
-                trig = neg or post_neg
-                assert trig is not None
-                polarity = _flip(polarity)
-                cue += f'; negated by "{trig.text}"'
-                extend = (trig.start, trig.end)
-        if ctx.hist is not None:
-            cue += f'; "{ctx.hist.text}"'
-        if h.inverted:
-            polarity = _flip(polarity)
-        if h.type == "measurable_disease" and h.params.get("evaluable") and polarity == "excluded":
-            continue  # "evaluable disease" in an exclusion is a note about measurability, not an exclusion of disease
-        if (
-            h.type == "advanced_disease"
-            and polarity == "excluded"
-            and h.params.get("kind") in ("metastatic", "advanced")
-            and _MET_QUALIFIED.search(s[max(0, h.start - 40) : h.start])
-        ):
-            continue  # "skin only / symptomatic visceral / untreated brain metastatic disease": not metastasis excluded
-        if h.type == "disease_breast" and polarity == "excluded" and h.ctx_types == "q":
-            continue  # "inflammatory / stage IV / contralateral breast cancer" excluded is not breast cancer excluded
-        if h.count is not None and h.type == "prior_therapy":
-            lo, hi = h.count
-            keep = (polarity == "required" and lo is not None and lo >= 1 and hi is None) or (
-                polarity == "excluded" and lo == 1 and hi is None
             )
-            if not keep:
-                continue  # "no more than 2 lines of a CDK4/6 inhibitor": a count the params cannot hold
-            cue += f"; {_count_cue(h.count)}"
-        if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "response":
-            # "prior progression on abemaciclib or fulvestrant", "refractory to X": not a ban on any exposure to X,
-            # a ban on progression on it (checked against the record's progressed_on facts)
-            emit(h, polarity, cue + "; progression on it", {**h.params, "progressed_on": True}, extend)
-            continue
-        if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "toxicity":
-            continue  # "X stopped for toxicity": not a ban on any exposure to X
-        if (
-            h.type in _THERAPY
-            and polarity == "excluded"
-            and (_WINDOW.search(s[slice(*doc.sentence(h.start))]) or parent_window)
+            return out, True
+    return [], brain_allow
+
+
+def _polarity(scan: _Scan, h: _Hit, counts: list[_Hit]) -> tuple[str, str, tuple[int, int] | None, bool] | None:
+    """Pass 4: the polarity of one mention from the context rules (exception, allowance, not required, condition,
+    absolute exclusion, negation, history), with its cue and the trigger's span; None: not a constraint. The last
+    element is True when the finder fixed the polarity (the type's own rules do not apply)."""
+    s, doc, item, base = scan.s, scan.doc, scan.item, scan.base
+    ctx = doc.context(h.start, h.end)
+    if ctx.exception is not None:
+        return None
+    hbase = base
+    ss, se = doc.sentence(h.start)
+    if item.section == "exclusion" and not item.negated and ss > 0 and _SELF_REQUIRED.search(s[ss:se]):
+        hbase = "required"  # a later sentence of an exclusion that states a requirement of its own
+    if h.type == "prior_therapy":
+        for c in counts:
+            if c.end <= h.start <= c.end + 40 and not re.search(r"[.;]", s[c.end : h.start]):
+                h.count = c.count
+    if h.type in (*_THERAPY, "brain_mets", "measurable_disease", "biomarker") and _NOT_REQUIRED_AFTER.match(
+        s, h.end, se
+    ):
+        return None  # "Prior CDK4/6 inhibitor is not required."
+    if h.type == "brain_mets":
+        if ctx.allow is not None:
+            return None
+    elif ctx.allow is not None and not (
+        h.type == "prior_lines" and h.params.get("max") is not None and h.params.get("min") is None
+    ):
+        return None  # "prior X is allowed" (but "may have received up to 2 prior lines" is still a bound)
+    if h.type in _THERAPY and (ctx.block is not None):
+        return None
+    if h.type not in ("brain_mets", "pregnancy") and doc.condition_after(h.start, h.end):
+        return None  # "Age 30 or older if HER2 positive": the whole statement holds only under a condition
+    if h.fixed_polarity is not None:
+        return h.fixed_polarity, f"{scan.section_cue}; {h.cue}", None, True
+    polarity = hbase
+    cue = f"{scan.section_cue}; {h.cue}"
+    extend: tuple[int, int] | None = None
+    if ctx.absolute is not None:
+        polarity = "excluded"
+        cue += f'; "{ctx.absolute.text}"'
+        extend = (ctx.absolute.start, ctx.absolute.end)
+    else:
+        neg = ctx.neg
+        if neg is not None and neg.text == "negative for" and h.type != "biomarker":
+            neg = None
+        if h.type in _NUMERIC_NO_NEG:
+            neg = None  # "no deterioration ... and life expectancy >= 12 weeks": bounds are not negated
+        post_neg = ctx.post_neg
+        if post_neg is not None and (
+            (post_neg.text == "negative" and h.ctx_types != "bio")
+            or (post_neg.text.strip("-") in ("naive", "naïve") and h.type not in _THERAPY)
         ):
-            continue  # a washout ("within 14 days of the first dose"), not a ban on the therapy
-        if h.type == "brain_mets":
-            states = _brain_states(s, doc, h) if h.params["state"] == "any" else [h.params["state"]]
-            if polarity == "required" and item.section == "exclusion" and not _WITHOUT_ONLY.fullmatch(s[: h.start]):
-                continue  # a negated condition of an exception ("... in subjects without known brain metastases who")
-            if polarity == "required" and item.section == "exclusion" and s[h.end :].strip(" .;"):
-                continue  # "Subjects without CNS metastasis" is read only when the criterion says nothing else
-            if not states and h.params["state"] == "any" and _treated_before(s, doc, h):
-                brain_allow = True  # "treated, stable brain metastases" named on their own: an allowance
-                continue
-            if not states:
-                states = ["any"]
-            if polarity == "required" and len(states) > 1:
-                states = ["any"]
-            for st in states:
-                params = {"state": st}
-                if brain_allow and polarity == "excluded" and st != "leptomeningeal":
-                    params["allows_treated_stable"] = True
-                emit(h, polarity, cue, params, extend)
-            continue
-        if h.numeric:
-            conv = _complement(h, polarity, cue)
-            if conv is None:
-                continue
-            polarity, params, cue = conv
-            if h.type == "life_expectancy" and params.get("below"):
-                continue
-            if h.type == "organ_function" and "below" in params:
-                continue
-            emit(h, polarity, cue, params, extend)
-            continue
-        emit(h, polarity, cue, None, extend)
-    if base == "excluded" and len({c.type for c in out}) > 1:
+            post_neg = None
+        if post_neg is not None and h.inverted:
+            post_neg = None  # "-naive" already read by the finder
+        if (
+            neg is not None
+            and polarity == "excluded"
+            and item.section == "exclusion"
+            and neg.text in ("no", "none", "nor", "neither")
+            and h.type != "measurable_disease"
+        ):
+            # an exclusion written as a prohibition ("No untreated brain metastases"): still excluded
+            cue += f'; "{neg.text}" in an exclusion criterion read as a prohibition'
+            extend = (neg.start, neg.end)
+        elif h.type == "prior_lines" and neg is not None and s[neg.end : h.start].count(" ") > 4:
+            pass  # "have not received more than 3 lines ... including up to 1 line of X": the second is not negated
+        elif neg is not None or post_neg is not None:
+            trig = neg or post_neg
+            assert trig is not None
+            polarity = _flip(polarity)
+            cue += f'; negated by "{trig.text}"'
+            extend = (trig.start, trig.end)
+    if ctx.hist is not None:
+        cue += f'; "{ctx.hist.text}"'
+    if h.inverted:
+        polarity = _flip(polarity)
+    return polarity, cue, extend, False
+
+
+def _emit_hit(scan: _Scan, h: _Hit, polarity: str, cue: str, extend: tuple[int, int] | None) -> None:
+    """Pass 5: the type's own rules (qualified metastasis, counts of a therapy, progression on it, washouts, brain
+    metastasis states, numeric bounds as their allowed range), then the constraint."""
+    s, doc, item, parent_window = scan.s, scan.doc, scan.item, scan.parent_window
+    if h.type == "measurable_disease" and h.params.get("evaluable") and polarity == "excluded":
+        return  # "evaluable disease" in an exclusion is a note about measurability, not an exclusion of disease
+    if (
+        h.type == "advanced_disease"
+        and polarity == "excluded"
+        and h.params.get("kind") in ("metastatic", "advanced")
+        and _MET_QUALIFIED.search(s[max(0, h.start - 40) : h.start])
+    ):
+        return  # "skin only / symptomatic visceral / untreated brain metastatic disease": not metastasis excluded
+    if h.type == "disease_breast" and polarity == "excluded" and h.ctx_types == "q":
+        return  # "inflammatory / stage IV / contralateral breast cancer" excluded is not breast cancer excluded
+    if h.count is not None and h.type == "prior_therapy":
+        lo, hi = h.count
+        keep = (polarity == "required" and lo is not None and lo >= 1 and hi is None) or (
+            polarity == "excluded" and lo == 1 and hi is None
+        )
+        if not keep:
+            return  # "no more than 2 lines of a CDK4/6 inhibitor": a count the params cannot hold
+        cue += f"; {_count_cue(h.count)}"
+    if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "response":
+        # "prior progression on abemaciclib or fulvestrant", "refractory to X": not a ban on any exposure to X,
+        # a ban on progression on it (checked against the record's progressed_on facts)
+        scan.emit(h, polarity, cue + "; progression on it", {**h.params, "progressed_on": True}, extend)
+        return
+    if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "toxicity":
+        return  # "X stopped for toxicity": not a ban on any exposure to X
+    if (
+        h.type in _THERAPY
+        and polarity == "excluded"
+        and (_WINDOW.search(s[slice(*doc.sentence(h.start))]) or parent_window)
+    ):
+        return  # a washout ("within 14 days of the first dose"), not a ban on the therapy
+    if h.type == "brain_mets":
+        states = _brain_states(s, doc, h) if h.params["state"] == "any" else [h.params["state"]]
+        if polarity == "required" and item.section == "exclusion" and not _WITHOUT_ONLY.fullmatch(s[: h.start]):
+            return  # a negated condition of an exception ("... in subjects without known brain metastases who")
+        if polarity == "required" and item.section == "exclusion" and s[h.end :].strip(" .;"):
+            return  # "Subjects without CNS metastasis" is read only when the criterion says nothing else
+        if not states and h.params["state"] == "any" and _treated_before(s, doc, h):
+            scan.brain_allow = True  # "treated, stable brain metastases" named on their own: an allowance
+            return
+        if not states:
+            states = ["any"]
+        if polarity == "required" and len(states) > 1:
+            states = ["any"]
+        for st in states:
+            params = {"state": st}
+            if scan.brain_allow and polarity == "excluded" and st != "leptomeningeal":
+                params["allows_treated_stable"] = True
+            scan.emit(h, polarity, cue, params, extend)
+        return
+    if h.numeric:
+        conv = _complement(h, polarity, cue)
+        if conv is None:
+            return
+        polarity, params, cue = conv
+        if h.type == "life_expectancy" and params.get("below"):
+            return
+        if h.type == "organ_function" and "below" in params:
+            return
+        scan.emit(h, polarity, cue, params, extend)
+        return
+    scan.emit(h, polarity, cue, None, extend)
+
+
+def _conjunction(scan: _Scan) -> None:
+    """Pass 6: an exclusion whose parts exclude only together is marked all_of (a requirement inside one: not read)."""
+    s, offset, base = scan.s, scan.offset, scan.base
+    if base == "excluded" and len({c.type for c in scan.out}) > 1:
         # "gBRCA mutation and has received a PARP inhibitor", "TNBC with PD-L1 CPS >= 10": excluded only together —
         # kept, and the criterion marked all_of (the matcher excludes only when every constraint holds)
         for cm in _CONJUNCTIVE.finditer(s):
             at = offset + cm.start()
-            before = {c.type for c in out if c.span[1] <= at}
-            after = {c.type for c in out if c.span[0] >= at}
+            before = {c.type for c in scan.out if c.span[1] <= at}
+            after = {c.type for c in scan.out if c.span[0] >= at}
             if before and after and (before | after) != before & after:
-                if all(c.polarity == "excluded" for c in out):
-                    item.all_of = True
+                if all(c.polarity == "excluded" for c in scan.out):
+                    scan.item.all_of = True
                 else:
-                    out = []  # a requirement inside a conjunction of exclusions: not read
+                    scan.out = []  # a requirement inside a conjunction of exclusions: not read
                 break
-    return _tidy(out, s, offset), brain_allow
 
 
 def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
