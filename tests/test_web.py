@@ -308,6 +308,27 @@ def test_trial_matches_show_verdicts_scores_and_criteria(tmp_path: Path) -> None
         assert re.search(r'class="badge badge-(eligible|possibly_eligible|ineligible)"', section)
         assert "score " in section and "<summary>Criteria (" in section
         assert "ClinicalTrials.gov" in section
+        assert "Fit: " in section  # the fit explanation of each study
+        assert '<section class="compassionate"' not in section  # a recruiting study fits: no compassionate use
+    finally:
+        w.close()
+
+
+def test_compassionate_use_routes_when_no_recruiting_study_fits(tmp_path: Path) -> None:
+    from mbcnav.trials.load import load_paths
+    from mbcnav.trials.store import TrialStore
+
+    # only an expanded-access record and a late-phase study that no longer recruits (synthetic API v2 fixtures)
+    store = TrialStore(f"sqlite:///{tmp_path / 'trials.db'}")
+    assert load_paths(store, [TRIALS / "expanded-access" / ".compassionate"]).records == 2
+    store.close()
+    w = Web(create_app(settings(tmp_path)))
+    try:
+        w.sign_in()
+        section = w.client.get(f"/patients/{w.anna}").text.split('<section id="trials"')[1]
+        cu = section.split('<section class="compassionate"')[1].split("</section>")[0]
+        assert "Why shown: no recruiting study" in cu
+        assert "Form FDA 3926" in cu and "Sources: " in cu
     finally:
         w.close()
 
