@@ -26,6 +26,7 @@ API (pure; nothing patient-identifying goes in or out beyond the match report's 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -37,7 +38,7 @@ import jsonschema
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.trials.records import EXPANDED_ACCESS_TYPES, Trial
+from mbcnav.trials.records import Trial
 
 if TYPE_CHECKING:
     from mbcnav.trials.match import MatchReport, StudyMatch
@@ -81,110 +82,15 @@ ATTRIBUTION = (
     "with their sources."
 )
 
-_CITES: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 
-
-def _statement(min_cites: int) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["text", "cite"],
-        "additionalProperties": False,
-        "properties": {"text": {"type": "string", "minLength": 1}, "cite": {**_CITES, "minItems": min_cites}},
-    }
-
-
-# The schema of knowledge/compassionate.yaml (Draft 2020-12, as the other knowledge files; kept here with its only
-# reader). References (cited ids, route ids) are checked by knowledge_problems.
-KNOWLEDGE_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["version", "reviewed", "sources", "ea_types", "routes"],
-    "additionalProperties": False,
-    "properties": {
-        "version": {"type": "string"},
-        "reviewed": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-        "sources": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {
-                "type": "object",
-                "required": ["title", "publisher", "url"],
-                "additionalProperties": False,
-                "properties": {
-                    "title": {"type": "string", "minLength": 1},
-                    "publisher": {"type": "string", "minLength": 1},
-                    "url": {"type": "string", "pattern": "^https://"},
-                },
-            },
-        },
-        "ea_types": {
-            "type": "object",
-            "required": list(EXPANDED_ACCESS_TYPES),
-            "propertyNames": {"enum": list(EXPANDED_ACCESS_TYPES)},
-            "additionalProperties": {
-                "type": "object",
-                "required": ["label", "routes", "cite"],
-                "additionalProperties": False,
-                "properties": {
-                    "label": {"type": "string", "minLength": 1},
-                    "routes": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                    "cite": {**_CITES, "minItems": 1},
-                },
-            },
-        },
-        "routes": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": [
-                    "id",
-                    "jurisdiction",
-                    "name",
-                    "summary",
-                    "ea_types",
-                    "roles",
-                    "forms",
-                    "time_frames",
-                    "cite",
-                ],
-                "additionalProperties": False,
-                "properties": {
-                    "id": {"type": "string", "pattern": "^[a-z0-9-]+$"},
-                    "jurisdiction": {"enum": ["US", "EU", "UK"]},
-                    "name": {"type": "string", "minLength": 1},
-                    "summary": {"type": "string", "minLength": 1},
-                    "ea_types": {"type": "array", "items": {"enum": list(EXPANDED_ACCESS_TYPES)}},
-                    "roles": {
-                        "type": "object",
-                        "required": list(ROLES),
-                        "additionalProperties": False,
-                        "properties": {r: {"type": "array", "minItems": 1, "items": _statement(0)} for r in ROLES},
-                    },
-                    "forms": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "cite"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1},
-                                "cite": {**_CITES, "minItems": 1},
-                            },
-                        },
-                    },
-                    # A time frame is a source's own statement: it must cite one.
-                    "time_frames": {
-                        "type": "array",
-                        "items": _statement(1),
-                    },
-                    "cite": {**_CITES, "minItems": 1},
-                    "note": {"type": "string", "minLength": 1},
-                },
-            },
-        },
-    },
-}
+@cache
+def knowledge_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of knowledge/compassionate.yaml, beside the other knowledge files' schemas
+    (knowledge/schemas/compassionate.schema.json). References (cited ids, route ids) are checked by
+    knowledge_problems."""
+    text = resources.files("mbcnav.knowledge").joinpath("schemas/compassionate.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 # ------------------------------------------------------------------------------------------------- knowledge
@@ -263,7 +169,7 @@ def knowledge_problems(doc: Any) -> list[str]:
     """Schema and reference problems of a compassionate-use routes document (empty when valid)."""
     problems = [
         f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-        for e in jsonschema.Draft202012Validator(KNOWLEDGE_SCHEMA).iter_errors(doc)
+        for e in jsonschema.Draft202012Validator(knowledge_schema()).iter_errors(doc)
     ]
     if problems:
         return problems
