@@ -7,7 +7,6 @@ eligibilityCriteria of the study named in the comment); `test_quotes_are_verbati
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,7 @@ from mbcnav.trials.criteria import (
     parse_criteria,
 )
 
-PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials" / "ctgov-v2-2026-01"
-needs_corpus = pytest.mark.skipif(not PAGES.is_dir(), reason="../shared/data/trials is not here")
+from .trials_corpus import exc, inc, needs_corpus, not_verbatim, studies
 
 QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below, checked against the corpus
 
@@ -33,14 +31,6 @@ QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below
 def q(nct: str, sentence: str) -> str:
     QUOTES.append((nct, sentence))
     return sentence
-
-
-def inc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Inclusion Criteria:\n\n* " + sentence + "\n")
-
-
-def exc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Exclusion Criteria:\n\n* " + sentence + "\n")
 
 
 def cons(criteria: list[Criterion]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -743,32 +733,18 @@ def test_structured_noise_parses(parts: list[str]) -> None:
     assert criteria_from_json(criteria_to_json(parse_criteria(text))) == parse_criteria(text)
 
 
-def _corpus() -> list[dict[str, Any]]:
-    studies: list[dict[str, Any]] = []
-    for page in sorted(PAGES.glob("page-*.json")):
-        studies += json.loads(page.read_text(encoding="utf-8"))["studies"]
-    return studies
-
-
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
-    texts = {
-        s["protocolSection"]["identificationModule"]["nctId"]: s["protocolSection"]["eligibilityModule"][
-            "eligibilityCriteria"
-        ]
-        for s in _corpus()
-    }
-    missing = [(nct, sentence) for nct, sentence in QUOTES if sentence not in texts.get(nct, "")]
-    assert not missing
+    assert not not_verbatim(QUOTES)
 
 
 @needs_corpus
 def test_a_corpus_sample_parses() -> None:
     # the whole-corpus parse (coverage and time) is benchmarks/bench_criteria_coverage.py; here every 20th study
-    studies = _corpus()[::20]
-    assert len(studies) == 68
+    sample = studies()[::20]
+    assert len(sample) == 68
     n_with = 0
-    for s in studies:
+    for s in sample:
         text = s["protocolSection"].get("eligibilityModule", {}).get("eligibilityCriteria") or ""
         criteria = parse_criteria(text)
         assert criteria_from_json(json.loads(json.dumps(criteria_to_json(criteria)))) == criteria

@@ -8,7 +8,6 @@ types are asserted (the readers of trials/kinds.py are tested elsewhere).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from mbcnav.trials.classic_xml import _unwrap, iter_xml
 from mbcnav.trials.criteria import Criterion, parse_criteria
 from mbcnav.trials.records import Trial
 
+from .trials_corpus import exc, inc, needs_corpus, not_verbatim
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials"
-PAGES = SHARED / "ctgov-v2-2026-01"
 CLASSIC = SHARED / "ctgov-classic-xml"
-needs_corpus = pytest.mark.skipif(not PAGES.is_dir(), reason="../shared/data/trials is not here")
 needs_classic = pytest.mark.skipif(not CLASSIC.is_dir(), reason="../shared/data/trials is not here")
 
 QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below, checked against the corpus
@@ -30,14 +29,6 @@ QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below
 def q(nct: str, sentence: str) -> str:
     QUOTES.append((nct, sentence))
     return sentence
-
-
-def inc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Inclusion Criteria:\n\n* " + sentence + "\n")
-
-
-def exc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Exclusion Criteria:\n\n* " + sentence + "\n")
 
 
 def of_type(criteria: list[Criterion], typ: str) -> list[tuple[str, dict[str, Any]]]:
@@ -327,13 +318,7 @@ def test_a_classic_record_gives_one_criterion_per_bullet() -> None:
 
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
-    texts: dict[str, str] = {}
-    for page in sorted(PAGES.glob("page-*.json")):
-        for study in json.loads(page.read_text())["studies"]:
-            ps = study["protocolSection"]
-            texts[ps["identificationModule"]["nctId"]] = ps.get("eligibilityModule", {}).get("eligibilityCriteria", "")
-    missing = [(nct, s) for nct, s in QUOTES if s not in texts.get(nct, "")]
-    assert not missing, missing
+    assert not not_verbatim(QUOTES)
 
 
 # ------------------------------------------------------------------------------------------ exclusions read whole

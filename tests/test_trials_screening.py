@@ -7,7 +7,6 @@ the comment); `test_quotes_are_verbatim` checks that when the corpus is here.
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ from mbcnav.trials.criteria import Criterion, parse_criteria
 from mbcnav.trials.match import evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
+from .trials_corpus import exc, inc, needs_corpus, not_verbatim
+
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ROOT.parent / "shared" / "data" / "trials" / "ctgov-v2-2026-01"
 PATIENTS = ROOT / "benchmarks" / "trials_heldout" / "patients"
 D = datetime.date(2026, 11, 26)
 
@@ -30,14 +30,6 @@ QUOTES: list[tuple[str, str]] = []
 def q(nct: str, sentence: str) -> str:
     QUOTES.append((nct, sentence))
     return sentence
-
-
-def inc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Inclusion Criteria:\n\n* " + sentence + "\n")
-
-
-def exc(sentence: str) -> list[Criterion]:
-    return parse_criteria("Exclusion Criteria:\n\n* " + sentence + "\n")
 
 
 def of(cs: list[Criterion], type_: str) -> list[tuple[str, dict[str, Any]]]:
@@ -302,14 +294,6 @@ def test_screening_items_are_never_decided(diabetic: PatientView) -> None:
     assert r.evidence == ["consent: confirmed by the study team at screening"]
 
 
-@pytest.mark.skipif(not PAGES.is_dir(), reason="../shared/data/trials is not here")
+@needs_corpus
 def test_quotes_are_verbatim() -> None:
-    texts: dict[str, str] = {}
-    wanted = {n for n, _ in QUOTES}
-    for page in sorted(PAGES.glob("page-*.json")):
-        for s in json.loads(page.read_text(encoding="utf-8"))["studies"]:
-            nct = s["protocolSection"]["identificationModule"]["nctId"]
-            if nct in wanted:
-                texts[nct] = s["protocolSection"].get("eligibilityModule", {}).get("eligibilityCriteria") or ""
-    missing = [(n, s) for n, s in QUOTES if s not in texts.get(n, "")]
-    assert not missing
+    assert not not_verbatim(QUOTES)
