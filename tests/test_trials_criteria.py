@@ -422,7 +422,8 @@ def test_an_allowance_in_another_bullet_reaches_the_exclusion() -> None:
     )
     criteria = parse_criteria(text)
     assert brain(criteria) == [("excluded", {"state": "any", "allows_treated_stable": True})]
-    assert criteria[1].constraints == ()
+    # the allowance itself constrains nothing; it only says whom it binds (not applicable without brain metastases)
+    assert [(c.type, c.params) for c in criteria[1].constraints] == [("subgroup", {"groups": ["brain_metastases"]})]
 
 
 # ------------------------------------------------------------------------------------------ measurable disease

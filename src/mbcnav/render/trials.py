@@ -141,7 +141,7 @@ def render_explain(m: StudyMatch, console: Console | None = None, near: tuple[fl
         con.print("[bold]What to check next[/bold]")
         for line in next_checks(m.fit.unknown):
             con.print(f"  - {escape(_cut(line, WIDTH - 4))}")
-    screening = [r for r in applicable if r.criterion.constraints and not r.decisive]
+    screening = [r for r in applicable if r.criterion.constraints and not r.decisive and not r.not_applicable]
     if screening:
         con.print(f"[bold]Confirmed by the study team at screening ({len(screening)})[/bold]")
         for r in screening:
@@ -151,6 +151,12 @@ def render_explain(m: StudyMatch, console: Console | None = None, near: tuple[fl
         con.print(f"[bold]Free text — a person reads these ({len(free)})[/bold]")
         for r in free:
             con.print(f"  - {r.criterion.kind}: {escape(_cut(r.criterion.text, WIDTH - 16))}", style="dim")
+    moot = [r for r in applicable if r.not_applicable]
+    if moot:
+        con.print(f"[bold]Not applicable — addressed to a subgroup the patient is not in ({len(moot)})[/bold]")
+        for r in moot:
+            con.print(f"  - {r.criterion.kind}: {escape(_cut(r.criterion.text, WIDTH - 16))}", style="dim")
+            con.print(f"      record: {escape(_cut('; '.join(r.evidence), WIDTH - 14))}", style="dim")
     other = [r for r in m.criteria if not r.applies]
     if other:
         con.print(f"Criteria of other cohorts not applied: {len(other)}", style="dim")

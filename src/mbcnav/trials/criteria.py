@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.trials import cohorts, kinds
+from mbcnav.trials import cohorts, kinds, subgroups
 from mbcnav.trials.context import Trigger, find_triggers, tokens_between
 from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
 from mbcnav.trials.model import POLARITIES as POLARITIES
@@ -43,7 +43,7 @@ from mbcnav.trials.numbers import number
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.1.0"
+PARSER_VERSION = "2.2.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -94,12 +94,16 @@ _TRANSLATE = str.maketrans(
 _ESCAPE = re.compile(r"\\(?=[^\w\s])")
 
 
+# "18 years-of-age": the hyphenated form of "years of age" (same length, so offsets hold)
+_YEARS_OF_AGE = re.compile(r"(?<=\byears)-of-(?=age\b)")
+
+
 def _normalise(text: str) -> str:
     """Lower-case, unify dashes/comparators, blank out markdown escapes — same length as `text`, so offsets hold."""
     low = text.lower()
     if len(low) != len(text):
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    return _ESCAPE.sub(" ", low.translate(_TRANSLATE))
+    return _YEARS_OF_AGE.sub(" of ", _ESCAPE.sub(" ", low.translate(_TRANSLATE)))
 
 
 _NUM = r"(?:\d{1,3}|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a single|single)"
@@ -1029,6 +1033,14 @@ _SEX_NEXT = re.compile(
     r"≥|>|=|over\b|at least\b|older\b|\d|with\b|diagnosed\b|18\b)"
 )
 _SEX_ANY = re.compile(r"\b(?:females?|women|woman|girls?)\b"), re.compile(r"\b(?:males?|men|man|boys?)\b")
+# a criterion made only of population words: who may take part, restricting no one ("Pre- or postmenopausal women
+# or men.", NCT06016738); any other word (a disease, an obligation) and it is not read as open
+_SEX_OPEN = re.compile(
+    r"\W*(?:(?:adults?|females?|women|woman|males?|men|man|participants?|patients?|subjects?|pre-?|post-?|peri-?|"
+    r"menopausal|premenopausal|postmenopausal|perimenopausal|status|any|either|both|of|and|or|and/or|can|may|be|are|"
+    r"is|eligible|included|regardless|sex|gender)\b[\s,/.()-]*)+"
+)
+_MENO_ALL = re.compile(r"\bpre-?\W+(?:\w+\W+){0,3}post-?\s*-?\s*(?:menopaus|\W)|\bregardless of menopausal")
 _SEX_EXPLICIT = re.compile(r"\b(?:must be|is|be)\s+(?P<sex>female|male)\b|\b(?P<sex2>female|male)\s+(?:sex|gender)\b")
 
 # biomarkers
@@ -1658,6 +1670,14 @@ def _find_lines(s: str, doc: _Doc) -> list[_Hit]:
     return hits
 
 
+# a treatment of brain metastases named in a criterion about the treatment ("Ongoing use of systemic corticosteroids
+# for control of symptoms of brain metastases at a total daily dose of > 2 mg", NCT05563220)
+_FOR_BRAIN = re.compile(
+    r"\b(?:corticosteroids?|steroids?|dexamethasone|anticonvulsants?|antiepileptics?)\b[^.;]{0,40}\bfor\s+"
+    r"(?:the\s+)?(?:control|management|treatment|symptoms?)?(?:\s+of)?(?:\s+(?:the\s+)?symptoms?\s+of)?(?:\s+(?:their|known|the))?\s*$"
+)
+
+
 def _find_brain(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in _BRAIN.finditer(s):
@@ -1668,6 +1688,8 @@ def _find_brain(s: str) -> list[_Hit]:
             continue
         if re.search(r"primary", s[max(0, m.start() - 20) : m.start()]):
             continue
+        if _FOR_BRAIN.search(s[max(0, m.start() - 90) : m.start()]):
+            continue  # "corticosteroids for control of symptoms of brain metastases": a treatment, not the disease
         hits.append(_Hit("brain_mets", {"state": "any"}, m.start(), m.end(), cue=f'"{text}"'))
     for m in _LEPTO.finditer(s):
         hits.append(_Hit("brain_mets", {"state": "leptomeningeal"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
@@ -1935,6 +1957,9 @@ def _find_age(s: str, doc: _Doc) -> list[_Hit]:
 
 def _find_sex(s: str, exclusion: bool) -> list[_Hit]:
     female, male = (bool(rx.search(s)) for rx in _SEX_ANY)
+    if not exclusion and len(s) < 120 and _SEX_OPEN.fullmatch(s) and ((female and male) or _MENO_ALL.search(s)):
+        # "Adult female or male participants.", "Female participants can be pre-, peri- or postmenopausal."
+        return [_Hit("sex", {"sex": "any"}, 0, len(s.rstrip()), cue="open to every sex / menopausal status")]
     if female and male:
         return []
     m = _SEX_LEAD.match(s)
@@ -2766,7 +2791,9 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
             constraints = []
         else:  # the readers of trials/kinds.py (labs, time windows, comorbidities, screening items)
             constraints += kinds.extract(s, item.start, item.section, item.negated, {c.type for c in constraints})
-        item.constraints = constraints
+        # whom the criterion binds (its own subject, else its list head's): kept even where nothing else is read,
+        # since it only ever says "not applicable" to a patient the record places outside the subgroup
+        item.constraints = constraints + _subgroup_of(items, item, norm)
     _resolve_document(items, allowance)
     return [
         Criterion(
@@ -2781,6 +2808,23 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
         )
         for it in items
     ]
+
+
+def _subgroup_of(items: list[_Item], item: _Item, norm: str) -> list[Constraint]:
+    """The subgroup a criterion is addressed to ("Male participants must ..."), or its nearest list head's
+    ("Patients with brain metastases are eligible if:" binds its sub-bullets)."""
+    own = subgroups.extract(norm[item.start : item.end], item.start)
+    if own:
+        return own
+    at = item.parent
+    while at is not None:
+        head = items[at]
+        found = subgroups.extract(norm[head.start : head.end], head.start, norm[item.start : item.end])
+        if found:
+            # the span is the sub-bullet's own (a constraint's span lies within its criterion); the cue names the head
+            return [replace(c, span=(item.start, item.end), cue=c.cue + " (its list head)") for c in found]
+        at = head.parent
+    return []
 
 
 def _section_heading(text: str, item: _Item) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mbcnav.assess import Assessment
-from mbcnav.trials import kinds
+from mbcnav.trials import kinds, subgroups
 from mbcnav.trials.cohorts import applies, candidates, split_labels
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
@@ -135,6 +135,8 @@ def check(c: Constraint, p: PatientView) -> Check:
         return Check(None, "age bound not understood")
     if t == "sex":
         s = f.get("sex")
+        if params.get("sex") == "any":  # "Adult female or male participants": true of every patient
+            return result(True, f"open to every sex and menopausal status (sex = {_yn(s)})")
         return result(None if s is None else s == params.get("sex"), f"sex = {_yn(s)}")
     if t == "biomarker":
         gene = str(params.get("gene", "")).upper()
@@ -178,11 +180,13 @@ class CriterionResult:
     applies: bool = True  # False: a criterion of another cohort than the one the patient fits
     group_note: str = ""  # "one of 3 alternatives: another is met"
     open: tuple[Constraint, ...] = ()  # the constraints the record leaves unknown (what to check next)
+    not_applicable: bool = False  # addressed to a subgroup the patient is not in (trials/subgroups.py)
 
     @property
     def decisive(self) -> bool:
-        """A criterion the record can decide (any constraint but screening items)."""
-        return any(x.type not in NON_DECISIVE_TYPES for x in self.criterion.constraints)
+        """A criterion the record can decide (any constraint but screening items and subgroups) and that applies to
+        this patient."""
+        return not self.not_applicable and any(x.type not in NON_DECISIVE_TYPES for x in self.criterion.constraints)
 
     def as_json(self) -> dict[str, Any]:
         c = self.criterion
@@ -199,16 +203,26 @@ class CriterionResult:
             "any_of": c.any_of,
             "applies": self.applies,
             "decisive": self.decisive,
+            "not_applicable": self.not_applicable,
         }
 
 
 def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
-    if not c.constraints:
+    # a criterion addressed to a subgroup the record places the patient outside of ("Male participants must ..." for
+    # a woman) does not apply: met for an inclusion, not met for an exclusion. Inside it, or unknown: read as usual.
+    own = [x for x in c.constraints if x.type != subgroups.TYPE]
+    for x in c.constraints:
+        if x.type == subgroups.TYPE:
+            inside, why = subgroups.membership(x, p)
+            if inside is False:
+                verdict = "met" if c.kind == "inclusion" else "not_met"
+                return CriterionResult(c, verdict, False, [why], not_applicable=True)
+    if not own:
         return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
     # a screening item beside a decisive constraint ("Age 18 years or older on the day of consent") does not
     # hold the criterion open: the decisive part decides, the screening item is confirmed at screening anyway
-    decisive = [x for x in c.constraints if x.type not in NON_DECISIVE_TYPES]
-    constraints = decisive or list(c.constraints)
+    decisive = [x for x in own if x.type not in NON_DECISIVE_TYPES]
+    constraints = decisive or own
     if c.kind == "inclusion":
         checks = [check(x, p) for x in constraints]
         evidence = [ch.evidence for ch in checks]
@@ -299,11 +313,16 @@ def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) 
         met=sum(1 for r in decisive if r.excludes is False),
         not_met=sum(1 for r in decisive if r.excludes is True),
         unknown=tuple(unknown),
-        screening=sum(1 for r in applicable if r.criterion.constraints and not r.decisive),
-        free_text=sum(1 for r in applicable if not r.criterion.constraints),
+        screening=sum(1 for r in applicable if _own(r.criterion) and not r.decisive and not r.not_applicable),
+        free_text=sum(1 for r in applicable if not _own(r.criterion) and not r.not_applicable),
         text_relevance=relevance_,
         cohort=cohort,
     )
+
+
+def _own(c: Criterion) -> list[Constraint]:
+    """A criterion's constraints but the subgroup it is addressed to (which says whom it binds, not what)."""
+    return [x for x in c.constraints if x.type != subgroups.TYPE]
 
 
 def _choose_cohort(results: list[CriterionResult]) -> str | None:

@@ -31,12 +31,14 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "interval",  # trials/windows.py: a minimum / maximum time since an event (end of adjuvant therapy, relapse ...)
     "comorbidity",  # trials/screening.py: a condition (infection, cardiac, other cancer ...) that excludes
     "screening",  # trials/screening.py: a procedural item confirmed at screening (consent, contraception, tissue)
+    "subgroup",  # trials/subgroups.py: the criterion binds only a subgroup (men, women of childbearing potential ...)
 )
 POLARITIES = ("required", "excluded")
 
 # Types the record cannot decide by design: procedural items a study team confirms at screening. They are read (so
 # a coordinator sees them grouped), never counted as met, and not counted among the decisive criteria of a study.
-NON_DECISIVE_TYPES: frozenset[str] = frozenset({"screening"})
+# A subgroup says whom a criterion binds, not a fact to decide (its other constraints are what decide).
+NON_DECISIVE_TYPES: frozenset[str] = frozenset({"screening", "subgroup"})
 
 
 @dataclass(frozen=True, slots=True)

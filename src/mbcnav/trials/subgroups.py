@@ -1,0 +1,173 @@
+"""Criteria addressed to a subgroup ("Male participants must ...", "Women of childbearing potential must ...",
+"Patients with treated brain metastases are eligible if ..."): which subgroup, and whether the patient is in it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mbcnav.trials.model import Constraint
+
+if TYPE_CHECKING:
+    from mbcnav.trials.patient_view import PatientView
+
+TYPE = "subgroup"
+_LABELS = {
+    "men": "men",
+    "women_of_childbearing_potential": "women of childbearing potential",
+    "premenopausal_women": "pre- or perimenopausal women",
+    "brain_metastases": "patients with brain metastases",
+    "women_contraception": "women who can become pregnant",
+}
+
+
+# a second subject is joined to the first: "... and female patients of childbearing potential must ..."
+_JOINED_BEFORE = re.compile(r"(?:\band|\bor|,|/|&)\s*(?:(?:sexually active|fertile|all)\s+)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    name: str
+    pattern: re.Pattern[str]
+    requires: re.Pattern[str] | None
+    requires_in_subject: bool  # the subject itself may hold it ("Treated brain metastases are allowed")
+    members: tuple[dict[str, tuple[Any, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    groups: tuple[_Group, ...]
+    lead_in: re.Pattern[str]
+    qualifier: re.Pattern[str]
+    joiner: re.Pattern[str]
+    obligation: re.Pattern[str]
+    allowance: re.Pattern[str]
+
+
+@cache
+def _table() -> _Table:
+    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("subgroups.yaml").read_text("utf-8"))
+    groups = []
+    for name, entry in raw["groups"].items():
+        if name not in _LABELS:
+            raise ValueError(f"subgroups.yaml: group {name!r} has no label in trials/subgroups.py")
+        members = tuple({k: tuple(v) for k, v in alt.items()} for alt in entry["members"])
+        alt = "|".join(f"(?:{t})" for t in sorted(entry["triggers"], key=len, reverse=True))
+        groups.append(
+            _Group(
+                name,
+                re.compile(rf"(?:{alt})\b"),
+                re.compile(entry["requires"]) if "requires" in entry else None,
+                bool(entry.get("requires_in_subject", False)),
+                members,
+            )
+        )
+    return _Table(
+        tuple(groups),
+        re.compile(raw["lead_in"]),
+        re.compile(raw["qualifier"]),
+        re.compile(raw["joiner"]),
+        re.compile(raw["obligation"]),
+        re.compile(raw["allowance"]),
+    )
+
+
+def _subject(text: str) -> tuple[list[_Group], int, int]:
+    """The subgroups a criterion starts with (joined by "and", "or", ","), and the span of that subject."""
+    t = _table()
+    pos = len(text) - len(text.lstrip(" *-•\t\n·"))
+    start = pos
+    while m := t.lead_in.match(text, pos):
+        pos = m.end()
+    found: list[_Group] = []
+    end = pos
+    while True:
+        while q := t.qualifier.match(text, pos):
+            pos = q.end()
+        hit = max(((g, g.pattern.match(text, pos)) for g in t.groups), key=lambda gm: gm[1].end() if gm[1] else -1)
+        group, m = hit
+        if m is None:
+            break
+        if group not in found:
+            found.append(group)
+        end = pos = m.end()
+        j = t.joiner.match(text, pos)
+        if j is None:
+            break
+        pos = j.end()
+    return found, start, end
+
+
+def extract(text: str, offset: int, below: str = "") -> list[Constraint]:
+    """The subgroup a criterion is addressed to, as one constraint (none when it is not addressed to one). `text`
+    is the normalised (lower-case) criterion; `offset` its position in the whole eligibility text; `below` the
+    sub-bullet a list head `text` is read for ("Male participants:" then "- agree to use condoms")."""
+    groups, start, end = _subject(text)
+    if not groups:
+        return []
+    t = _table()
+    subject = text[start:end]
+    stop = re.search(r"[.;]\s", text[end:])
+    rest = (text[end : end + stop.start()] if stop else text[end:]) + " " + below
+    head = bool(below) and text.rstrip().endswith(":")
+    if not (t.obligation.search(rest) or t.allowance.search(subject) or head):
+        return []
+    # "Male patients with female partners of childbearing potential and female patients of childbearing potential
+    # must ...": a second subject later in the sentence, joined by "and"/"or", before the obligation
+    ob = t.obligation.search(rest)
+    before = rest[: ob.start()] if ob else rest
+    for g in t.groups:
+        if g in groups:
+            continue
+        for m in g.pattern.finditer(before):
+            joined = _JOINED_BEFORE.search(before[: m.start()])
+            if (m.start() == 0 or not before[m.start() - 1].isalnum()) and joined:
+                groups.append(g)
+                break
+    for g in groups:
+        where = subject + " " + rest if g.requires_in_subject else rest
+        if g.requires is not None and not g.requires.search(where):
+            return []
+    names = [g.name for g in groups]
+    return [
+        Constraint(
+            TYPE,
+            "required",
+            {"groups": names},
+            (offset + start, offset + end),
+            f'addressed to {" or ".join(_LABELS[n] for n in names)}: "{text[start:end].strip()}"',
+        )
+    ]
+
+
+def _holds(value: Any, allowed: tuple[Any, ...]) -> bool | None:
+    return None if value is None else value in allowed
+
+
+def membership(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
+    """Is the patient in the subgroup the criterion is addressed to (True / False) or can the record not say (None),
+    with the facts used."""
+    by_name = {g.name: g for g in _table().groups}
+    groups = [by_name[n] for n in c.params.get("groups", []) if n in by_name]
+    used: dict[str, Any] = {}
+    verdicts: list[bool | None] = []
+    for g in groups:
+        for alt in g.members:
+            parts = []
+            for fact, allowed in alt.items():
+                value = p.facts.get(fact)
+                used[fact] = value
+                parts.append(_holds(value, allowed))
+            verdicts.append(False if False in parts else True if all(parts) else None)
+    label = " or ".join(_LABELS[g.name] for g in groups)
+    facts = ", ".join(f"{k.replace('_', ' ')} {'unknown' if v is None else v}" for k, v in used.items())
+    if True in verdicts:
+        return True, f"applies to {label}: the patient is one ({facts})"
+    if verdicts and all(v is False for v in verdicts):
+        return False, f"not applicable: applies only to {label}; the patient is not ({facts})"
+    return None, f"applies to {label}: whether the patient is one is not recorded ({facts})"
