@@ -4,7 +4,9 @@ Tuning set: the judged example patients of benchmarks/trials_judgements/ (qrels.
 qrels_pool3.tsv, criteria.tsv; case files in examples/cases/). Held-out set: the guideline-written patients of
 benchmarks/trials_heldout/ (qrels.tsv + qrels_pool2.tsv, criteria.tsv; case files in
 benchmarks/trials_heldout/patients/), pooled from mbcnav's and BM25's top 20 and judged blind, then (pool2 / pool3,
-trials_heldout/pool_round2.py) the trials-v2 ranker's unjudged top 10, judged blind. For each set and system this
+trials_heldout/pool_round2.py) the trials-v2 ranker's unjudged top 10, judged blind. Fresh set: ten more
+guideline-written patients (benchmarks/trials_fresh/, written, pooled and judged blind after the trials-v2 parser
+work, so no error class was ever read from them; see its README). For each set and system this
 prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the condensed variants
 (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for mbcnav,
 criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives no
@@ -41,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "trials"
 TUNING = ROOT / "benchmarks" / "trials_judgements"
 HELDOUT = ROOT / "benchmarks" / "trials_heldout"
+FRESH = ROOT / "benchmarks" / "trials_fresh"
 TODAY = date(2026, 11, 26)
 K = 10
 
@@ -111,7 +114,13 @@ def main() -> None:
             HELDOUT / "patients",
             HELDOUT / "criteria.tsv",
         ),
+        "fresh": (  # the second held-out set: written, pooled and judged after the trials-v2 parser work
+            read_qrels([FRESH / "qrels.tsv"], args.strict),
+            FRESH / "patients",
+            FRESH / "criteria.tsv",
+        ),
     }
+    sets = {name: spec for name, spec in sets.items() if spec[0]}
     bm25 = BM25Baseline()
     results: dict[tuple[str, str], Scores] = {}
     agreement: dict[str, tuple[int, int, int]] = {}
@@ -143,8 +152,9 @@ def main() -> None:
                 )
             results[(name, "mbcnav")] = ours
             results[(name, "BM25")] = base
-            agreement[name] = criterion_agreement(criteria, reports)
-            decided[name] = decided_agreement(criteria, reports)
+            if criteria.exists():
+                agreement[name] = criterion_agreement(criteria, reports)
+                decided[name] = decided_agreement(criteria, reports)
     print(f"\nSummary{' (strict judgements)' if args.strict else ''} - unjudged studies count as not relevant;")
     print("condensed = unjudged studies removed from the ranking before scoring.")
     print(
@@ -152,12 +162,12 @@ def main() -> None:
         f"{'judged@10':>9s}  criterion agreement"
     )
     for (name, system), s in results.items():
-        if system == "mbcnav":
+        if system == "mbcnav" and name in agreement:
             agree, total, rows = agreement[name]
             crit = f"{agree}/{total} = {agree / total:.1%} ({rows} judged bullets)" if total else "n/a"
         else:
             crit = "n/a (no criterion verdicts)"
-        if system == "mbcnav":
+        if system == "mbcnav" and name in decided:
             a_ours, n_ours, a_judge, n_judge = decided[name]
             crit += (
                 f"; where mbcnav decided {a_ours}/{n_ours} = {a_ours / max(1, n_ours):.1%}, "
