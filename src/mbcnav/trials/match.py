@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -210,19 +210,21 @@ class CriterionResult:
 def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
     # a criterion addressed to a subgroup the record places the patient outside of ("Male participants must ..." for
     # a woman) does not apply: met for an inclusion, not met for an exclusion. Inside it, or unknown: read as usual.
-    own = [x for x in c.constraints if x.type != subgroups.TYPE]
-    for x in c.constraints:
-        if x.type == subgroups.TYPE:
-            inside, why = subgroups.membership(x, p)
-            if inside is False:
-                verdict = "met" if c.kind == "inclusion" else "not_met"
-                return CriterionResult(c, verdict, False, [why], not_applicable=True)
+    own: Sequence[Constraint] = c.constraints
+    if any(x.type == subgroups.TYPE for x in own):
+        for x in c.constraints:
+            if x.type == subgroups.TYPE:
+                inside, why = subgroups.membership(x, p)
+                if inside is False:
+                    verdict = "met" if c.kind == "inclusion" else "not_met"
+                    return CriterionResult(c, verdict, False, [why], not_applicable=True)
+        own = _own(c)
     if not own:
         return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
     # a screening item beside a decisive constraint ("Age 18 years or older on the day of consent") does not
     # hold the criterion open: the decisive part decides, the screening item is confirmed at screening anyway
     decisive = [x for x in own if x.type not in NON_DECISIVE_TYPES]
-    constraints = decisive or own
+    constraints = decisive or list(own)
     if c.kind == "inclusion":
         checks = [check(x, p) for x in constraints]
         evidence = [ch.evidence for ch in checks]
@@ -313,8 +315,8 @@ def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) 
         met=sum(1 for r in decisive if r.excludes is False),
         not_met=sum(1 for r in decisive if r.excludes is True),
         unknown=tuple(unknown),
-        screening=sum(1 for r in applicable if _own(r.criterion) and not r.decisive and not r.not_applicable),
-        free_text=sum(1 for r in applicable if not _own(r.criterion) and not r.not_applicable),
+        screening=sum(1 for r in applicable if not r.not_applicable and not r.decisive and _has_own(r.criterion)),
+        free_text=sum(1 for r in applicable if not r.not_applicable and not _has_own(r.criterion)),
         text_relevance=relevance_,
         cohort=cohort,
     )
@@ -323,6 +325,10 @@ def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) 
 def _own(c: Criterion) -> list[Constraint]:
     """A criterion's constraints but the subgroup it is addressed to (which says whom it binds, not what)."""
     return [x for x in c.constraints if x.type != subgroups.TYPE]
+
+
+def _has_own(c: Criterion) -> bool:
+    return any(x.type != subgroups.TYPE for x in c.constraints)
 
 
 def _choose_cohort(results: list[CriterionResult]) -> str | None:
