@@ -88,6 +88,8 @@ def _verdict(sentence: str, p: PatientView, section: str = "inclusion") -> tuple
         ),
         # NCT04585958
         ("Platelets \\>= 100,000/mcL (within 21 days of randomization/enrollment)", "platelets", ">=", 100.0),
+        # NCT04563507: thousands grouped by a space, as SI writes them
+        ("Platelets ≥100 000/µL", "platelets", ">=", 100.0),
         # NCT06582771
         ("Platelets ≥ 75 x 10\\^9/L", "platelets", ">=", 75.0),
         # NCT06374459

@@ -380,8 +380,13 @@ def test_an_exclusion_read_as_its_allowed_range_decides() -> None:
 
 
 def test_qualified_metastasis_is_not_metastasis_excluded() -> None:
-    assert cons(exc(SKIN_ONLY)) == []
-    assert _verdicts(exc(SKIN_ONLY), "01-de-novo-hr-pos-bone-only.yaml") == ["unknown"]
+    # "skin only metastatic disease" excludes a site-limited spread (parser 2.3.0), not metastasis itself
+    assert cons(exc(SKIN_ONLY)) == [
+        ("advanced_disease", "excluded", {"kind": "site_only", "sites": ["skin_soft_tissue"]})
+    ]
+    # 01 has bone metastases: not skin-only, so the exclusion does not apply; 04 (brain, bone ...) neither
+    assert _verdicts(exc(SKIN_ONLY), "01-de-novo-hr-pos-bone-only.yaml") == ["not_met"]
+    assert _verdicts(exc(SKIN_ONLY), "04-her2-positive-brain.yaml") == ["not_met"]
 
 
 def test_no_systemic_treatment_for_metastatic_disease_is_first_line_only() -> None:

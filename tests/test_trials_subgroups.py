@@ -192,3 +192,41 @@ def test_steroids_for_brain_metastases_are_not_brain_metastases(pre_woman_brain:
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
     assert not_verbatim(QUOTES) == []
+
+
+def test_more_subjects_of_reproductive_potential(post_woman: PatientView, man: PatientView) -> None:
+    both = inc(
+        q(
+            "NCT05672355",
+            "Agreement by females and males of childbearing potential to use an effective method of birth control or "
+            "abstain from heterosexual activity",
+        )
+    )
+    assert groups(both) == [["people_of_reproductive_potential"]]
+    assert verdict(both, post_woman).not_applicable
+    assert not verdict(both, man).not_applicable  # men of reproductive potential are bound by it
+    people = inc(
+        q(
+            "NCT06263543",
+            "Individuals of childbearing potential who are sexually active with a non-sterilized male partner must "
+            "agree to use at least one highly effective method of contraception",
+        )
+    )
+    assert groups(people) == [["women_of_childbearing_potential"]]
+    assert verdict(people, post_woman).verdict == "met"
+
+
+def test_site_limited_spread_in_an_exclusion(post_woman: PatientView) -> None:
+    cs = exc(q("NCT06260033", "Patients that have only liver metastases will not be allowed"))
+    assert [(k.type, k.params) for c in cs for k in c.constraints] == [
+        ("advanced_disease", {"kind": "site_only", "sites": ["liver"]})
+    ]
+    assert verdict(cs, post_woman).verdict == "not_met"  # she has sites beyond the liver
+    assert verdict(cs, replace(post_woman, sites=("liver",))).verdict == "met"
+    assert verdict(cs, replace(post_woman, sites=())).verdict == "unknown"  # no sites recorded: not decided
+    # in an inclusion, "bone-only disease" is an allowance or an alternative to measurable disease, not a demand
+    for sentence in (
+        "Measurable disease or non-measurable bone only disease as defined by RECIST version 1.1",
+        "Evaluable disease (measurable disease or bone-only disease).",
+    ):
+        assert not [k for c in inc(sentence) for k in c.constraints if k.params.get("kind") == "site_only"]

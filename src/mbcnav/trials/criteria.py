@@ -43,7 +43,7 @@ from mbcnav.trials.numbers import number
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.2.0"
+PARSER_VERSION = "2.3.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1286,6 +1286,33 @@ def _find_disease(s: str) -> list[_Hit]:
     return hits
 
 
+# "X-only" metastatic disease (a site-limited spread): "Has skin only metastatic disease" (NCT06841354), "Patients
+# that have only liver metastases will not be allowed", "bone-only disease"; the words name record sites
+_SITE_WORDS = {
+    "skin": "skin_soft_tissue", "cutaneous": "skin_soft_tissue", "chest wall": "skin_soft_tissue",
+    "bone": "bone", "osseous": "bone", "skeletal": "bone", "liver": "liver", "hepatic": "liver",
+    "lung": "lung", "pulmonary": "lung", "brain": "brain", "cns": "brain", "nodal": "distant_lymph_node",
+    "lymph node": "distant_lymph_node",
+}  # fmt: skip
+_SITE_ALT = "|".join(sorted(map(re.escape, _SITE_WORDS), key=len, reverse=True))
+_SITE_ONLY = re.compile(
+    rf"\b(?P<a>{_SITE_ALT})[- ]only\s+(?:(?:metastatic|advanced|measurable|non-?measurable|evaluable)\s+)*"
+    rf"(?:disease|metastas[ie]s|mets|lesions?)\b|"
+    rf"\bonly\s+(?P<b>{_SITE_ALT})\s+(?:metastas[ie]s|mets|disease|lesions?)\b|"
+    rf"\b(?:metastas[ie]s|metastatic disease|disease)\s+(?:limited|confined|restricted)\s+to\s+(?:the\s+)?"
+    rf"(?P<c>{_SITE_ALT})\b"
+)
+
+
+def _find_site_only(s: str) -> list[_Hit]:
+    hits = []
+    for m in _SITE_ONLY.finditer(s):
+        word = m.group("a") or m.group("b") or m.group("c")
+        params = {"kind": "site_only", "sites": [_SITE_WORDS[word]]}
+        hits.append(_Hit("advanced_disease", params, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    return hits
+
+
 def _find_setting(s: str) -> list[_Hit]:
     """Disease setting as advanced_disease kinds: "incurable" (not amenable to curative treatment; "amenable to
     curative treatment" is its inversion), "primary_resected" (the primary breast tumour removed; "primary tumour in
@@ -2377,6 +2404,8 @@ def _find_hits(scan: _Scan, parent_text: str) -> tuple[list[_Hit], list[_Hit]]:
     hits: list[_Hit] = []
     hits += _find_disease(s)
     hits += _find_setting(s)
+    if base == "excluded":  # in an inclusion "bone-only disease" is an allowance or an alternative to measurable
+        hits += _find_site_only(s)
     hits += _find_receptors(s)
     lines = _find_lines(s, doc)
     hits += lines

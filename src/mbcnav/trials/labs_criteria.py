@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 TYPES: tuple[str, ...] = ("lab",)
 
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+,\d{1,2}(?!\d)|\.\d+|\d+"
+# thousands grouped by a comma ("1,500") or a thin / plain space as SI writes them ("100 000/µL")
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,3}(?:[ \u2009\u202f]\d{3})+(?![\d.,])|\d+\.\d+|\d+,\d{1,2}(?!\d)|\.\d+|\d+"
 _EXCEPT = re.compile(r"\b(?:except|unless|exception|other than|excluding)\b")
 # "if no liver metastases", "in patients without documented metastases": the bound is the default one
 _NO_CONDITION = re.compile(r"\b(?:no|without|absence of|absent|non-?)\s*(?:\w+\s+)?(?:liver|hepatic|bone|metasta)")
@@ -160,7 +161,7 @@ class _Bound:
 def _number(s: str) -> float:
     if re.fullmatch(r"\d+,\d{1,2}", s):  # "1,5": a decimal comma
         return float(s.replace(",", "."))
-    return float(s.replace(",", ""))
+    return float(re.sub(r"[,\s\u2009\u202f]", "", s))
 
 
 def _bounds(text: str) -> list[_Bound]:

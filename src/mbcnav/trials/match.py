@@ -52,6 +52,12 @@ def check(c: Constraint, p: PatientView) -> Check:
         if kind == "primary_resected":
             done = f.get("breast_surgery_done")
             return result(None if done is None else bool(done), f"breast surgery recorded = {_yn(done)}")
+        if kind == "site_only":  # "skin only metastatic disease": every recorded site is one of these
+            allowed = set(params.get("sites", []))
+            if not p.sites:
+                return result(None, "metastatic sites: none recorded")
+            only = set(p.sites) <= allowed
+            return result(only, f"metastatic sites recorded: {', '.join(p.sites)}")
         if kind == "de_novo":
             dn = f.get("de_novo")
             return result(dn, f"de novo metastatic = {_yn(dn)} ({p.basis.get('presentation', '')[:100]})")

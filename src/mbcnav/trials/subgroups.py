@@ -23,6 +23,7 @@ _LABELS = {
     "premenopausal_women": "pre- or perimenopausal women",
     "brain_metastases": "patients with brain metastases",
     "women_contraception": "women who can become pregnant",
+    "people_of_reproductive_potential": "men and women of reproductive potential",
 }
 
 
