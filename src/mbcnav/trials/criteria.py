@@ -43,7 +43,7 @@ from mbcnav.trials.numbers import number
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.3.0"
+PARSER_VERSION = "2.5.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1700,6 +1700,8 @@ def _find_lines(s: str, doc: _Doc) -> list[_Hit]:
 # a treatment of brain metastases named in a criterion about the treatment ("Ongoing use of systemic corticosteroids
 # for control of symptoms of brain metastases at a total daily dose of > 2 mg", NCT05563220)
 _FOR_BRAIN = re.compile(
+    r"\b(?:progression|symptoms?|seizures?|o?edema|deterioration|decline|deficits?|complications?)\s+(?:due to|from|"
+    r"related to|secondary to|caused by|attributable to)\s+(?:the\s+)?(?:known\s+|their\s+)?$|"
     r"\b(?:corticosteroids?|steroids?|dexamethasone|anticonvulsants?|antiepileptics?)\b[^.;]{0,40}\bfor\s+"
     r"(?:the\s+)?(?:control|management|treatment|symptoms?)?(?:\s+of)?(?:\s+(?:the\s+)?symptoms?\s+of)?(?:\s+(?:their|known|the))?\s*$"
 )
@@ -2819,7 +2821,8 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
         ):
             constraints = []
         else:  # the readers of trials/kinds.py (labs, time windows, comorbidities, screening items)
-            constraints += kinds.extract(s, item.start, item.section, item.negated, {c.type for c in constraints})
+            found = {c.type for c in constraints}
+            constraints += kinds.extract(s, item.start, item.section, item.negated, found, parent_text)
         # whom the criterion binds (its own subject, else its list head's): kept even where nothing else is read,
         # since it only ever says "not applicable" to a patient the record places outside the subgroup
         item.constraints = constraints + _subgroup_of(items, item, norm)
@@ -2834,6 +2837,7 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
             it.cohort,
             it.alt_group if it.alternative or it.alt_group else None,
             it.all_of,
+            it.parent,
         )
         for it in items
     ]
@@ -2891,6 +2895,7 @@ def criteria_to_json(criteria: list[Criterion]) -> list[dict[str, Any]]:
             "cohort": c.cohort,
             "any_of": c.any_of,
             "all_of": c.all_of,
+            "parent": c.parent,
         }
         for c in criteria
     ]
@@ -2929,6 +2934,7 @@ def criteria_from_json(data: list[dict[str, Any]]) -> list[Criterion]:
                     None if cohort is None else str(cohort),
                     None if any_of is None else str(any_of),
                     bool(d.get("all_of", False)),
+                    None if d.get("parent") is None else int(d["parent"]),
                 )
             )
     except (KeyError, TypeError, IndexError) as e:

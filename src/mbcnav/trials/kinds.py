@@ -13,8 +13,9 @@ from mbcnav.trials.patient_view import Check, PatientView
 
 # (criterion text normalised by criteria._normalise — lower case, same length as the original —, offset of that
 # text in the whole eligibility text, section "inclusion" | "exclusion", whether the criterion sits under a negated
-# list head) -> constraints whose spans are offsets in the whole text (offset + position in `text`).
-Extractor = Callable[[str, int, str, bool], list[Constraint]]
+# list head, the text of its list head or "") -> constraints whose spans are offsets in the whole text (offset +
+# position in `text`).
+Extractor = Callable[[str, int, str, bool, str], list[Constraint]]
 # (constraint, patient) -> (has, evidence): does the patient have / satisfy what the params describe (True / False)
 # or is it unknown (None). The registry applies the polarity: ok = has for "required", not has for "excluded".
 Checker = Callable[[Constraint, PatientView], tuple[bool | None, str]]
@@ -33,12 +34,12 @@ KINDS: tuple[Kind, ...] = tuple(Kind(m.TYPES, m.extract, m.check) for m in (labs
 _BY_TYPE: dict[str, Kind] = {t: k for k in KINDS for t in k.types}
 
 
-def extract(text: str, offset: int, section: str, negated: bool, found: set[str]) -> list[Constraint]:
+def extract(text: str, offset: int, section: str, negated: bool, found: set[str], head: str = "") -> list[Constraint]:
     """Constraints of the registered kinds in one criterion; `found` are the types the parser already read there
-    (a kind does not read again what the parser read)."""
+    (a kind does not read again what the parser read); `head` is the criterion's list head ("" when none)."""
     out: list[Constraint] = []
     for k in KINDS:
-        out += [c for c in k.extract(text, offset, section, negated) if c.type not in found]
+        out += [c for c in k.extract(text, offset, section, negated, head) if c.type not in found]
     return out
 
 

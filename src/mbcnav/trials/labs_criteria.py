@@ -252,7 +252,7 @@ class _Group:
     conditional: bool = False  # the bound itself applies only under a condition: not read
 
 
-def extract(text: str, offset: int, section: str, negated: bool) -> list[Constraint]:
+def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
     """Constraints of this kind in one criterion (see trials/kinds.py for the arguments)."""
     t = _table()
     bounds = _bounds(text)

@@ -187,12 +187,15 @@ class CriterionResult:
     group_note: str = ""  # "one of 3 alternatives: another is met"
     open: tuple[Constraint, ...] = ()  # the constraints the record leaves unknown (what to check next)
     not_applicable: bool = False  # addressed to a subgroup the patient is not in (trials/subgroups.py)
+    from_children: bool = False  # a list head whose verdict is that of its sub-bullets (_heads_from_children)
 
     @property
     def decisive(self) -> bool:
         """A criterion the record can decide (any constraint but screening items and subgroups) and that applies to
         this patient."""
-        return not self.not_applicable and any(x.type not in NON_DECISIVE_TYPES for x in self.criterion.constraints)
+        if self.not_applicable or self.from_children:
+            return False  # not applicable, or decided by its sub-bullets (which count on their own)
+        return any(x.type not in NON_DECISIVE_TYPES for x in self.criterion.constraints)
 
     def as_json(self) -> dict[str, Any]:
         c = self.criterion
@@ -210,6 +213,7 @@ class CriterionResult:
             "applies": self.applies,
             "decisive": self.decisive,
             "not_applicable": self.not_applicable,
+            "from_sub_criteria": self.from_children,
         }
 
 
@@ -303,6 +307,54 @@ def _apply_alternatives(results: list[CriterionResult]) -> None:
             r.group_note = note
 
 
+# a list head whose sub-bullets are alternatives ("one of the following:", "either:", "at least one of:")
+_ANY_HEAD = re.compile(
+    r"\b(?:one|any|either|at least one)\b(?:\s+[\w/-]+){0,4}?\s+(?:of\s+)?(?:the\s+)?following|\beither\b"
+)
+
+
+def _heads_from_children(results: list[CriterionResult]) -> None:
+    """A list head the record leaves open ("Adequate organ function as defined by the following:", "Any of the
+    following:") takes the verdict of its sub-bullets when they decide it: in an inclusion every sub-bullet must
+    hold (or one, when the head says "one of the following"); an exclusion applies when one of its sub-bullets does.
+    Undecided sub-bullets keep the head open; it never counts as decisive itself (its sub-bullets do)."""
+    children: dict[int, list[CriterionResult]] = {}
+    for r in results:
+        if r.criterion.parent is not None and r.applies:
+            children.setdefault(r.criterion.parent, []).append(r)
+    for i, kids in children.items():
+        if not 0 <= i < len(results):
+            continue
+        head = results[i]
+        if head.verdict != "unknown" or not head.applies or any(k.criterion.kind != head.criterion.kind for k in kids):
+            continue
+        # read through `excludes` so that alternatives already resolved (_apply_alternatives) count as resolved
+        blocks = [k.excludes for k in kids]
+        any_of = head.criterion.kind == "exclusion" or bool(_ANY_HEAD.search(head.criterion.text.lower()))
+        if head.criterion.kind == "exclusion":  # applies when one sub-bullet applies
+            excludes = True if True in blocks else False if all(b is False for b in blocks) else None
+        elif any_of:  # one alternative holding is enough: only among the alternatives the parser grouped, since a
+            # list's sub-bullets can be mis-nested in a flat numbered text (an unrelated sub-bullet must never make
+            # a list of alternatives "met")
+            grouped = [k.excludes for k in kids if k.criterion.any_of is not None]
+            excludes = False if False in grouped else True if grouped and all(b is True for b in blocks) else None
+        else:  # every sub-bullet must hold
+            excludes = True if True in blocks else False if all(b is False for b in blocks) else None
+        if excludes is None:
+            continue
+        head.excludes = excludes
+        verdict = (
+            ("met" if excludes else "not_met")
+            if head.criterion.kind == "exclusion"
+            else ("not_met" if excludes else "met")
+        )
+        head.verdict = verdict
+        how = "one of" if any_of else "all of"
+        head.evidence = [f"from its {len(kids)} sub-criteria ({how}): {verdict.replace('_', ' ')}"]
+        head.from_children = True
+        head.open = ()
+
+
 def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) -> Fit:
     applicable = [r for r in results if r.applies]
     decisive = [r for r in applicable if r.decisive]
@@ -322,7 +374,9 @@ def _fit(results: list[CriterionResult], relevance_: float, cohort: str | None) 
         not_met=sum(1 for r in decisive if r.excludes is True),
         unknown=tuple(unknown),
         screening=sum(1 for r in applicable if not r.not_applicable and not r.decisive and _has_own(r.criterion)),
-        free_text=sum(1 for r in applicable if not r.not_applicable and not _has_own(r.criterion)),
+        free_text=sum(
+            1 for r in applicable if not r.not_applicable and not r.from_children and not _has_own(r.criterion)
+        ),
         text_relevance=relevance_,
         cohort=cohort,
     )
@@ -439,6 +493,7 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_re
     rel = relevance(trial)
     results = [evaluate_criterion(c, p) for c in criteria]
     _apply_alternatives(results)
+    _heads_from_children(results)
     cohort = _choose_cohort(results)
     # Structured age/sex limits of the record apply even when the text does not repeat them.
     notes: list[str] = []
@@ -451,7 +506,7 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_re
     applicable = [r for r in results if r.applies]
     hard_fail = [r for r in applicable if r.excludes]
     unknown = [r for r in applicable if r.excludes is None and r.criterion.constraints]
-    free = [r for r in applicable if not r.criterion.constraints]
+    free = [r for r in applicable if not r.criterion.constraints and not r.from_children]
     if rel == "other_cancer":
         verdict = "ineligible"
         notes.append("not a breast cancer or solid-tumour study")

@@ -69,3 +69,4 @@ class Criterion:
     cohort: str | None = None
     any_of: str | None = None
     all_of: bool = False
+    parent: int | None = None  # index (in the study's criteria) of the list head this criterion is a sub-bullet of

@@ -243,7 +243,7 @@ def _duty(text: str, h: _Hit) -> bool:
     return bool(t.duty.search(text, sa, h.start)) and not t.negation.search(text, sa, h.start)
 
 
-def extract(text: str, offset: int, section: str, negated: bool) -> list[Constraint]:
+def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
     """Constraints of this kind in one criterion (see trials/kinds.py for the arguments)."""
     hits = _hits(text)
     # a generic catch-all ("serious medical condition", "in the opinion of the investigator") only when nothing

@@ -123,6 +123,9 @@ _LIST_CONTEXT = re.compile(
     r"\blast\s+(?:dose|treatment|administration)|wash-?out|(?:prior\s+to|before)\s+(?:the\s+)?(?:first|start|"
     r"initiation|randomi|enrol|registration|day\s+1|cycle\s+1)"
 )
+# "Targeted therapy (CDK4/6i, PARP inhibitor ...): " — a table row's label before its colon
+_TABLE_ROW = re.compile(r"^\W*(?P<label>[^:;.]{2,160}?)\s*:\s*$")
+_ROW_VALUE = re.compile(r"\s*(?:≥|>\s*/?\s*=|>|at\s+least|more\s+than|no\s+less\s+than|a\s+minimum\s+of)?\s*")
 _ELAPSED_POST = re.compile(r"^\s*(?:must|should|will|have|has|need\s+to)\s+(?:have\s+)?(?:elapsed|passed)\b")
 _SINCE_POST = re.compile(
     r"^\s*(?:\([^)]{0,20}\)\s*)?(?:must\s+have\s+(?:elapsed|passed)\s+)?(?:since|from|after|following|prior\s+to|"
@@ -220,7 +223,7 @@ def _flip(polarity: str) -> str:
     return "required" if polarity == "excluded" else "excluded"
 
 
-def _washouts(text: str, offset: int, section: str, negated: bool) -> list[Constraint]:
+def _washouts(text: str, offset: int, section: str, negated: bool, head_context: bool = False) -> list[Constraint]:
     t = _table()
     out: list[Constraint] = []
     floor = 0
@@ -241,7 +244,7 @@ def _washouts(text: str, offset: int, section: str, negated: bool) -> list[Const
             form = "within"
         elif (
             _SINCE_PRE.search(pre)
-            and (_SINCE_POST.search(post) or (_LIST_POST.match(post) and _LIST_CONTEXT.search(text)))
+            and (_SINCE_POST.search(post) or (_LIST_POST.match(post) and (head_context or _LIST_CONTEXT.search(text))))
         ) or _ELAPSED_POST.search(post):
             form = "since"
         elif re.match(r"\s*(?:\([^)]{0,20}\)\s*)?(?:prior|before|preceding)", post):
@@ -307,6 +310,12 @@ def _washouts(text: str, offset: int, section: str, negated: bool) -> list[Const
                 found = _therapies(text, start, m.start())
                 if t.blockers.search(text[start : m.start()]):
                     found = []
+            # a row of a washout table under its list head: "Hormonal therapy: ≥ 2 weeks" (the label names the
+            # therapy, the head says "washout period before randomization, defined as:")
+            row = head_context and not found and _ROW_VALUE.fullmatch(text[start : m.start()])
+            label = _TABLE_ROW.match(text[:start]) if row else None
+            if label:
+                found = _therapies(text, 0, label.end("label"))
         if not found:
             floor = m.end()
             continue
@@ -432,12 +441,14 @@ def _intervals(text: str, offset: int, section: str, negated: bool) -> list[Cons
     return out
 
 
-def extract(text: str, offset: int, section: str, negated: bool) -> list[Constraint]:
-    """Constraints of this kind in one criterion (see trials/kinds.py for the arguments)."""
+def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
+    """Constraints of this kind in one criterion (see trials/kinds.py for the arguments); `head` is its list head,
+    whose washout wording a table row under it shares ("Adequate treatment washout period before randomization,
+    defined as:" then "Hormonal therapy: ≥ 2 weeks")."""
     intervals = _intervals(text, offset, section, negated)
     if intervals:  # "recurrence within 12 months of completing adjuvant therapy" is not also a washout
         return intervals
-    return _washouts(text, offset, section, negated)
+    return _washouts(text, offset, section, negated, bool(head) and bool(_LIST_CONTEXT.search(head)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
