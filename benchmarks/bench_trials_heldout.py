@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from mbcnav.pathway import assess_with_response
+from mbcnav.pathway import Evaluation
 from mbcnav.record import read_path
 from mbcnav.trials.load import load_paths
 from mbcnav.trials.match import match_patient
@@ -138,8 +138,14 @@ def main() -> None:
             print(f"  {'patient':36s} {'mbcnav P@10 NDCG@10':>21s}   {'BM25 P@10 NDCG@10':>19s}")
             for patient in sorted(qrels):
                 case = folder / f"{patient}.yaml"
-                a, _ = assess_with_response(read_path(case, today=TODAY), as_of=TODAY)
-                report = match_patient(a, parsed_trials(store, include_all=False), top=10_000, include_ineligible=True)
+                ev = Evaluation(read_path(case, today=TODAY), as_of=TODAY)  # as the CLI: the options engine's answer
+                report = match_patient(
+                    ev.assessment,
+                    parsed_trials(store, include_all=False),
+                    top=10_000,
+                    include_ineligible=True,
+                    options_exhausted=ev.standard_options_exhausted,
+                )
                 reports[patient] = report
                 ranked = [m.trial.nct_id for m in report.matches]
                 query = query_for_case(yaml.safe_load(case.read_text()))  # from the case file, not mbcnav

@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mbcnav.pathway import assess_with_response
+from mbcnav.pathway import Evaluation
 from mbcnav.record import read_path
 from mbcnav.trials.load import load_paths
 from mbcnav.trials.match import match_patient
@@ -109,9 +109,13 @@ def main() -> None:
         reports = {}
         for patient in sorted(qrels):
             case = ROOT / "examples" / "cases" / f"{patient}.yaml"
-            a, _ = assess_with_response(read_path(case, today=TODAY), as_of=TODAY)
+            ev = Evaluation(read_path(case, today=TODAY), as_of=TODAY)  # as the CLI: the options engine's answer
+            exhausted = ev.standard_options_exhausted
             t1 = time.perf_counter()
-            report = match_patient(a, parsed_trials(store, include_all=False), top=10_000, include_ineligible=True)
+            trials = parsed_trials(store, include_all=False)
+            report = match_patient(
+                ev.assessment, trials, top=10_000, include_ineligible=True, options_exhausted=exhausted
+            )
             seconds.append(time.perf_counter() - t1)
             ranked = [m.trial.nct_id for m in report.matches]
             reports[patient] = report

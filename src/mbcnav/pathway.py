@@ -91,8 +91,22 @@ class Evaluation:
 
     @property
     def standard_options_exhausted(self) -> bool:
-        """No line of systemic therapy is offered above 'consider' (only supportive or local care is left)."""
+        """No line of systemic therapy is offered above 'consider' (only supportive or local care is left), and the
+        patient is not on a line that is still working: a patient stable on her current line is offered no new line,
+        which does not mean her options have run out."""
+        if self._on_working_line():
+            return False
         return not any(o.category not in NON_SYSTEMIC_CATEGORIES and o.tier != "consider" for o in self.options.offered)
+
+    def _on_working_line(self) -> bool:
+        """The latest line is ongoing and no progression is recorded since it started."""
+        if not self.lines or not self.lines[-1].ongoing:
+            return False
+        start = self.lines[-1].start
+        progressions = [s.date for s in self.record.disease_statuses if s.status == "progression" and s.date]
+        if start is None:
+            return not progressions
+        return not any(d.latest >= start.earliest for d in progressions)
 
     # ---- the JSON contracts (docs/*.md): the same document for `--format json` and the API ----------------------
     def assessment_json(self) -> dict[str, Any]:

@@ -213,6 +213,7 @@ class CriterionResult:
             "applies": self.applies,
             "decisive": self.decisive,
             "not_applicable": self.not_applicable,
+            "parent": c.parent,
             "from_sub_criteria": self.from_children,
         }
 
@@ -565,10 +566,12 @@ def match_patient(
     *,
     top: int = 20,
     include_ineligible: bool = False,
-    options_exhausted: bool = False,
+    options_exhausted: bool | None = None,
 ) -> MatchReport:
-    """Rank studies: eligible first, then possibly eligible by how few unknowns remain; expanded access apart."""
-    p = PatientView.of(a)
+    """Rank studies: eligible first, then possibly eligible by how few unknowns remain; expanded access apart.
+    `options_exhausted`: whether the options engine has no standard line left (None: not evaluated; criteria about
+    "all standard therapies" then stay unknown)."""
+    p = replace(PatientView.of(a), options_exhausted=options_exhausted)
     regular: list[StudyMatch] = []
     access: list[StudyMatch] = []
     n = 0
@@ -593,5 +596,11 @@ def match_patient(
     regular.sort(key=lambda m: (-m.score, m.trial.nct_id))
     access.sort(key=lambda m: (-m.score, m.trial.nct_id))
     no_fit = not any(m.verdict in ("eligible", "possibly_eligible") for m in regular)
-    reason = "standard options appear exhausted" if options_exhausted else "no trial fits the record" if no_fit else ""
+    reason = (
+        "standard options appear exhausted"
+        if options_exhausted is True
+        else "no trial fits the record"
+        if no_fit
+        else ""
+    )
     return MatchReport(a.record.patient.id, regular[:top], access[:top], bool(reason), reason, n)

@@ -31,6 +31,7 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "interval",  # trials/windows.py: a minimum / maximum time since an event (end of adjuvant therapy, relapse ...)
     "comorbidity",  # trials/screening.py: a condition (infection, cardiac, other cancer ...) that excludes
     "screening",  # trials/screening.py: a procedural item confirmed at screening (consent, contraception, tissue)
+    "standard_therapy",  # trials/standard_therapy.py: progressed on standard therapy / no standard option left
     "subgroup",  # trials/subgroups.py: the criterion binds only a subgroup (men, women of childbearing potential ...)
 )
 POLARITIES = ("required", "excluded")

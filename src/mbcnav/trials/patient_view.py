@@ -36,6 +36,8 @@ class PatientView:
     labs: tuple[LabSummary, ...] = ()  # per analyte the latest value on or before as_of (assess/labs.py)
     record: Record | None = None  # therapies, local treatments, comorbidities, findings with their dates
     as_of: date | None = None
+    # the options engine's answer (pathway.Evaluation.standard_options_exhausted); None: options not evaluated
+    options_exhausted: bool | None = None
 
     @classmethod
     def of(cls, a: Assessment) -> PatientView:

@@ -1,0 +1,100 @@
+"""Criteria about standard therapy ("refractory to standard therapy or for which no standard therapy exists",
+"relapsed after all standard therapies"): read from the text and checked against the record's lines and the
+options engine's answer on whether standard options remain (standard_therapy.yaml)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mbcnav.trials.model import Constraint
+
+if TYPE_CHECKING:
+    from mbcnav.trials.patient_view import PatientView
+
+TYPES: tuple[str, ...] = ("standard_therapy",)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    some: re.Pattern[str]
+    all: re.Pattern[str]
+
+
+@cache
+def _table() -> _Table:
+    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("standard_therapy.yaml").read_text("utf-8"))
+
+    obj = raw["object"]
+
+    def alt(key: str) -> re.Pattern[str]:
+        # a trigger ending with "standard" must be followed by therapy in general (`object`)
+        return re.compile(
+            r"\b(?:" + "|".join(f"(?:{p}{obj})" if p.endswith("standard") else f"(?:{p})" for p in raw[key]) + r")"
+        )
+
+    return _Table(alt("some"), alt("all"))
+
+
+def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
+    """The standard-therapy requirement of an inclusion criterion (see trials/kinds.py for the arguments)."""
+    if section != "inclusion" or negated:
+        return []
+    t = _table()
+    every = t.all.search(text)
+    some = t.some.search(text)
+    if every is None and some is None:
+        return []
+    hits = [m for m in (every, some) if m is not None]
+    start, end = min(m.start() for m in hits), max(m.end() for m in hits)
+    params = {"some": some is not None, "all": every is not None}
+    what = " or ".join(
+        label
+        for label, on in (
+            ("progressed on standard therapy", params["some"]),
+            ("no standard option left", params["all"]),
+        )
+        if on
+    )
+    return [
+        Constraint("standard_therapy", "required", params, (offset + start, offset + end), f"standard therapy: {what}")
+    ]
+
+
+def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
+    """Whether the patient meets the standard-therapy requirement (None: unknown), with the evidence."""
+    answers: list[bool | None] = []
+    evidence: list[str] = []
+    if c.params.get("some"):
+        lines = p.facts.get("lines_so_far")
+        progressed = any(v for k, v in p.facts.items() if k.startswith("progressed_on.") and v)
+        if lines is None:
+            answers.append(None)
+            evidence.append("lines for advanced disease: unknown")
+        else:
+            answers.append(bool(progressed))
+            evidence.append(
+                f"{lines} line(s) for advanced disease; "
+                + ("progression on one recorded" if progressed else "no progression on one recorded")
+            )
+    if c.params.get("all"):
+        # Only the options engine's positive answer decides: a line of systemic therapy it still offers (above
+        # "consider") means standard options remain. Its silence does not prove the opposite (a patient stable on
+        # her current line is offered no new one), so "no line offered" leaves the criterion to a person.
+        ex = p.options_exhausted
+        answers.append(False if ex is False else None)
+        evidence.append(
+            "standard options: not evaluated"
+            if ex is None
+            else "the options engine offers no further line above 'consider': whether all standard therapies are "
+            "exhausted, a person judges"
+            if ex
+            else "standard options remain (the options engine still offers a line of systemic therapy)"
+        )
+    has = True if True in answers else False if answers and all(a is False for a in answers) else None
+    return has, "; ".join(evidence)
