@@ -17,10 +17,9 @@ import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
+from mbcnav.trials.tables import read_table
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
 _MAX_LABELS = 12  # more alternatives than this is a list of tumour types, not a cohort scope
@@ -50,9 +49,7 @@ class _Table:
 
 @cache
 def _table() -> _Table:
-    data: dict[str, Any] = yaml.safe_load(
-        resources.files("mbcnav.trials").joinpath("cohorts.yaml").read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = read_table("cohorts.yaml")
     nouns = tuple((re.compile(rf"(?:{n['pattern']})"), str(n["label"])) for n in data["nouns"])
     words = "|".join(data["word_ids"])
     # a single letter is an identifier only where a label can end ("Cohort A:", "cohort a only", "Arms A or B"),

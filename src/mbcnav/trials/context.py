@@ -13,10 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Literal, cast, get_args
 
-import yaml
+from mbcnav.trials.tables import read_table
 
 Direction = Literal["forward", "backward", "bidirectional", "terminate", "pseudo"]
 Category = Literal[
@@ -281,8 +280,7 @@ def _check_shadowing(rules: list[ContextRule]) -> None:
 @cache
 def rules() -> RuleTable:
     """The packaged table, validated and compiled once."""
-    text = resources.files("mbcnav.trials").joinpath("context_rules.yaml").read_text(encoding="utf-8")
-    return parse_rules(yaml.safe_load(text))
+    return parse_rules(read_table("context_rules.yaml"))
 
 
 def find_triggers(text: str, table: RuleTable | None = None) -> list[Trigger]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.trials.model import Constraint
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.assess.labs import LabSummary
@@ -80,9 +81,7 @@ def _alt(patterns: list[str]) -> str:
 
 @cache
 def _table() -> _Table:
-    data: dict[str, Any] = yaml.safe_load(
-        resources.files("mbcnav.trials").joinpath("lab_criteria.yaml").read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = read_table("lab_criteria.yaml")
     labs: dict[str, Any] = yaml.safe_load(
         resources.files("mbcnav.terminology").joinpath("labs.yaml").read_text(encoding="utf-8")
     )["analytes"]

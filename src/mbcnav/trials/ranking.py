@@ -22,12 +22,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -53,8 +51,7 @@ _EARLY = re.compile(
 
 @cache
 def _table() -> dict[str, Any]:
-    text = resources.files("mbcnav.trials").joinpath("resolution.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = read_table("resolution.yaml")
     return data
 
 

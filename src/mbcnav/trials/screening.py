@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mbcnav.trials.model import Constraint
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -64,7 +62,7 @@ def _opt(raw: dict[str, Any], key: str) -> re.Pattern[str] | None:
 
 @cache
 def _table() -> _Table:
-    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("screening.yaml").read_text("utf-8"))
+    raw: Any = read_table("screening.yaml")
     cats: list[_Category] = []
     for type_, key in (("comorbidity", "comorbidity"), ("screening", "screening")):
         for name, entry in raw[key].items():

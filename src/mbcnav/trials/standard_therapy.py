@@ -7,12 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mbcnav.trials.model import Constraint
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -28,7 +26,7 @@ class _Table:
 
 @cache
 def _table() -> _Table:
-    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("standard_therapy.yaml").read_text("utf-8"))
+    raw: Any = read_table("standard_therapy.yaml")
 
     obj = raw["object"]
 

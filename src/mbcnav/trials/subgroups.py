@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mbcnav.trials.model import Constraint
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -52,7 +50,7 @@ class _Table:
 
 @cache
 def _table() -> _Table:
-    raw: Any = yaml.safe_load(resources.files("mbcnav.trials").joinpath("subgroups.yaml").read_text("utf-8"))
+    raw: Any = read_table("subgroups.yaml")
     groups = []
     for name, entry in raw["groups"].items():
         if name not in _LABELS:

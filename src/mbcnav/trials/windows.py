@@ -7,16 +7,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from mbcnav.assess.stage import assess_stage
 from mbcnav.dates import PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.numbers import NUMBER_WORDS, number
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.record.model import LocalTreatment, TherapyExposure
@@ -58,9 +56,7 @@ def _words(phrases: list[str]) -> re.Pattern[str]:
 
 @cache
 def _table() -> _Table:
-    data: dict[str, Any] = yaml.safe_load(
-        resources.files("mbcnav.trials").joinpath("windows.yaml").read_text(encoding="utf-8")
-    )
+    data: dict[str, Any] = read_table("windows.yaml")
     units: dict[str, int] = data["units"]
     num = _alt([r"\d{1,3}", *NUMBER_WORDS])
     unit = _alt(list(units))
