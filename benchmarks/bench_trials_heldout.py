@@ -6,7 +6,9 @@ benchmarks/trials_heldout/ (qrels.tsv + qrels_pool2.tsv, criteria.tsv; case file
 benchmarks/trials_heldout/patients/), pooled from mbcnav's and BM25's top 20 and judged blind, then (pool2 / pool3,
 trials_heldout/pool_round2.py) the trials-v2 ranker's unjudged top 10, judged blind. Fresh set: ten more
 guideline-written patients (benchmarks/trials_fresh/, written, pooled and judged blind after the trials-v2 parser
-work, so no error class was ever read from them; see its README). For each set and system this
+work, so no error class was ever read from them; see its README). Fresh2: ten more, written, pooled and judged
+blind after parser 2.6 (benchmarks/trials_fresh2/; pooled from mbcnav's top 25 and BM25's top 20, criterion
+verdicts on studies no earlier criteria.tsv covered). For each set and system this
 prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the condensed variants
 (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for mbcnav,
 criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives no
@@ -14,7 +16,8 @@ criterion verdicts), with the agreement where mbcnav decided (met / not met) and
 
 mbcnav ranks every stored open study with the same call as bench_trials_match.py (match_patient with
 include_ineligible=True, i.e. `mbcnav trials match --all`). BM25 is benchmarks/trials_heldout/bm25_baseline.py
-(`bm25s`, a query built from the case file). Run: `python benchmarks/bench_trials_heldout.py [--strict]`.
+(`bm25s`, a query built from the case file).
+Run: `python benchmarks/bench_trials_heldout.py [--strict] [--sets tuning,held-out,fresh,fresh2]`.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ SHARED = ROOT.parent / "shared" / "data" / "trials"
 TUNING = ROOT / "benchmarks" / "trials_judgements"
 HELDOUT = ROOT / "benchmarks" / "trials_heldout"
 FRESH = ROOT / "benchmarks" / "trials_fresh"
+FRESH2 = ROOT / "benchmarks" / "trials_fresh2"
 TODAY = date(2026, 11, 26)
 K = 10
 
@@ -101,7 +105,8 @@ class Scores:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (both sets)")
+    parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (every set)")
+    parser.add_argument("--sets", default="tuning,held-out,fresh,fresh2", help="comma-separated sets to score")
     args = parser.parse_args()
     sets = {
         "tuning": (
@@ -119,8 +124,14 @@ def main() -> None:
             FRESH / "patients",
             FRESH / "criteria.tsv",
         ),
+        "fresh2": (  # the third held-out set: written, pooled and judged after parser 2.6 (benchmarks/trials_fresh2)
+            read_qrels([FRESH2 / "qrels.tsv"], args.strict),
+            FRESH2 / "patients",
+            FRESH2 / "criteria.tsv",
+        ),
     }
-    sets = {name: spec for name, spec in sets.items() if spec[0]}
+    wanted = set(args.sets.split(","))
+    sets = {name: spec for name, spec in sets.items() if spec[0] and name in wanted}
     bm25 = BM25Baseline()
     results: dict[tuple[str, str], Scores] = {}
     agreement: dict[str, tuple[int, int, int]] = {}

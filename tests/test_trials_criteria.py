@@ -645,11 +645,12 @@ def test_inclusion_and_exclusion_sections() -> None:
             assert c.start <= k.span[0] < k.span[1] <= c.end
     # alternatives ("one of the following") keep their constraints and share an any_of group; cohort-specific
     # items stay free text (no cohort named here)
+    # "Progression on X": progression on (or after) X is required, not only exposure to it
     assert [(k.type, k.polarity, k.params) for k in criteria[2].constraints] == [
-        ("prior_therapy", "required", {"class": "cdk46_inhibitor"})
+        ("prior_therapy", "required", {"class": "cdk46_inhibitor", "progressed_on": True, "or_after": True})
     ]
     assert [(k.type, k.polarity, k.params) for k in criteria[3].constraints] == [
-        ("prior_therapy", "required", {"drug": "fulvestrant"})
+        ("prior_therapy", "required", {"drug": "fulvestrant", "progressed_on": True, "or_after": True})
     ]
     assert criteria[2].any_of is not None and criteria[2].any_of == criteria[3].any_of
     # an inline cohort prefix keeps the criterion with its cohort named (trials/cohorts.py)

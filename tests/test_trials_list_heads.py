@@ -121,3 +121,44 @@ def test_alternatives_head_needs_the_parsers_grouping(patient: PatientView) -> N
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
     assert not_verbatim(QUOTES) == []
+
+
+# NCT06263543 (SERIES), verbatim: a line that heads the contraception methods below it
+PREVENTION = (
+    "The following are acceptable measures to prevent pregnancy:\n\n"
+    "* Abstinence (not having sexual relations with a person who can get you pregnant)\n"
+    "* Non-hormonal Intrauterine Device (IUD)\n"
+    "* Vasectomy\n"
+    "* Sterilization\n"
+    "* Bilateral tubal occlusion\n"
+)
+QUOTES.append(("NCT06263543", PREVENTION))
+
+
+def test_contraception_rules_do_not_apply_to_a_postmenopausal_woman(patient: PatientView) -> None:
+    text = "Inclusion Criteria:\n\n" + PREVENTION
+    assert patient.facts["menopausal_status"] == "post" and patient.facts["sex"] == "female"
+    m = match_trial(study(text), parse_criteria(text), patient)
+    assert [r.verdict for r in m.criteria] == ["met"] * 6
+    assert all(r.not_applicable for r in m.criteria)
+    assert "contraception rules do not apply" in m.criteria[0].evidence[0]
+    assert "under a list head that does not apply" in m.criteria[4].evidence[0]  # "Sterilization": no rule of its own
+    # premenopausal, or unknown: the rules apply (confirmed at screening), never "not applicable"
+    for status in ("pre", None):
+        pre = replace(patient, facts={**patient.facts, "menopausal_status": status})
+        m = match_trial(study(text), parse_criteria(text), pre)
+        assert not any(r.not_applicable for r in m.criteria)
+        assert m.criteria[0].verdict == "unknown"
+
+
+def test_a_washout_not_yet_over_is_scheduling_not_ineligibility(patient: PatientView) -> None:
+    # h05: T-DXd stopped 31 days before the as-of date. NCT05095207's wording: inside a 6-week window
+    washout = "Exclusion Criteria:\n\n* Received prior anticancer therapy within 6 weeks before randomization\n"
+    m = match_trial(study(washout), parse_criteria(washout), patient)
+    assert m.criteria[0].verdict == "met" and m.criteria[0].excludes is True  # true today: the window is not over
+    assert m.verdict == "possibly_eligible" and m.excluded_by == []
+    assert m.questions and m.questions[0].startswith("washout (after it ends)")
+    # a washout beside a real exclusion: the real one decides
+    both = washout + "* Prior treatment with trastuzumab deruxtecan\n"
+    m = match_trial(study(both), parse_criteria(both), patient)
+    assert m.verdict == "ineligible" and m.excluded_by == ["exclusion: Prior treatment with trastuzumab deruxtecan"]

@@ -254,7 +254,9 @@ def test_progression_on_fulvestrant_requires_it() -> None:
         "Participants must have radiological or objective evidence of progression on fulvestrant (as a single agent or "
         "as a component of any multi-drug regimen) in the metastatic setting.",
     )
-    assert of_type(inc(s), "prior_therapy") == [("required", {"drug": "fulvestrant", "setting": "metastatic"})]
+    assert of_type(inc(s), "prior_therapy") == [
+        ("required", {"drug": "fulvestrant", "setting": "metastatic", "progressed_on": True, "or_after": True})
+    ]
 
 
 # ------------------------------------------------------------------------------- 8. conjunctive exclusions
@@ -418,3 +420,72 @@ def test_previously_untreated_with_any_systemic_therapy_is_first_line_only() -> 
     assert _verdicts(inc(FIRST_LINE_ONLY), "07-her2-low-after-cdk46.yaml") == ["not_met"]
     # 01 is de novo but already on letrozole + ribociclib: one line, not untreated
     assert _verdicts(inc(FIRST_LINE_ONLY), "01-de-novo-hr-pos-bone-only.yaml") == ["not_met"]
+
+
+def test_a_partner_drug_is_not_an_alternative_requirement() -> None:
+    # "X either alone or in combination with Y": X is required, Y is its partner (not "X or Y")
+    s = q(
+        "NCT06263543",
+        "Received a CDK4/6 inhibitor either alone or in combination with endocrine therapy (in the adjuvant or "
+        "metastatic setting) with any duration of therapy permitted.",
+    )
+    assert of_type(inc(s), "prior_therapy") == [("required", {"class": "cdk46_inhibitor"})]
+    # two therapies joined by a plain "or" stay alternatives (nothing required from the pair alone)
+    assert of_type(inc("Received a CDK4/6 inhibitor or endocrine therapy."), "prior_therapy") == []
+
+
+def test_measurable_or_non_measurable_bone_disease_is_evaluable_disease() -> None:
+    s = q("NCT06760637", "Measurable disease or non-measurable bone only disease as defined by RECIST version 1.1")
+    assert of_type(inc(s), "measurable_disease") == [("required", {"evaluable": True})]
+
+
+def test_progression_on_or_after_a_therapy_is_required_not_just_exposure() -> None:
+    s = q(
+        "NCT06428396",
+        "Has documented radiographic confirmation of disease progression during or after the last administered "
+        "endocrine therapy (ET)",
+    )
+    assert of_type(inc(s), "prior_therapy") == [
+        ("required", {"class": "endocrine", "progressed_on": True, "or_after": True})
+    ]
+    # exposure alone stays exposure; "failed" also covers stopping for intolerance, so it is not read as progression
+    assert of_type(inc("Must have received prior CDK4/6 inhibitor."), "prior_therapy") == [
+        ("required", {"class": "cdk46_inhibitor"})
+    ]
+    assert of_type(inc("Failed prior taxane therapy."), "prior_therapy") == [("required", {"class": "taxane"})]
+
+
+def test_treatment_for_early_stage_disease_is_history_not_the_stage_required() -> None:
+    s = q(
+        "NCT06841354",
+        "Participants previously treated for early-stage breast cancer must have completed all prior therapy for "
+        "early-stage breast cancer with curative intent at least 6 months before the first disease recurrence",
+    )
+    assert of_type(inc(s), "advanced_disease") == []
+    # a population of early-stage disease is still read as non-metastatic disease
+    assert of_type(inc("Patients with early-stage breast cancer."), "advanced_disease") == [
+        ("excluded", {"kind": "metastatic"})
+    ]
+
+
+def test_locally_advanced_or_mbc_is_either_setting_and_cohort_receptors_are_kept() -> None:
+    one = q(
+        "NCT06224673",
+        "Cohort 1: Participants with hormone receptor positive (HR+)/HER2-low locally advanced unresectable or MBC. "
+        "HR+ status defined as estrogen receptor \\>= 10% and/or progesterone receptor ≥ 10% and HER2 low.",
+    )
+    two = "Cohort 2: Participants with hormone receptor negative (HR-)/HER2-low locally advanced unresectable or MBC."
+    cs = parse_criteria(f"Inclusion Criteria:\n\n* {one}\n* {two}\n")
+    assert [c.cohort is not None for c in cs] == [True, True]
+    # each cohort keeps its own receptor status (the matcher applies it to that cohort only)
+    assert of_type(cs[:1], "hr_status") == [("required", {"status": "positive"})]
+    assert of_type(cs[1:], "hr_status") == [("required", {"status": "negative"})]
+    assert of_type(cs[:1], "advanced_disease") == [("required", {"kind": "advanced"})]
+
+
+def test_current_use_of_a_therapy_is_the_ongoing_line() -> None:
+    s = q("NCT04563507", "Current use of systemic chemotherapy, endocrine therapy or HER2-neu targeted therapy")
+    assert of_type(exc(s), "prior_therapy") == [
+        ("excluded", {"class": "chemotherapy", "current": True}),
+        ("excluded", {"class": "endocrine", "current": True}),
+    ]

@@ -120,7 +120,7 @@ def test_major_surgery_and_radiotherapy_outside(h05: PatientView) -> None:
     assert _params(c) == [("excluded", {"therapy": "radiotherapy", "days": 14, "reference": "registration"})]
 
 
-def test_investigational_agent_is_unknown(h05: PatientView) -> None:
+def test_investigational_agent_inside_the_window_is_unknown(h05: PatientView) -> None:
     # NCT06691035
     c = _one(
         "exclusion",
@@ -128,8 +128,14 @@ def test_investigational_agent_is_unknown(h05: PatientView) -> None:
         "study drugs or during this study.",
     )
     assert _params(c) == [("excluded", {"therapy": "investigational", "days": 21, "reference": "first_dose"})]
-    r = _eval(c, h05)
+    r = _eval(c, h05)  # T-DXd ended 31 days before: outside 21 days, the only drug near the window
+    assert r.verdict == "not_met" and "no systemic anticancer therapy recorded in the 21 days" in r.evidence[0]
+    # a drug inside the window: the record does not say whether it was investigational
+    wide = _one("exclusion", "Treatment with any investigational compound within 60 days prior to the first dose.")
+    r = _eval(wide, h05)
     assert r.verdict == "unknown" and "does not say whether a drug was investigational" in r.evidence[0]
+    ongoing = _with_last(h05, end=None, ongoing=True)
+    assert _eval(c, ongoing).verdict == "unknown"
 
 
 def test_inclusion_no_chemo_and_since_forms(h05: PatientView) -> None:

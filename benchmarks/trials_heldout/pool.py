@@ -35,18 +35,20 @@ TOP = 20
 SEED = 20261126
 
 
-def mbcnav_top(case: Path, db: str) -> list[str]:
+def mbcnav_top(case: Path, db: str, top: int = TOP) -> list[str]:
     cmd = [str(MBCNAV), "trials", "match", str(case), "--db", db, "--format", "json", "--all", "--as-of", AS_OF]
-    proc = subprocess.run([*cmd, "--top", str(TOP)], capture_output=True, text=True, check=False)
+    proc = subprocess.run([*cmd, "--top", str(top)], capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"mbcnav trials match failed for {case.name} (exit {proc.returncode}): {proc.stderr[-500:]}")
-    return [m["nct_id"] for m in json.loads(proc.stdout)["matches"]][:TOP]
+    return [m["nct_id"] for m in json.loads(proc.stdout)["matches"]][:top]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=Path, default=HERE / "patients")
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--mbcnav-top", type=int, default=TOP, help="depth of mbcnav's ranking pooled (default 20)")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the pool's random order")
     args = parser.parse_args()
     cases = sorted(args.patients.glob("*.yaml"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +56,7 @@ def main() -> None:
         load = subprocess.run([str(MBCNAV), "trials", "load", str(TRIALS), "--db", db], capture_output=True, text=True)
         if load.returncode not in (0, 1):
             raise SystemExit(f"mbcnav trials load failed: {load.stderr[-500:]}")
-        ours = {case.stem: mbcnav_top(case, db) for case in cases}
+        ours = {case.stem: mbcnav_top(case, db, args.mbcnav_top) for case in cases}
     bm25 = rank_cases(cases, k=TOP)
     rows, sources = [], []
     for case in cases:
@@ -67,7 +69,7 @@ def main() -> None:
             sources.append((p, nct, src, m_rank.get(nct, ""), b_rank.get(nct, "")))
         print(f"{p:36s} mbcnav {len(m_rank):2d}  bm25 {len(b_rank):2d}  pool {len(set(m_rank) | set(b_rank)):2d}")
     order = list(range(len(rows)))
-    random.Random(SEED).shuffle(order)
+    random.Random(args.seed).shuffle(order)
     with (args.out / "pool.tsv").open("w", newline="") as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(["patient", "nct_id"])

@@ -29,6 +29,7 @@ FACTS: dict[str, str] = {
     "pregnant_recorded": "pregnancy recorded as present (false when not pregnant or not recorded)",
     "ecog": "latest ECOG performance status",
     "lines_so_far": "number of lines of therapy for metastatic disease so far",
+    "last_line_stopped": "why the latest metastatic line stopped (progression, toxicity ...), 'ongoing', or none",
     "endocrine_lines_met": "metastatic lines that included endocrine therapy",
     "chemo_lines_met": "metastatic lines that included cytotoxic chemotherapy",
     "her2_lines_met": "metastatic lines that included HER2-directed therapy",
@@ -246,6 +247,10 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["chemo_lines_met"] = sum(_class_in(line.drugs, "chemotherapy") for line in lines)
     f["her2_lines_met"] = sum(_class_in(line.drugs, "her2_directed") for line in lines)
     basis["lines_so_far"] = "; ".join(f"line {x.number}: {', '.join(x.drugs)}" for x in lines) or "none"
+    last = lines[-1] if lines else None
+    f["last_line_stopped"] = (
+        None if last is None else "ongoing" if last.ongoing else (last.reason_stopped or "not_recorded")
+    )
     f["endocrine_resistance"] = None if a.resistance.value == "unknown" else a.resistance.value
     basis["endocrine_resistance"] = "; ".join(a.resistance.basis)
     f["relapse_within_12m_adjuvant_et"] = _relapse_within(a, "endocrine", 365)

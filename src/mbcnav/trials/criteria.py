@@ -43,7 +43,7 @@ from mbcnav.trials.numbers import number
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.6.0"
+PARSER_VERSION = "2.7.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -836,6 +836,13 @@ _PRIOR_CUE = re.compile(
     r"exposure|exposed|progress(?:ed|ion|ing|ive)?|relapsed?|relapsing|recurrence|recurred|refractory|resistant|"
     r"resistance|failed|failure|had|history of|underwent|completed|completion)(?![\w])"
 )
+# progression, relapse, refractoriness on a therapy just before it is named ("progressed on prior", "progression
+# during or after the last administered"; not "failed", which also covers stopping for intolerance)
+_PROGRESSION_BEFORE = re.compile(
+    r"\b(?:progress\w*|relaps\w*|refractory|resistant)\b(?:\s+[\w-]+){0,3}?\s+(?:on|after|during|following|to|with)"
+    r"\b(?:\s+(?:or|and/or|and|on|after|during|following|the|a|an|their|prior|previous|last|most recent|recent|"
+    r"administered|at least one|one|line|lines|of|treatment|therapy|with|an?|\(?neo\)?adjuvant|metastatic)\b)*\s*$"
+)
 # cues of response ("refractory to X") do not say that an exclusion bans X: only exposure cues do
 _RESPONSE_CUE = re.compile(r"progress|relaps|recurr|refractory|resistan|fail")
 # a therapy excluded because of how it went ("discontinued due to toxicity") is not a ban on the therapy
@@ -858,6 +865,11 @@ _DISTRIB_CLASS = {
 }
 _COUNTS_AS = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:counts?|counted|considered|regarded)\s+as\b")
 _COUNTED_BEFORE = re.compile(r"\b(?:counts?|counted|considered|regarded)\s+as\b[^.;]{0,40}$")
+# "current use of X", "currently receiving X": the patient is on X now (the record's ongoing line), not ever exposed
+_CURRENT_CUE = re.compile(
+    r"^\W*(?:\w+\s+){0,3}?\b(?:current(?:ly)?\s+(?:use of|using|receiving|taking|treatment with|on)|"
+    r"currently\s+(?:being\s+)?treated with)\s+(?:[\w/+-]+(?:,|\s)+){0,8}?$"
+)
 _THERAPY_IF = re.compile(
     r"\bif (?:\w+ ){0,4}?(?:received|treated|given|applicable|any|available|approved|accessible|eligible|"
     r"indicated|appropriate|feasible)\b|\bwhere (?:\w+ ){0,2}?(?:available|approved)\b|\bas applicable\b"
@@ -883,7 +895,7 @@ _WINDOW = re.compile(
     r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|prior\s+)?(?:\d|one|two|three|four|five|six|"
     r"seven|eight|ten|twelve)|\b\d+\s*(?:days?|weeks?|wks?|months?|hours?|half-lives)\s*(?:of|before|prior|"
     r"preceding|from)|(?:≤|<|<=|less than)\s*\d+\s*(?:days?|weeks?|months?)\b|\bin the (?:last|past|previous)\s+\d|"
-    r"\bwash-?out|half-lives"
+    r"\bwash-?out|half-lives|\bwithin\s+the\s+following\s+(?:time\s+)?(?:periods?|windows?|intervals?)"
 )
 
 # prior lines
@@ -982,7 +994,8 @@ _EVALUABLE = re.compile(r"(?<![\w-])(?:evaluable|assessable)\s+(?:disease|lesion
 _MEAS_EITHER = re.compile(
     r"measurable\s*(?:and/or|or|/)\s*(?:non-?\s?measurable|evaluable)|evaluable\s*(?:and/or|or|/)\s*measurable|"
     r"non-?\s?measurable[^.;]{0,80}?\b(?:allowed|eligible|permitted|acceptable)|bone[- ]only[^.;]{0,80}?"
-    r"\b(?:allowed|eligible|permitted|acceptable)|or bone[- ]only|(?:and/or|or)\s+(?:lytic|mixed|bone)"
+    r"\b(?:allowed|eligible|permitted|acceptable)|or bone[- ]only|(?:and/or|or)\s+(?:lytic|mixed|bone)|"
+    r"measurable\s+(?:disease|lesions?)\s*(?:and/or|or)\s*non-?\s?measurable\s+(?:bone|disease|lesions?)"
 )
 
 # performance status
@@ -1151,7 +1164,7 @@ _LIFE = re.compile(
 _ORGAN = re.compile(
     r"\badequate\s+(?P<sys>(?:(?:bone marrow|bone-marrow|marrow|hematologic(?:al)?|haematologic(?:al)?|hepatic|liver|"
     r"renal|kidney|cardiac|heart|organ|end[- ]organ|major organ|pulmonary|lung|coagulation|blood|cardiovascular)"
-    r"\s*(?:,|and/or|and|/|or)?\s*)+)(?:functions?|reserve|status|parameters|counts?|values)\b"
+    r"\s*,?\s*(?:and/or|and|/|or)?\s*)+)(?:functions?|reserve|status|parameters|counts?|values)\b"
 )
 _ORGAN_MAP = (
     ("bone_marrow", re.compile(r"marrow|hematolog|haematolog|blood")),
@@ -1218,6 +1231,12 @@ def _find_drugs(s: str) -> Iterable[tuple[int, int, tuple[str, ...]]]:
 # ------------------------------------------------------------------------------------------------ finders
 
 
+_EARLY_HISTORY = re.compile(
+    r"\b(?:treated|treatment|therap(?:y|ies)|surgery|history|prior|previous(?:ly)?|received|diagnosed|"
+    r"completed|recurrence|relapse)\b[^.;]{0,25}?\b(?:for|of|with|after|from)\s+(?:an?\s+|the\s+|their\s+)?$"
+)
+
+
 def _find_disease(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in _BREAST.finditer(s):
@@ -1263,6 +1282,8 @@ def _find_disease(s: str) -> list[_Hit]:
             if not has_unres:
                 continue
             kind = "locally_advanced_unresectable"
+            if re.match(r"\s*(?:,|or|and/or|/)\s*(?:mbc|metastatic|stage\s*(?:iv|4)\b)", after):
+                kind = "advanced"  # "locally advanced unresectable or MBC": either setting
         elif has_adv or has_unres:
             kind = "advanced"
         else:
@@ -1273,6 +1294,8 @@ def _find_disease(s: str) -> list[_Hit]:
             _Hit("advanced_disease", {"kind": "metastatic"}, m.start(), m.end(), cue=f'"{m.group(0)}"', inverted=True)
         )
     for m in _EARLY.finditer(s):
+        if _EARLY_HISTORY.search(s[max(0, m.start() - 50) : m.start()]):
+            continue  # "previously treated for early-stage breast cancer": the history of the disease, not its stage
         hits.append(
             _Hit(
                 "advanced_disease",
@@ -1355,6 +1378,26 @@ def _find_setting(s: str) -> list[_Hit]:
         if re.search(r"\b(?:recurrent|relapsed|secondary|recurrence)\b|\bsuspected\b", near):
             continue
         hits.append(_Hit("advanced_disease", {"kind": "de_novo"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    return hits
+
+
+# "tumor with 1+ level of expression of HER2 by immunohistochemistry": IHC 1+ only (not 2+/ISH-, not 0)
+_HER2_IHC1 = re.compile(
+    r"\b(?:ihc\s*)?1\+\s*(?:level\s+of\s+)?(?:expression\s+of\s+|staining\s+(?:for|of)\s+)?her-?2\b|"
+    r"\bher-?2(?:/neu)?\s+(?:ihc\s*(?:score\s*(?:of\s*)?)?|expression\s+(?:of\s+)?(?:ihc\s*)?)1\+"
+)
+_HER2_OTHER_SCORE = re.compile(
+    r"\b[023]\+|\bihc\s*0\b|\b(?:score|ihc)\s+(?:of\s+)?0\b|her-?2[- ]?(?:low|ultra)|\bultra-?low"
+)
+
+
+def _find_her2_ihc1(s: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for m in _HER2_IHC1.finditer(s):
+        if _HER2_OTHER_SCORE.search(s):
+            break  # other scores named too ("IHC 1+ or 2+/ISH-"): the HER2-low reader's business
+        hits.append(_Hit("her2_low", {"ihc_only": ["1+"]}, m.start(), m.end(), cue=f'"{m.group(0)}": IHC 1+ only'))
+        break
     return hits
 
 
@@ -1542,6 +1585,12 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
         if klass:
             prev_class = (a, b, klass)
         before = s[ss:a]
+        current = _CURRENT_CUE.search(before)
+        if current is not None and klass and not if_or_since:
+            # "Current use of systemic chemotherapy, endocrine therapy or HER2-targeted therapy": on it now
+            cue = f'"{text}" with "{current.group(0).strip()}"'
+            hits.append(_Hit("prior_therapy", {**params, "current": True}, a, b, cue=cue))
+            continue
         cue_m = None
         for cm in _PRIOR_CUE.finditer(before):
             cue_m = cm
@@ -1565,6 +1614,38 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
             hit.cue = f'"{text}-naive"'
             hit.end = b + naive.end()
         hits.append(hit)
+    return hits
+
+
+# "Planned to initiate standard of care first-line therapy", "enrolled before or during first line of treatment":
+# no metastatic line started yet / none completed yet (an ongoing first line is a line, convention 4 of the judges)
+_FIRST_LINE_PLANNED = re.compile(
+    r"\b(?:planned|planning|scheduled|about|candidates?|eligible|intend(?:s|ing)?|intention)\s+(?:\w+\s+){0,2}?"
+    r"(?:to\s+|for\s+)(?:initiate|initiation of|start|begin|receive|undergo)\s+(?:(?:standard(?:-of-care| of care)?|"
+    r"soc|their|the|a)\s+){0,3}first[- ]line\b"
+)
+_BEFORE_OR_DURING_FIRST = re.compile(r"\b(?:before|prior to)\s+or\s+during\s+(?:the\s+|their\s+)?first[- ]line\b")
+# "plans to consider results in either first- or second-line therapy": the next line is the first or the second
+_NEXT_FIRST_OR_SECOND = re.compile(
+    r"\b(?:results?|testing|therapy|treatment)\s+(?:\w+\s+){0,4}?(?:in|for|to inform|informs?)\s+(?:either\s+)?"
+    r"(?:the\s+)?first-?\s*(?:or|and/or|/)\s*second[- ]line\b"
+)
+
+
+def _find_first_line_timing(s: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    for rx, completed, most in (
+        (_FIRST_LINE_PLANNED, False, 0),
+        (_BEFORE_OR_DURING_FIRST, True, 0),
+        (_NEXT_FIRST_OR_SECOND, False, 1),
+    ):
+        m = rx.search(s)
+        if m is not None and not re.search(r"\bcurrently\b|\bon\s+(?:the\s+)?first[- ]line|\bor\s*$", s[: m.start()]):
+            params: dict[str, Any] = {"kind": "any", "setting": "metastatic", "min": None, "max": most}
+            if completed:
+                params["completed"] = True  # an ongoing first line is allowed, a finished one is not
+            # "plans to initiate first-line therapy" names the line the patient is at, not a therapy blocked
+            hits.append(_Hit("prior_lines", params, m.start(), m.end(), cue=f'"{m.group(0)}"', ctx_types="timing"))
     return hits
 
 
@@ -2195,6 +2276,14 @@ def _find_life(s: str) -> list[_Hit]:
     return [_Hit("life_expectancy", params, m.start(), m.end(), cue=f'"{m.group(0).strip()}"', numeric=True)]
 
 
+_MODALITY = (
+    r"(?:(?:2-?d|transthoracic)\s+)?(?:echo\w*|muga|multi(?:ple)?-?\s?gated(?: radionuclide)? "
+    r"(?:acquisition|angiography)|radionuclide (?:scan|angiography)|cardiac mri|mri)"
+    r"(?:\s*\([\w\s-]+\))?(?:\s+scans?)?(?:\s*\([\w\s-]+\))?"
+)
+_MODALITIES = re.compile(rf"{_MODALITY}\s*(?:,|or|and/or|/)\s*(?:{_MODALITY}\s*(?:,|or|and/or|/)?\s*)+")
+
+
 def _find_organ(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
     for m in _ORGAN.finditer(s):
@@ -2205,7 +2294,9 @@ def _find_organ(s: str) -> list[_Hit]:
                     continue
                 systems.append(name)
         hits.append(_Hit("organ_function", {"systems": systems}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
-    conditional = re.search(r"\bor\b|lln|lower limit|normal limits|institutional|\bif\b|unless", s)
+    # "by echocardiogram or MUGA": two ways of measuring, not a condition or an alternative bound
+    plain = _MODALITIES.sub(" ", s)
+    conditional = re.search(r"\bor\b|lln|lower limit|normal limits|institutional|\bif\b|unless", plain)
     for rx, test, unit in ((_LVEF, "LVEF", "%"), (_CRCL, "creatinine clearance", "mL/min")):
         lm = rx.search(s)
         if lm and not conditional:
@@ -2409,8 +2500,11 @@ def _find_hits(scan: _Scan, parent_text: str) -> tuple[list[_Hit], list[_Hit]]:
     if base == "excluded":  # in an inclusion "bone-only disease" is an allowance or an alternative to measurable
         hits += _find_site_only(s)
     hits += _find_receptors(s)
+    if not any(h.type == "her2_low" for h in hits):
+        hits += _find_her2_ihc1(s)
     lines = _find_lines(s, doc)
     hits += lines
+    hits += _find_first_line_timing(s)
     therapies = _find_therapies(s, doc, parent_prior)
     line_spans = [(h.start, h.end) for h in lines if not h.specific]
     for t in therapies:
@@ -2508,7 +2602,7 @@ def _polarity(scan: _Scan, h: _Hit, counts: list[_Hit]) -> tuple[str, str, tuple
         h.type == "prior_lines" and h.params.get("max") is not None and h.params.get("min") is None
     ):
         return None  # "prior X is allowed" (but "may have received up to 2 prior lines" is still a bound)
-    if h.type in _THERAPY and (ctx.block is not None):
+    if h.type in _THERAPY and (ctx.block is not None) and not h.params.get("current") and h.ctx_types != "timing":
         return None
     if h.type not in ("brain_mets", "pregnancy") and doc.condition_after(h.start, h.end):
         return None  # "Age 30 or older if HER2 positive": the whole statement holds only under a condition
@@ -2588,6 +2682,27 @@ def _emit_hit(scan: _Scan, h: _Hit, polarity: str, cue: str, extend: tuple[int, 
         # a ban on progression on it (checked against the record's progressed_on facts)
         scan.emit(h, polarity, cue + "; progression on it", {**h.params, "progressed_on": True}, extend)
         return
+    if (
+        h.type == "prior_therapy"
+        and polarity == "required"
+        and h.count is None
+        and _PROGRESSION_BEFORE.search(s[doc.sentence(h.start)[0] : h.start])
+    ):
+        # "documented progression during or after the last endocrine therapy": progression on (or after) it is
+        # required, not only exposure to it (checked against the record's progressions)
+        params = {**h.params, "progressed_on": True, "or_after": True}
+        scan.emit(h, polarity, cue + "; progression on or after it", params, extend)
+        return
+    if (
+        h.type == "prior_lines"
+        and polarity == "required"
+        and h.params.get("min") == 1
+        and h.params.get("max") is None
+        and _PROGRESSION_BEFORE.search(s[doc.sentence(h.start)[0] : h.start])
+    ):
+        # "radiographic disease progression on one or more lines of endocrine therapy": a line that progressed
+        scan.emit(h, polarity, cue + "; with progression on it", {**h.params, "progressed": True}, extend)
+        return
     if h.type == "prior_therapy" and polarity == "excluded" and h.ctx_types == "toxicity":
         return  # "X stopped for toxicity": not a ban on any exposure to X
     if (
@@ -2647,6 +2762,9 @@ def _conjunction(scan: _Scan) -> None:
                 break
 
 
+_PARTNER = re.compile(r"\balone\b[^.;]{0,20}?\bor\b[^.;]{0,30}?\b(?:in combination|combined|together)\b")
+
+
 def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
     """Drop duplicates, members of a named class, and alternatives that cannot all be required."""
     uniq: list[Constraint] = []
@@ -2657,6 +2775,19 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
             seen.add(key)
             uniq.append(c)
     out = uniq
+    # "progression after endocrine therapy (ET)": the abbreviation repeats the therapy, progression still required
+    progressed = {
+        (c.params.get("class"), c.polarity) for c in out if c.type == "prior_therapy" and c.params.get("or_after")
+    }
+    out = [
+        c
+        for c in out
+        if not (
+            c.type == "prior_therapy"
+            and not c.params.get("progressed_on")
+            and (c.params.get("class") or c.params.get("drug"), c.polarity) in progressed
+        )
+    ]
     # a drug of a class named in the same criterion with the same polarity is an example of that class
     classes = {(c.params.get("class"), c.polarity) for c in out if c.type == "prior_therapy" and "class" in c.params}
     if classes:
@@ -2703,6 +2834,9 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
         drop: set[int] = set()
         for x, y in pairwise(reqs):
             between = s[x.span[1] - offset : y.span[0] - offset]
+            if typ == "prior_therapy" and _PARTNER.search(between) and not re.search(r"[.;]", between):
+                drop.add(id(y))  # "a CDK4/6 inhibitor either alone or in combination with ET": ET is a partner
+                continue
             alternatives = re.search(r"\bor\b|\beither\b|\bvs\b", between) and not re.search(r"[.;]", between)
             if alternatives and (typ != "advanced_disease" or x.params != y.params):
                 drop.update((id(x), id(y)))
@@ -2747,7 +2881,8 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
     contradictory = by_pol["required"] & by_pol["excluded"]
     drop: set[int] = {id(c) for _, c in all_c if key(c) in contradictory}
     # the same receptor family required with incompatible values in different criteria: cohorts, not all required
-    req = [c for _, c in all_c if c.type in _RECEPTOR and c.polarity == "required"]
+    # (a criterion whose cohort is named keeps its own: the matcher applies it to that cohort only, trials/cohorts.py)
+    req = [c for i, c in all_c if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None]
     hr = {c.params["status"] for c in req if c.type == "hr_status"}
     her2 = {c.params["status"] for c in req if c.type == "her2_status"}
     if any(c.type == "tnbc" for c in req):

@@ -73,6 +73,8 @@ class _Table:
     canonical: dict[str, str]  # analyte -> canonical unit
     display: dict[str, str]  # analyte -> display name
     plausible: dict[str, tuple[float, float]]  # analyte -> labs.yaml `plausible` bounds (canonical unit)
+    organ_panels: dict[str, tuple[tuple[str, ...], ...]]  # system -> tests (each: alternatives) of "adequate"
+    grade1: dict[str, dict[str, float]]  # analyte -> CTCAE grade-1 bound still "adequate" (min / max_times_uln)
 
 
 def _alt(patterns: list[str]) -> str:
@@ -134,6 +136,8 @@ def _table() -> _Table:
         {k: str(v["unit"]) for k, v in labs.items()},
         {k: str(v["name"]) for k, v in labs.items()},
         {k: (float(v["plausible"][0]), float(v["plausible"][1])) for k, v in labs.items()},
+        {k: tuple(tuple(alts) for alts in v) for k, v in data["organ_panels"].items()},
+        {k: {b: float(x) for b, x in v.items()} for k, v in data["adequate_grade1"].items()},
     )
 
 
@@ -462,3 +466,45 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         if has is True and other:
             return None, evidence + f"; an exception this reader cannot decide: {other[0]!r}"
     return has, evidence
+
+
+def stale_days() -> int:
+    """Days after which a screening value no longer decides (lab_criteria.yaml)."""
+    return _table().stale_days
+
+
+def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str]:
+    """ "Adequate <systems> function" without values: True when every test of the systems' panels (lab_criteria.yaml
+    organ_panels) has a current value inside the record's reference range; otherwise unknown, never False (the
+    protocol's thresholds decide what is inadequate)."""
+    t = _table()
+    unknown = [s for s in systems if s not in t.organ_panels]
+    if not systems or unknown:
+        return None, f"{', '.join(unknown or ['organ']).replace('_', ' ')} function: not read from the record"
+    tests = list(dict.fromkeys(alts for s in systems for alts in t.organ_panels[s]))
+    shown: list[str] = []
+    for alts in tests:
+        lab = next((x for x in p.labs if x.analyte in alts), None)
+        names = " / ".join(t.display.get(a, a) for a in alts)
+        if lab is None:
+            return None, f"{names}: not in the record; adequate {', '.join(systems)} function is checked at screening"
+        if lab.date is None or p.as_of is None or lab.date.latest > p.as_of:
+            return None, f"{lab.describe()}: undated or after the as-of date"
+        if (p.as_of - lab.date.latest).days > t.stale_days:
+            return None, f"{lab.describe()}: older than {t.stale_days} days, repeated at screening"
+        if lab.reference_range is None:
+            return None, f"{lab.describe()}: no reference range in the record; the protocol's thresholds decide"
+        if lab.flag != "normal" and not _grade1(lab, t.grade1.get(lab.analyte), t.canonical.get(lab.analyte)):
+            return None, f"{lab.describe()}: {lab.flag}; the protocol's thresholds decide"
+        grade = "" if lab.flag == "normal" else f", {lab.flag}: CTCAE grade 1"
+        shown.append(f"{lab.name} {lab.value:g} {lab.unit} ({lab.date}{grade})")
+    return True, "in the reference range or CTCAE grade 1 at most: " + "; ".join(shown)
+
+
+def _grade1(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None) -> bool:
+    """A value outside the reference range but within CTCAE v5.0 grade 1 (lab_criteria.yaml adequate_grade1)."""
+    if bound is None:
+        return False
+    if "min" in bound:
+        return lab.flag == "low" and lab.unit == canonical and lab.value >= bound["min"]
+    return lab.flag == "high" and lab.times_uln is not None and lab.times_uln <= bound["max_times_uln"]

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mbcnav.assess import Assessment
-from mbcnav.trials import kinds, subgroups
+from mbcnav.knowledge.drugs import catalogue
+from mbcnav.trials import kinds, labs_criteria, subgroups
 from mbcnav.trials.cohorts import applies, candidates, split_labels
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
@@ -72,6 +73,12 @@ def check(c: Constraint, p: PatientView) -> Check:
         her2 = f.get("her2_positive")
         has = None if her2 is None else (her2 == (params.get("status") == "positive"))
         return result(has, f"HER2-positive = {_yn(her2)} ({p.basis.get('group', '')})")
+    if t == "her2_low" and params.get("ihc_only"):
+        her2 = f.get("her2")
+        scores: list[str] = list(params["ihc_only"])
+        if her2 is None or her2 in ("negative", "positive") or "unknown" in str(her2):
+            return result(None, f"HER2 IHC score not in the record (criterion IHC {' or '.join(scores)})")
+        return result(her2 in scores, f"HER2 {her2} ({p.basis.get('her2', '')}); criterion IHC {' or '.join(scores)}")
     if t == "her2_low":
         cat = f.get("her2_category")
         allowed = {"low", "ultralow"} if params.get("include_ultralow") else {"low"}
@@ -85,17 +92,39 @@ def check(c: Constraint, p: PatientView) -> Check:
             params.get("kind", "any"), "lines_so_far"
         )
         n = f.get(key)
+        if params.get("progressed") and isinstance(n, int) and n >= 1:
+            klass = {"chemotherapy": "chemotherapy", "endocrine": "endocrine"}.get(params.get("kind", "any"))
+            went = (
+                bool(f.get(f"progressed_on.{klass}"))
+                if klass
+                else any(v for k, v in f.items() if k.startswith("progressed_on.") and v)
+            )
+            return result(went, f"{key} = {n}; progression on one of them = {went} ({p.basis.get('lines_so_far', '')})")
+        if params.get("completed") and isinstance(n, int) and f.get("current_regimen"):
+            n -= 1  # "before or during first line": the ongoing line is not counted
         lo, hi = params.get("min"), params.get("max")
         has = None if n is None else ((lo is None or n >= lo) and (hi is None or n <= hi))
         return result(has, f"{key} = {_yn(n)} ({p.basis.get('lines_so_far', '')})")
     if t == "prior_therapy":
         name = params.get("drug") or params.get("class")
+        if params.get("current"):
+            cv = f.get(f"current.{name}")
+            return result(cv, f"currently on {name} = {_yn(cv)}")
         if params.get("progressed_on"):
             pv = f.get(f"progressed_on.{name}")
+            # received it without progressing on it: progression on a later line may count as "after" it; without
+            # any progression in the record it cannot
+            later = any(v for k, v in f.items() if k.startswith("progressed_on."))
+            if params.get("or_after") and pv is False and f.get(f"prior_any.{name}") and later:
+                return result(None, f"received {name}, progressed later, not on it: whether that counts, ask")
             return result(pv, f"progressed on {name} = {_yn(pv)}")
         scope = "prior_met" if params.get("setting") == "metastatic" else "prior_any"
         v = f.get(f"{scope}.{name}")
         where = " for metastatic disease" if scope == "prior_met" else ""
+        if v and want and f.get(f"current.{name}") and not _ended_course(p, str(name)):
+            # "previously received X" asks for X given before; a patient on X now, in her first course of it, has
+            # not yet had it as a prior therapy (a prior line is a completed line)
+            return result(False, f"on {name} now (ongoing, first course): not yet a prior therapy")
         return result(v, f"prior {name}{where} = {_yn(v)}")
     if t == "brain_mets":
         bm = f.get("brain_mets")
@@ -169,12 +198,46 @@ def check(c: Constraint, p: PatientView) -> Check:
         v = f.get(fact_key)
         mutated = params.get("state", "mutated") == "mutated"
         return result(None if v is None else v == mutated, f"{gene}: {_yn(v)}")
+    if t == "organ_function" and "systems" in params:
+        return result(*labs_criteria.check_adequate(list(params["systems"]), p))
+    if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance"):
+        return result(*_measured(params, p))
     if t == "pregnancy":
         preg = f.get("pregnant")
         if preg is None and (f.get("sex") == "male" or f.get("menopausal_status") == "post"):
             preg = False
         return result(preg, f"pregnant = {_yn(preg)}")
     return Check(None, "not evaluated automatically")
+
+
+def _ended_course(p: PatientView, name: str) -> bool:
+    """Whether the record has a course of the drug or class `name` that has ended (not only an ongoing one)."""
+    if p.record is None:
+        return True  # cannot tell: keep the exposure reading
+    cat = catalogue()
+    for th in p.record.therapies:
+        drug = cat.drugs.get(th.drug)
+        of_it = th.drug == name or (drug is not None and name in drug.classes) or drug is None
+        if of_it and (th.end is not None or th.ongoing is False):
+            return True
+    return False
+
+
+def _measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None, str]:
+    """ "LVEF >= N %", "creatinine clearance < N mL/min": the record's latest LVEF or creatinine clearance (a
+    measured or calculated clearance recorded as such; never estimated here from creatinine), when current."""
+    test = str(params["test"])
+    analyte = "lvef" if test == "LVEF" else "creatinine_clearance"
+    unit = str(params.get("unit", "%"))
+    lab = next((x for x in p.labs if x.analyte == analyte), None)
+    if lab is None:
+        return None, f"{test}: not in the record (measured at screening)"
+    stale = labs_criteria.stale_days()
+    if lab.date is None or p.as_of is None or lab.date.latest > p.as_of or (p.as_of - lab.date.latest).days > stale:
+        return None, f"{lab.describe()}: not within {stale} days, repeated at screening"
+    if "min" in params:
+        return lab.value >= float(params["min"]), f"{lab.describe()} (criterion ≥ {params['min']} {unit})"
+    return lab.value < float(params["below"]), f"{lab.describe()} (criterion < {params['below']} {unit})"
 
 
 @dataclass
@@ -232,6 +295,11 @@ def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
         own = _own(c)
     if not own:
         return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
+    if all(x.type == "screening" and x.params.get("item") == "contraception" for x in own) and _no_potential(p):
+        # contraception rules are about people who could conceive or father a child: not a postmenopausal woman
+        verdict = "met" if c.kind == "inclusion" else "not_met"
+        why = "a postmenopausal woman: contraception rules do not apply"
+        return CriterionResult(c, verdict, False, [why], not_applicable=True)
     # a screening item beside a decisive constraint ("Age 18 years or older on the day of consent") does not
     # hold the criterion open: the decisive part decides, the screening item is confirmed at screening anyway
     decisive = [x for x in own if x.type not in NON_DECISIVE_TYPES]
@@ -490,9 +558,47 @@ def _relevance(trial: Trial) -> str:
     return "other_cancer"
 
 
+def _no_potential(p: PatientView) -> bool:
+    return p.facts.get("sex") == "female" and p.facts.get("menopausal_status") == "post"
+
+
+def _inherit_not_applicable(results: list[CriterionResult]) -> None:
+    """A sub-bullet left open under a list head that does not apply to the patient ("The following are acceptable
+    measures to prevent pregnancy:" for a postmenopausal woman; "Vasectomy" below it) does not apply either."""
+    for r in results:
+        i = r.criterion.parent
+        if i is None or not 0 <= i < len(results) or r.verdict != "unknown" or r.not_applicable:
+            continue
+        head = results[i]
+        if head.not_applicable and head.criterion.kind == r.criterion.kind:
+            r.verdict = "met" if r.criterion.kind == "inclusion" else "not_met"
+            r.excludes = False
+            r.not_applicable = True
+            r.open = ()
+            r.evidence = [f"under a list head that does not apply: {head.evidence[0] if head.evidence else ''}"]
+
+
+def _failing(r: CriterionResult, p: PatientView) -> list[Constraint]:
+    """The constraints that make a criterion fail for the patient (re-checked: a result keeps only its verdict)."""
+    own = [x for x in _own(r.criterion) if x.type not in NON_DECISIVE_TYPES]
+    return [x for x in own if check(x, p).ok is False]
+
+
+def _timing_only(r: CriterionResult, results: list[CriterionResult], p: PatientView) -> bool:
+    """A failing criterion whose every failing part is a washout window (trials/windows.py) not yet over; a list
+    head that fails through its sub-bullets, when each failing sub-bullet is."""
+    if r.from_children:
+        i = next(k for k, x in enumerate(results) if x is r)
+        kids = [x for x in results if x.criterion.parent == i and x.applies and x.excludes]
+        return bool(kids) and all(_timing_only(k, results, p) for k in kids)
+    failing = _failing(r, p)
+    return bool(failing) and all(x.type == "washout" for x in failing)
+
+
 def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_relevance_: float = 0.0) -> StudyMatch:
     rel = relevance(trial)
     results = [evaluate_criterion(c, p) for c in criteria]
+    _inherit_not_applicable(results)
     _apply_alternatives(results)
     _heads_from_children(results)
     cohort = _choose_cohort(results)
@@ -505,7 +611,10 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_re
     if p.age is not None and trial.max_age_years is not None and p.age[0] > trial.max_age_years:
         notes.append(f"maximum age {trial.max_age_years:g}")
     applicable = [r for r in results if r.applies]
-    hard_fail = [r for r in applicable if r.excludes]
+    # a washout not yet over ("no chemotherapy within 21 days", the patient's last dose 10 days ago, or a line still
+    # running) is a matter of scheduling, not of eligibility: the study stays open to her after the window
+    timing = [r for r in applicable if r.excludes and _timing_only(r, results, p)]
+    hard_fail = [r for r in applicable if r.excludes and not any(r is x for x in timing)]
     unknown = [r for r in applicable if r.excludes is None and r.criterion.constraints]
     free = [r for r in applicable if not r.criterion.constraints and not r.from_children]
     if rel == "other_cancer":
@@ -513,13 +622,14 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_re
         notes.append("not a breast cancer or solid-tumour study")
     elif hard_fail or notes:
         verdict = "ineligible"
-    elif unknown or free:
-        verdict = "possibly_eligible"  # a criterion nobody has judged yet: not "eligible"
+    elif unknown or free or timing:
+        verdict = "possibly_eligible"  # a criterion nobody has judged yet, or a washout to wait: not "eligible"
     else:
         verdict = "eligible"
     fit = _fit(results, text_relevance_, cohort)
     excluded_by = notes + [f"{r.criterion.kind}: {r.criterion.text[:90]}" for r in hard_fail]
-    questions = [f"{r.criterion.kind}: {r.criterion.text[:160]}" for r in unknown if r.decisive][:8]
+    questions = [f"washout (after it ends): {r.criterion.text[:140]}" for r in timing if not r.from_children][:3]
+    questions += [f"{r.criterion.kind}: {r.criterion.text[:160]}" for r in unknown if r.decisive][: 8 - len(questions)]
     crit = results
     if notes:
         crit = results + [CriterionResult(Criterion("inclusion", n, 0, 0, ()), "not_met", True, [n]) for n in notes]

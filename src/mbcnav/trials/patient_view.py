@@ -38,6 +38,9 @@ class PatientView:
     as_of: date | None = None
     # the options engine's answer (pathway.Evaluation.standard_options_exhausted); None: options not evaluated
     options_exhausted: bool | None = None
+    # the assessment's visceral-crisis status (assess/visceral.py) and its evidence
+    visceral_crisis: str | None = None
+    visceral_evidence: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, a: Assessment) -> PatientView:
@@ -70,4 +73,6 @@ class PatientView:
             a.labs,
             a.record,
             a.as_of,
+            visceral_crisis=a.visceral_crisis.status if a.visceral_crisis is not None else None,
+            visceral_evidence=a.visceral_crisis.evidence if a.visceral_crisis is not None else (),
         )

@@ -146,12 +146,15 @@ def _hits(text: str) -> list[_Hit]:
     found: list[_Hit] = []
     for sa, sb in _sentences(text):
         sentence = text[sa:sb]
-        if t.allowance.search(sentence) and not t.not_allowance.search(sentence):
-            continue  # "HIV-infected participants on effective antiretroviral therapy ... are eligible"
+        # "HIV-infected participants on effective antiretroviral therapy ... are eligible": no condition is read;
+        # a screening item still is ("The following are acceptable measures to prevent pregnancy:")
+        allowance = bool(t.allowance.search(sentence)) and not t.not_allowance.search(sentence)
         exc = t.exceptions.search(sentence)
         stop = sa + exc.start() if exc else sb
         cands: list[_Hit] = []
         for cat in t.categories:
+            if allowance and cat.type != "screening":
+                continue
             if cat.requires is not None and not cat.requires.search(sentence):
                 continue
             for m in cat.pattern.finditer(text, sa, stop):
@@ -302,6 +305,10 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     label = name.replace("_", " ")
     if p.record is None or cat is None:
         return None, f"{label}: {ASK}"
+    if name in ("visceral_crisis", "symptomatic_visceral_disease"):
+        return _visceral(name, p)
+    if name == "surgical_recovery":
+        return _surgical_recovery(p)
     if name == "other_malignancy":
         # the record's primaries are the breast cancer being treated; a second primary is not recorded there
         return None, f"other malignancy: no second primary recorded (the breast cancer is not 'other'); {ASK}"
@@ -330,3 +337,49 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
             return True, f"{fact}, within {window[1]} {window[0]}"
         return None, f"{fact}, before the {window[1]} {window[0]} window (a chronic condition may persist): ask"
     return True, fact
+
+
+def _visceral(name: str, p: PatientView) -> tuple[bool | None, str]:
+    """Visceral crisis / symptomatic visceral disease from the assessment (assess/visceral.py, ESO-ESMO ABC5)."""
+    status = p.visceral_crisis
+    why = "; ".join(p.visceral_evidence[:2])
+    if status == "present":
+        return True, f"visceral crisis: {why}"
+    if status in ("absent", "not_applicable"):
+        return False, f"no visceral crisis: {why}"
+    if name == "visceral_crisis" and status == "not_suspected":
+        return (
+            False,
+            f"visceral crisis not suspected from the record's labs and sites (ABC5): {why}; the investigator confirms",
+        )
+    ecog = p.facts.get("ecog")
+    if name == "symptomatic_visceral_disease" and ecog == 0:
+        return False, "ECOG 0 (fully active, no symptoms): visceral disease is not symptomatic"
+    if name == "visceral_crisis" and status in ("unknown", None) and isinstance(ecog, int) and ecog <= 1:
+        # ABC5 defines a crisis by severe organ dysfunction with its signs and symptoms: not that of a patient
+        # recorded ambulatory and capable of work (ECOG 0-1). A suspicion from labs (status "suspected") still wins.
+        return (
+            False,
+            f"ECOG {ecog} recorded, no suspicion of visceral crisis from the record; the investigator confirms",
+        )
+    return None, f"visceral crisis {status or 'unknown'}" + (f": {why}" if why else "") + f"; {ASK}"
+
+
+_HEALED_DAYS = 365  # screening.yaml surgical_recovery: a project convention, not a clinical threshold
+
+
+def _surgical_recovery(p: PatientView) -> tuple[bool | None, str]:
+    """Recovery from surgery: ruled out when the record's last surgery is over a year old (or there is none)."""
+    if p.record is None or p.as_of is None:
+        return None, f"recovery from surgery: {ASK}"
+    surgeries = [lt for lt in p.record.local_treatments if lt.kind == "surgery"]
+    dated = [d.latest for lt in surgeries if (d := lt.end or lt.start) is not None]
+    if len(dated) < len(surgeries):
+        return None, f"a recorded surgery has no date: recovery from it, {ASK}"
+    if not dated:
+        return False, "no surgery recorded (the record's surgery list is read as complete)"
+    last = max(dated)
+    days = (p.as_of - last).days
+    if days > _HEALED_DAYS:
+        return False, f"last surgery recorded {last.isoformat()}, {days} days before {p.as_of.isoformat()}"
+    return None, f"surgery on {last.isoformat()}, {days} days before {p.as_of.isoformat()}: recovery, {ASK}"

@@ -22,6 +22,8 @@ TYPES: tuple[str, ...] = ("standard_therapy",)
 class _Table:
     some: re.Pattern[str]
     all: re.Pattern[str]
+    last: re.Pattern[str]
+    last_intolerance: re.Pattern[str]
 
 
 @cache
@@ -36,7 +38,7 @@ def _table() -> _Table:
             r"\b(?:" + "|".join(f"(?:{p}{obj})" if p.endswith("standard") else f"(?:{p})" for p in raw[key]) + r")"
         )
 
-    return _Table(alt("some"), alt("all"))
+    return _Table(alt("some"), alt("all"), alt("last"), re.compile(raw["last_intolerance"]))
 
 
 def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
@@ -47,7 +49,12 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     every = t.all.search(text)
     some = t.some.search(text)
     if every is None and some is None:
-        return []
+        last = t.last.search(text)
+        if last is None:
+            return []
+        params_last = {"last": True, "intolerance": bool(t.last_intolerance.search(text))}
+        span = (offset + last.start(), offset + last.end())
+        return [Constraint("standard_therapy", "required", params_last, span, "progression on the most recent therapy")]
     hits = [m for m in (every, some) if m is not None]
     start, end = min(m.start() for m in hits), max(m.end() for m in hits)
     params = {"some": some is not None, "all": every is not None}
@@ -66,6 +73,8 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     """Whether the patient meets the standard-therapy requirement (None: unknown), with the evidence."""
+    if c.params.get("last"):
+        return _last_line(p, bool(c.params.get("intolerance")))
     answers: list[bool | None] = []
     evidence: list[str] = []
     if c.params.get("some"):
@@ -96,3 +105,24 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         )
     has = True if True in answers else False if answers and all(a is False for a in answers) else None
     return has, "; ".join(evidence)
+
+
+def _last_line(p: PatientView, intolerance: bool) -> tuple[bool | None, str]:
+    """Progression on or after the most recent line for advanced disease (or intolerance, when accepted)."""
+    stopped = p.facts.get("last_line_stopped")
+    if stopped is None:
+        return False, "no line of therapy for advanced disease recorded"
+    if stopped == "ongoing":
+        return False, "the latest line is ongoing, with no progression recorded on it"
+    if stopped == "progression":
+        return True, "the latest line stopped for progression"
+    if stopped == "toxicity":
+        return (
+            (True, "the latest line stopped for toxicity (intolerance accepted)")
+            if intolerance
+            else (
+                False,
+                "the latest line stopped for toxicity, not progression",
+            )
+        )
+    return None, f"the latest line stopped: {str(stopped).replace('_', ' ')}; progression after it not recorded"

@@ -510,6 +510,18 @@ def _check_washout(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     )
     rule = next((r for k, _, r in _table().therapies if k == therapy), None)
     if rule is not None and rule.get("none"):
+        # the record does not say whether a drug was investigational; but with no systemic therapy at all inside the
+        # window (the therapy list is read as complete, as below), no investigational one was given there either
+        # bone-modifying agents are supportive care that protocols let continue: not an investigational candidate
+        cat = catalogue()
+        anticancer = [
+            th for th in rec.therapies if th.drug not in cat.drugs or "bone_modifying" not in cat.drugs[th.drug].classes
+        ]
+        inside = [_window_status(th.end, th.start, th.ongoing, as_of, days)[0] for th in anticancer]
+        if all(x is False for x in inside):
+            return False, (
+                f"no systemic anticancer therapy recorded in the {days} days before {as_of.isoformat()} ({window})"
+            )
         return None, f"{label}: the record does not say whether a drug was investigational"
     results: list[tuple[bool | None, str, date]] = []  # (within, evidence, the date read: latest first in the evidence)
     if rule is not None and "local" in rule:
