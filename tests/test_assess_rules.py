@@ -314,6 +314,27 @@ def test_maintenance_after_dropping_chemo_is_same_line() -> None:
     assert len(j["lines"]) == 1 and j["lines"][0]["ongoing"] is True
 
 
+def test_endocrine_therapy_added_to_maintenance_joins_the_line_that_later_progresses() -> None:
+    # HR+/HER2+: letrozole added to trastuzumab + pertuzumab maintenance after docetaxel (ESO-ESMO ABC5 option); the
+    # whole regimen stops at progression two years later. The add-on began before that progression: one line.
+    therapies = [
+        drug("docetaxel", "2021-06-07", "2021-09-20", reason="completed", ongoing=False),
+        drug("trastuzumab", "2021-06-07", "2023-11-13", reason="progression", ongoing=False),
+        drug("pertuzumab", "2021-06-07", "2023-11-13", reason="progression", ongoing=False),
+        drug("letrozole", "2021-10-11", "2023-11-13", reason="progression", ongoing=False),
+        drug("trastuzumab deruxtecan", "2023-12-04"),
+    ]
+    j = run(therapies=therapies, metastases=[met("liver", "2021-05-20")])
+    assert [(x["number"], x["drugs"]) for x in j["lines"]] == [
+        (1, ["docetaxel", "pertuzumab", "trastuzumab", "letrozole"]),
+        (2, ["trastuzumab deruxtecan"]),
+    ]
+    # a drug started after a line member stopped for progression still starts a new line
+    later = [*therapies[:3], drug("letrozole", "2023-11-20")]
+    j = run(therapies=later, metastases=[met("liver", "2021-05-20")])
+    assert [x["drugs"] for x in j["lines"]][-1] == ["letrozole"] and len(j["lines"]) == 2
+
+
 def test_same_class_switch_for_toxicity_stays_in_line() -> None:
     therapies = [
         drug("paclitaxel", "2021-01-01", "2021-03-01", reason="toxicity", ongoing=False),

@@ -195,7 +195,14 @@ def build_lines(
         if c.drug in {x.drug for x in line} and not any(x.exposure.reason_stopped == "progression" for x in line):
             line.append(c)
             continue
-        progressed = [x for x in line if x.exposure.reason_stopped == "progression"]
+        # a drug of the line stopped for progression *before* this one began (rule 3); a drug that stops for
+        # progression later, after this one joined the running line (letrozole added to HP maintenance), does not
+        # make the add-on a new line
+        progressed = [
+            x
+            for x in line
+            if x.exposure.reason_stopped == "progression" and (x.end is None or x.end.earliest <= c.start.earliest)
+        ]
         if progressed or _progressed_between(statuses, line_start, c.start):
             groups.append(([c], f"started after progression on line {len(groups)}"))
             continue
