@@ -4,22 +4,18 @@ study to everyone are met. Sentences are quoted verbatim from the shared corpus 
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from mbcnav.pathway import assess_with_response
-from mbcnav.record import read_path
 from mbcnav.trials.criteria import Criterion, parse_criteria
 from mbcnav.trials.match import CriterionResult, evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import exc, inc, needs_corpus, not_verbatim
+from .trials_corpus import exc, inc, needs_corpus, not_verbatim, patient_view
 
 ROOT = Path(__file__).resolve().parents[1]
-D = datetime.date(2026, 11, 26)
 QUOTES: list[tuple[str, str]] = []
 
 
@@ -28,24 +24,19 @@ def q(nct: str, sentence: str) -> str:
     return sentence
 
 
-def view(path: Path) -> PatientView:
-    a, _ = assess_with_response(read_path(path, today=D), as_of=D)
-    return PatientView.of(a)
-
-
 @pytest.fixture(scope="module")
 def post_woman() -> PatientView:  # postmenopausal, no brain metastases
-    return view(ROOT / "examples" / "cases" / "02-recurrence-on-adjuvant-ai.yaml")
+    return patient_view(ROOT / "examples" / "cases" / "02-recurrence-on-adjuvant-ai.yaml")
 
 
 @pytest.fixture(scope="module")
 def pre_woman_brain() -> PatientView:  # premenopausal, treated brain metastases
-    return view(ROOT / "examples" / "cases" / "04-her2-positive-brain.yaml")
+    return patient_view(ROOT / "examples" / "cases" / "04-her2-positive-brain.yaml")
 
 
 @pytest.fixture(scope="module")
 def man() -> PatientView:
-    return view(ROOT / "examples" / "cases" / "09-male-hr-positive.yaml")
+    return patient_view(ROOT / "examples" / "cases" / "09-male-hr-positive.yaml")
 
 
 def groups(cs: list[Criterion]) -> list[list[str]]:

@@ -1,8 +1,9 @@
 """Helpers for tests that quote the shared corpus: where it is, its studies and their eligibility text (read once per
-test session), one-criterion parses, and the check that every quote is verbatim."""
+test session), one-criterion parses, the check that every quote is verbatim, and a case file's matcher view."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from functools import cache
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import Any
 
 import pytest
 
+from mbcnav.pathway import assess_with_response
+from mbcnav.record import read_path
 from mbcnav.trials.criteria import Criterion, parse_criteria
+from mbcnav.trials.patient_view import PatientView
 
 PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials" / "ctgov-v2-2026-01"
 needs_corpus = pytest.mark.skipif(not PAGES.is_dir(), reason="../shared/data/trials is not here")
@@ -51,3 +55,12 @@ def inc(sentence: str) -> list[Criterion]:
 def exc(sentence: str) -> list[Criterion]:
     """The sentence parsed as the only exclusion criterion."""
     return parse_criteria("Exclusion Criteria:\n\n* " + sentence + "\n")
+
+
+AS_OF = datetime.date(2026, 11, 26)  # the reference date of every judged set in benchmarks/
+
+
+def patient_view(path: Path, as_of: datetime.date = AS_OF) -> PatientView:
+    """What the matcher reads of a case file, assessed as of the judged sets' reference date."""
+    a, _ = assess_with_response(read_path(path, today=as_of), as_of=as_of)
+    return PatientView.of(a)
