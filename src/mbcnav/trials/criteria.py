@@ -39,6 +39,7 @@ from mbcnav.trials.model import POLARITIES as POLARITIES
 from mbcnav.trials.model import Constraint as Constraint
 from mbcnav.trials.model import Criterion as Criterion
 from mbcnav.trials.numbers import number
+from mbcnav.trials.tables import read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
@@ -47,6 +48,20 @@ PARSER_VERSION = "2.7.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
+
+
+def _load_cues() -> dict[str, str]:
+    """The cue patterns of criteria_cues.yaml by name, each checked: it compiles, says what it means, has an example."""
+    out: dict[str, str] = {}
+    for key, row in read_table("criteria_cues.yaml")["cues"].items():
+        if not row.get("means") or not row.get("examples"):
+            raise ValueError(f"criteria_cues.yaml: {key} needs `means` and `examples`")
+        re.compile(row["pattern"])
+        out[key] = str(row["pattern"])
+    return out
+
+
+_CUES = _load_cues()  # read once, at import: the patterns below are module constants
 
 # ------------------------------------------------------------------------------------------------ text helpers
 
@@ -838,11 +853,7 @@ _PRIOR_CUE = re.compile(
 )
 # progression, relapse, refractoriness on a therapy just before it is named ("progressed on prior", "progression
 # during or after the last administered"; not "failed", which also covers stopping for intolerance)
-_PROGRESSION_BEFORE = re.compile(
-    r"\b(?:progress\w*|relaps\w*|refractory|resistant)\b(?:\s+[\w-]+){0,3}?\s+(?:on|after|during|following|to|with)"
-    r"\b(?:\s+(?:or|and/or|and|on|after|during|following|the|a|an|their|prior|previous|last|most recent|recent|"
-    r"administered|at least one|one|line|lines|of|treatment|therapy|with|an?|\(?neo\)?adjuvant|metastatic)\b)*\s*$"
-)
+_PROGRESSION_BEFORE = re.compile(_CUES["progression_before"])
 # cues of response ("refractory to X") do not say that an exclusion bans X: only exposure cues do
 _RESPONSE_CUE = re.compile(r"progress|relaps|recurr|refractory|resistan|fail")
 # a therapy excluded because of how it went ("discontinued due to toxicity") is not a ban on the therapy
@@ -866,10 +877,7 @@ _DISTRIB_CLASS = {
 _COUNTS_AS = re.compile(r"^\W*(?:\w+\W+){0,3}?(?:counts?|counted|considered|regarded)\s+as\b")
 _COUNTED_BEFORE = re.compile(r"\b(?:counts?|counted|considered|regarded)\s+as\b[^.;]{0,40}$")
 # "current use of X", "currently receiving X": the patient is on X now (the record's ongoing line), not ever exposed
-_CURRENT_CUE = re.compile(
-    r"^\W*(?:\w+\s+){0,3}?\b(?:current(?:ly)?\s+(?:use of|using|receiving|taking|treatment with|on)|"
-    r"currently\s+(?:being\s+)?treated with)\s+(?:[\w/+-]+(?:,|\s)+){0,8}?$"
-)
+_CURRENT_CUE = re.compile(_CUES["current_use"])
 _THERAPY_IF = re.compile(
     r"\bif (?:\w+ ){0,4}?(?:received|treated|given|applicable|any|available|approved|accessible|eligible|"
     r"indicated|appropriate|feasible)\b|\bwhere (?:\w+ ){0,2}?(?:available|approved)\b|\bas applicable\b"
@@ -1231,10 +1239,8 @@ def _find_drugs(s: str) -> Iterable[tuple[int, int, tuple[str, ...]]]:
 # ------------------------------------------------------------------------------------------------ finders
 
 
-_EARLY_HISTORY = re.compile(
-    r"\b(?:treated|treatment|therap(?:y|ies)|surgery|history|prior|previous(?:ly)?|received|diagnosed|"
-    r"completed|recurrence|relapse)\b[^.;]{0,25}?\b(?:for|of|with|after|from)\s+(?:an?\s+|the\s+|their\s+)?$"
-)
+# "previously treated for early-stage breast cancer": its history, not the stage required (criteria_cues.yaml)
+_EARLY_HISTORY = re.compile(_CUES["early_stage_history"])
 
 
 def _find_disease(s: str) -> list[_Hit]:
@@ -1382,13 +1388,8 @@ def _find_setting(s: str) -> list[_Hit]:
 
 
 # "tumor with 1+ level of expression of HER2 by immunohistochemistry": IHC 1+ only (not 2+/ISH-, not 0)
-_HER2_IHC1 = re.compile(
-    r"\b(?:ihc\s*)?1\+\s*(?:level\s+of\s+)?(?:expression\s+of\s+|staining\s+(?:for|of)\s+)?her-?2\b|"
-    r"\bher-?2(?:/neu)?\s+(?:ihc\s*(?:score\s*(?:of\s*)?)?|expression\s+(?:of\s+)?(?:ihc\s*)?)1\+"
-)
-_HER2_OTHER_SCORE = re.compile(
-    r"\b[023]\+|\bihc\s*0\b|\b(?:score|ihc)\s+(?:of\s+)?0\b|her-?2[- ]?(?:low|ultra)|\bultra-?low"
-)
+_HER2_IHC1 = re.compile(_CUES["her2_ihc_1plus"])
+_HER2_OTHER_SCORE = re.compile(_CUES["her2_other_score"])
 
 
 def _find_her2_ihc1(s: str) -> list[_Hit]:
@@ -1619,17 +1620,10 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
 
 # "Planned to initiate standard of care first-line therapy", "enrolled before or during first line of treatment":
 # no metastatic line started yet / none completed yet (an ongoing first line is a line, convention 4 of the judges)
-_FIRST_LINE_PLANNED = re.compile(
-    r"\b(?:planned|planning|scheduled|about|candidates?|eligible|intend(?:s|ing)?|intention)\s+(?:\w+\s+){0,2}?"
-    r"(?:to\s+|for\s+)(?:initiate|initiation of|start|begin|receive|undergo)\s+(?:(?:standard(?:-of-care| of care)?|"
-    r"soc|their|the|a)\s+){0,3}first[- ]line\b"
-)
-_BEFORE_OR_DURING_FIRST = re.compile(r"\b(?:before|prior to)\s+or\s+during\s+(?:the\s+|their\s+)?first[- ]line\b")
+_FIRST_LINE_PLANNED = re.compile(_CUES["first_line_planned"])
+_BEFORE_OR_DURING_FIRST = re.compile(_CUES["before_or_during_first_line"])
 # "plans to consider results in either first- or second-line therapy": the next line is the first or the second
-_NEXT_FIRST_OR_SECOND = re.compile(
-    r"\b(?:results?|testing|therapy|treatment)\s+(?:\w+\s+){0,4}?(?:in|for|to inform|informs?)\s+(?:either\s+)?"
-    r"(?:the\s+)?first-?\s*(?:or|and/or|/)\s*second[- ]line\b"
-)
+_NEXT_FIRST_OR_SECOND = re.compile(_CUES["next_first_or_second_line"])
 
 
 def _find_first_line_timing(s: str) -> list[_Hit]:
@@ -2276,11 +2270,7 @@ def _find_life(s: str) -> list[_Hit]:
     return [_Hit("life_expectancy", params, m.start(), m.end(), cue=f'"{m.group(0).strip()}"', numeric=True)]
 
 
-_MODALITY = (
-    r"(?:(?:2-?d|transthoracic)\s+)?(?:echo\w*|muga|multi(?:ple)?-?\s?gated(?: radionuclide)? "
-    r"(?:acquisition|angiography)|radionuclide (?:scan|angiography)|cardiac mri|mri)"
-    r"(?:\s*\([\w\s-]+\))?(?:\s+scans?)?(?:\s*\([\w\s-]+\))?"
-)
+_MODALITY = _CUES["cardiac_modality"]
 _MODALITIES = re.compile(rf"{_MODALITY}\s*(?:,|or|and/or|/)\s*(?:{_MODALITY}\s*(?:,|or|and/or|/)?\s*)+")
 
 
@@ -2762,7 +2752,8 @@ def _conjunction(scan: _Scan) -> None:
                 break
 
 
-_PARTNER = re.compile(r"\balone\b[^.;]{0,20}?\bor\b[^.;]{0,30}?\b(?:in combination|combined|together)\b")
+# "X either alone or in combination with Y": Y is X's partner, not an alternative (criteria_cues.yaml)
+_PARTNER = re.compile(_CUES["partner_drug"])
 
 
 def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
