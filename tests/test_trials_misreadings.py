@@ -8,6 +8,7 @@ types are asserted (the readers of trials/kinds.py are tested elsewhere).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -489,3 +490,17 @@ def test_current_use_of_a_therapy_is_the_ongoing_line() -> None:
         ("excluded", {"class": "chemotherapy", "current": True}),
         ("excluded", {"class": "endocrine", "current": True}),
     ]
+
+
+def test_every_cue_of_the_table_reads_its_own_example() -> None:
+    # criteria_cues.yaml: a reviewer sees each pattern beside a corpus sentence it reads; some cues are anchored at
+    # the therapy they precede ("progressed on prior" + drug), so a prefix of the example may be what matches
+    from mbcnav.trials.criteria import _normalise
+    from mbcnav.trials.tables import read_table
+
+    cues = read_table("criteria_cues.yaml")["cues"]
+    assert cues
+    for key, row in cues.items():
+        rx = re.compile(row["pattern"])
+        example = _normalise(row["examples"][0])
+        assert any(rx.search(example[:k]) for k in range(len(example), 0, -1)), key
