@@ -156,3 +156,30 @@ def test_progression_after_the_most_recent_therapy(stable: PatientView, progress
     assert evaluate_criterion(c, stable).verdict == "not_met"  # first line ongoing
     stopped = dataclasses.replace(progressed, facts={**progressed.facts, "last_line_stopped": "completed"})
     assert evaluate_criterion(c, stopped).verdict == "unknown"
+
+
+# NCT04802759 (MORPHEUS), verbatim: an arm's own exclusions under a heading no cohort name is read from
+ARM = (
+    "Additional Exclusion Criteria for Giredestrant + Ipatasertib Arm (Cohort 1, Stage 1):\n\n"
+    "* Prior treatment with an Akt inhibitor\n"
+)
+QUOTES.append(("NCT04802759", ARM.split("\n\n")[0]))
+
+
+def test_an_exclusion_held_under_an_unnamed_arm_decides_only_when_she_does_not_trigger_it(
+    progressed: PatientView,
+) -> None:
+    from mbcnav.trials.criteria import parse_criteria
+
+    (c,) = [x for x in parse_criteria("Exclusion Criteria:\n\n" + ARM) if x.text.startswith("Prior treatment")]
+    assert c.conditional and c.cohort is None
+    assert [(k.type, k.params) for k in c.constraints] == [("prior_therapy", {"class": "akt_inhibitor"})]
+    r = evaluate_criterion(c, progressed)  # no AKT inhibitor in her record: excluded from no arm
+    assert r.verdict == "not_met" and "whatever the condition" in r.evidence[-1]
+    had = dataclasses.replace(progressed, facts={**progressed.facts, "prior_any.akt_inhibitor": True})
+    r = evaluate_criterion(c, had)  # she had one: excluded only if that arm is hers
+    assert r.verdict == "unknown" and r.excludes is None
+    # an inclusion held under an unnamed condition never decides (it may be read only in part)
+    text = "Inclusion Criteria:\n\n" + ARM.replace("Exclusion", "Inclusion")
+    (i,) = [x for x in parse_criteria(text) if x.constraints]
+    assert i.conditional and evaluate_criterion(i, had).verdict == "unknown"

@@ -44,7 +44,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.7.0"
+PARSER_VERSION = "2.8.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -247,6 +247,7 @@ class _Item:
     cohort: str | None = None  # the cohort / part / arm it applies to (conditional items only)
     all_of: bool = False  # an exclusion whose constraints exclude only together
     alt_group: str | None = None  # the alternatives this item is one of (see _alternative_groups)
+    held: bool = False  # binds only under a condition no cohort name says: read, decided only where it cannot matter
 
 
 def _lines(text: str) -> Iterable[tuple[int, int]]:
@@ -2861,7 +2862,8 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
                 for c in it.constraints
             ]
     # alternatives (any_of) are not all required: they neither contradict an exclusion nor conflict with each other
-    all_c = [(i, c) for i, it in enumerate(items) if it.alt_group is None for c in it.constraints]
+    # nor do criteria held under an unnamed condition (each may bind another group of patients)
+    all_c = [(i, c) for i, it in enumerate(items) if it.alt_group is None and not it.held for c in it.constraints]
 
     def key(c: Constraint) -> str:
         return f"{c.type}|{sorted(c.params.items())!r}"
@@ -2939,12 +2941,10 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
             item.cohort = cohorts.cohort_of(text[item.start : item.end], ancestors, _section_heading(text, item))
         elif own_cond:  # an inline cohort prefix ("Cohort B only: prior capecitabine") names its cohort
             item.cohort = cohorts.cohort_of(text[item.start : item.end], [], "")
-        if (
-            (item.conditional and item.cohort is None)
-            or (item.alternative and item.alt_group is None)
-            or item.exception
-            or (own_cond and item.cohort is None)
-        ):
+        # a criterion under a condition no cohort name says ("If HER2-positive:", an arm heading) is still read,
+        # and held: the matcher lets it decide only where the condition cannot matter (Criterion.conditional)
+        item.held = (item.conditional or own_cond) and item.cohort is None
+        if (item.alternative and item.alt_group is None) or item.exception:
             constraints = []
         else:  # the readers of trials/kinds.py (labs, time windows, comorbidities, screening items)
             found = {c.type for c in constraints}
@@ -2964,6 +2964,7 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
             it.alt_group if it.alternative or it.alt_group else None,
             it.all_of,
             it.parent,
+            it.held and bool(it.constraints),
         )
         for it in items
     ]
@@ -3022,6 +3023,7 @@ def criteria_to_json(criteria: list[Criterion]) -> list[dict[str, Any]]:
             "any_of": c.any_of,
             "all_of": c.all_of,
             "parent": c.parent,
+            "conditional": c.conditional,
         }
         for c in criteria
     ]
@@ -3061,6 +3063,7 @@ def criteria_from_json(data: list[dict[str, Any]]) -> list[Criterion]:
                     None if any_of is None else str(any_of),
                     bool(d.get("all_of", False)),
                     None if d.get("parent") is None else int(d["parent"]),
+                    bool(d.get("conditional", False)),
                 )
             )
     except (KeyError, TypeError, IndexError) as e:

@@ -278,10 +278,23 @@ class CriterionResult:
             "not_applicable": self.not_applicable,
             "parent": c.parent,
             "from_sub_criteria": self.from_children,
+            "conditional": c.conditional,
         }
 
 
 def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
+    r = _evaluate(c, p)
+    if not c.conditional or r.verdict == "unknown" or r.not_applicable:
+        return r
+    # held under a condition no cohort name says: an exclusion she does not trigger excludes her under no condition;
+    # anything else depends on whom the condition means (an inclusion read in part could look met): unknown
+    if c.kind == "exclusion" and r.verdict == "not_met":
+        return replace(r, evidence=[*r.evidence, "so whatever the condition it binds under"])
+    why = f"{r.verdict.replace('_', ' ')} if it binds her: it applies under a condition the record does not settle"
+    return replace(r, verdict="unknown", excludes=None, evidence=[*r.evidence, why])
+
+
+def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
     # a criterion addressed to a subgroup the record places the patient outside of ("Male participants must ..." for
     # a woman) does not apply: met for an inclusion, not met for an exclusion. Inside it, or unknown: read as usual.
     own: Sequence[Constraint] = c.constraints

@@ -60,7 +60,8 @@ class Criterion:
     `cohort` names the cohort / part / arm a criterion applies to when the study lists criteria per cohort
     (None: every participant); `any_of` groups alternatives ("one of the following:", lines joined by "OR"): the
     inclusion criteria sharing an `any_of` id are met when one of them is (None: on its own); `all_of` marks an
-    exclusion whose constraints exclude only together ("gBRCA mutation *and* prior PARP inhibitor")."""
+    exclusion whose constraints exclude only together ("gBRCA mutation *and* prior PARP inhibitor"); `conditional`
+    marks a criterion that binds only under a condition the reader cannot name."""
 
     kind: str  # "inclusion" | "exclusion"
     text: str
@@ -71,3 +72,7 @@ class Criterion:
     any_of: str | None = None
     all_of: bool = False
     parent: int | None = None  # index (in the study's criteria) of the list head this criterion is a sub-bullet of
+    # binds only under a condition the reader cannot name ("If HER2-positive:", an arm heading it does not recognise):
+    # its constraints are read, and the matcher lets them decide only where the condition cannot matter (an
+    # exclusion the patient does not trigger); otherwise the criterion stays unknown
+    conditional: bool = False
