@@ -8,7 +8,8 @@ trials_heldout/pool_round2.py) the trials-v2 ranker's unjudged top 10, judged bl
 guideline-written patients (benchmarks/trials_fresh/, written, pooled and judged blind after the trials-v2 parser
 work, so no error class was ever read from them; see its README). Fresh2: ten more, written, pooled and judged
 blind after parser 2.6 (benchmarks/trials_fresh2/; pooled from mbcnav's top 25 and BM25's top 20, criterion
-verdicts on studies no earlier criteria.tsv covered). For each set and system this
+verdicts on studies no earlier criteria.tsv covered). Fresh3: ten more, after parser 2.8, the same way
+(benchmarks/trials_fresh3/). For each set and system this
 prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the condensed variants
 (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for mbcnav,
 criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives no
@@ -17,7 +18,7 @@ criterion verdicts), with the agreement where mbcnav decided (met / not met) and
 mbcnav ranks every stored open study with the same call as bench_trials_match.py (match_patient with
 include_ineligible=True, i.e. `mbcnav trials match --all`). BM25 is benchmarks/trials_heldout/bm25_baseline.py
 (`bm25s`, a query built from the case file).
-Run: `python benchmarks/bench_trials_heldout.py [--strict] [--sets tuning,held-out,fresh,fresh2]`.
+Run: `python benchmarks/bench_trials_heldout.py [--strict] [--sets tuning,held-out,fresh,fresh2,fresh3]`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ TUNING = ROOT / "benchmarks" / "trials_judgements"
 HELDOUT = ROOT / "benchmarks" / "trials_heldout"
 FRESH = ROOT / "benchmarks" / "trials_fresh"
 FRESH2 = ROOT / "benchmarks" / "trials_fresh2"
+FRESH3 = ROOT / "benchmarks" / "trials_fresh3"
 TODAY = date(2026, 11, 26)
 K = 10
 
@@ -106,7 +108,7 @@ class Scores:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (every set)")
-    parser.add_argument("--sets", default="tuning,held-out,fresh,fresh2", help="comma-separated sets to score")
+    parser.add_argument("--sets", default="tuning,held-out,fresh,fresh2,fresh3", help="comma-separated sets to score")
     args = parser.parse_args()
     sets = {
         "tuning": (
@@ -128,6 +130,11 @@ def main() -> None:
             read_qrels([FRESH2 / "qrels.tsv"], args.strict),
             FRESH2 / "patients",
             FRESH2 / "criteria.tsv",
+        ),
+        "fresh3": (  # the fourth held-out set: written, pooled and judged after parser 2.8 (benchmarks/trials_fresh3)
+            read_qrels([FRESH3 / "qrels.tsv"], args.strict),
+            FRESH3 / "patients",
+            FRESH3 / "criteria.tsv",
         ),
     }
     wanted = set(args.sets.split(","))
