@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.trials.model import Constraint
-from mbcnav.trials.tables import read_table
+from mbcnav.trials.tables import alternation, read_table
 
 if TYPE_CHECKING:
     from mbcnav.assess.labs import LabSummary
@@ -78,7 +78,7 @@ class _Table:
 
 
 def _alt(patterns: list[str]) -> str:
-    return "|".join(f"(?:{p})" for p in patterns)
+    return alternation(patterns)
 
 
 @cache

@@ -9,7 +9,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from mbcnav.trials.model import Constraint
-from mbcnav.trials.tables import read_table
+from mbcnav.trials.tables import alternation, read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -53,7 +53,7 @@ class _Table:
 
 
 def _alt(phrases: list[str]) -> str:
-    return r"\b(?:" + "|".join(f"(?:{p})" for p in phrases) + r")\b"
+    return alternation(phrases, word_bounded=True)
 
 
 def _opt(raw: dict[str, Any], key: str) -> re.Pattern[str] | None:

@@ -9,7 +9,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from mbcnav.trials.model import Constraint
-from mbcnav.trials.tables import read_table
+from mbcnav.trials.tables import alternation, read_table
 
 if TYPE_CHECKING:
     from mbcnav.trials.patient_view import PatientView
@@ -56,7 +56,7 @@ def _table() -> _Table:
         if name not in _LABELS:
             raise ValueError(f"subgroups.yaml: group {name!r} has no label in trials/subgroups.py")
         members = tuple({k: tuple(v) for k, v in alt.items()} for alt in entry["members"])
-        alt = "|".join(f"(?:{t})" for t in sorted(entry["triggers"], key=len, reverse=True))
+        alt = alternation(entry["triggers"], longest_first=True)
         groups.append(
             _Group(
                 name,

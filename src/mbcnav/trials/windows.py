@@ -14,7 +14,7 @@ from mbcnav.dates import PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.numbers import NUMBER_WORDS, number
-from mbcnav.trials.tables import read_table
+from mbcnav.trials.tables import alternation, read_table
 
 if TYPE_CHECKING:
     from mbcnav.record.model import LocalTreatment, TherapyExposure
@@ -47,7 +47,7 @@ class _Table:
 
 
 def _alt(phrases: list[str]) -> str:
-    return "|".join(f"(?:{p})" for p in sorted(phrases, key=len, reverse=True))
+    return alternation(phrases, longest_first=True)
 
 
 def _words(phrases: list[str]) -> re.Pattern[str]:
