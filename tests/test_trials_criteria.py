@@ -23,14 +23,10 @@ from mbcnav.trials.criteria import (
     parse_criteria,
 )
 
-from .trials_corpus import exc, inc, needs_corpus, not_verbatim, studies
+from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim, studies
 
-QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below, checked against the corpus
-
-
-def q(nct: str, sentence: str) -> str:
-    QUOTES.append((nct, sentence))
-    return sentence
+QUOTES = Quotes()  # (NCT id, sentence): every quote used below, checked against the corpus
+q = QUOTES.q
 
 
 def cons(criteria: list[Criterion]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -17,11 +17,11 @@ from mbcnav.trials.match import match_trial
 from mbcnav.trials.patient_view import PatientView
 from mbcnav.trials.records import Trial, iter_records
 
-from .trials_corpus import needs_corpus, not_verbatim
+from .trials_corpus import Quotes, needs_corpus, not_verbatim
 
 ROOT = Path(__file__).resolve().parents[1]
 D = datetime.date(2026, 11, 26)
-QUOTES: list[tuple[str, str]] = []
+QUOTES = Quotes()
 
 # NCT06263543 (SERIES), verbatim with its list layout
 WASHOUT = (

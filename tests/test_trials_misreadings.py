@@ -18,18 +18,14 @@ from mbcnav.trials.classic_xml import _unwrap, iter_xml
 from mbcnav.trials.criteria import Criterion, parse_criteria
 from mbcnav.trials.records import Trial
 
-from .trials_corpus import exc, inc, needs_corpus, not_verbatim
+from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials"
 CLASSIC = SHARED / "ctgov-classic-xml"
 needs_classic = pytest.mark.skipif(not CLASSIC.is_dir(), reason="../shared/data/trials is not here")
 
-QUOTES: list[tuple[str, str]] = []  # (NCT id, sentence): every quote used below, checked against the corpus
-
-
-def q(nct: str, sentence: str) -> str:
-    QUOTES.append((nct, sentence))
-    return sentence
+QUOTES = Quotes()  # (NCT id, sentence): every quote used below, checked against the corpus
+q = QUOTES.q
 
 
 def of_type(criteria: list[Criterion], typ: str) -> list[tuple[str, dict[str, Any]]]:

@@ -14,15 +14,11 @@ from mbcnav.trials.criteria import Criterion
 from mbcnav.trials.match import CriterionResult, evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import exc, inc, needs_corpus, not_verbatim, patient_view
+from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim, patient_view
 
 ROOT = Path(__file__).resolve().parents[1]
-QUOTES: list[tuple[str, str]] = []
-
-
-def q(nct: str, sentence: str) -> str:
-    QUOTES.append((nct, sentence))
-    return sentence
+QUOTES = Quotes()
+q = QUOTES.q
 
 
 @pytest.fixture(scope="module")

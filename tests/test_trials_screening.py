@@ -18,18 +18,14 @@ from mbcnav.trials.criteria import Criterion, parse_criteria
 from mbcnav.trials.match import evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import exc, inc, needs_corpus, not_verbatim
+from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENTS = ROOT / "benchmarks" / "trials_heldout" / "patients"
 D = datetime.date(2026, 11, 26)
 
-QUOTES: list[tuple[str, str]] = []
-
-
-def q(nct: str, sentence: str) -> str:
-    QUOTES.append((nct, sentence))
-    return sentence
+QUOTES = Quotes()
+q = QUOTES.q
 
 
 def of(cs: list[Criterion], type_: str) -> list[tuple[str, dict[str, Any]]]:

@@ -41,6 +41,15 @@ def criteria_texts() -> dict[str, str]:
     }
 
 
+class Quotes(list[tuple[str, str]]):
+    """The (NCT id, sentence) corpus quotes of one test module, for its verbatim check."""
+
+    def q(self, nct: str, sentence: str) -> str:
+        """Record a quote and return the sentence (so a test can use it inline)."""
+        self.append((nct, sentence))
+        return sentence
+
+
 def not_verbatim(quotes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The (NCT id, sentence) quotes that are not in that study's eligibility text."""
     texts = criteria_texts()
