@@ -468,9 +468,31 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     return has, evidence
 
 
-def stale_days() -> int:
-    """Days after which a screening value no longer decides (lab_criteria.yaml)."""
-    return _table().stale_days
+def _not_current(lab: LabSummary, p: PatientView) -> str | None:
+    """Why a value cannot decide today (undated, after the as-of date, older than stale_days), or None."""
+    stale = _table().stale_days
+    if lab.date is None or p.as_of is None or lab.date.latest > p.as_of:
+        return f"{lab.describe()}: undated or after the as-of date"
+    if (p.as_of - lab.date.latest).days > stale:
+        return f"{lab.describe()}: older than {stale} days, repeated at screening"
+    return None
+
+
+def check_measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None, str]:
+    """ "LVEF >= N %", "creatinine clearance < N mL/min": the record's latest LVEF or creatinine clearance (a
+    measured or calculated clearance recorded as such; never estimated here from creatinine), when current."""
+    test = str(params["test"])
+    analyte = "lvef" if test == "LVEF" else "creatinine_clearance"
+    unit = str(params.get("unit", "%"))
+    lab = next((x for x in p.labs if x.analyte == analyte), None)
+    if lab is None:
+        return None, f"{test}: not in the record (measured at screening)"
+    why = _not_current(lab, p)
+    if why is not None:
+        return None, why
+    if "min" in params:
+        return lab.value >= float(params["min"]), f"{lab.describe()} (criterion ≥ {params['min']} {unit})"
+    return lab.value < float(params["below"]), f"{lab.describe()} (criterion < {params['below']} {unit})"
 
 
 def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str]:
@@ -488,10 +510,9 @@ def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str
         names = " / ".join(t.display.get(a, a) for a in alts)
         if lab is None:
             return None, f"{names}: not in the record; adequate {', '.join(systems)} function is checked at screening"
-        if lab.date is None or p.as_of is None or lab.date.latest > p.as_of:
-            return None, f"{lab.describe()}: undated or after the as-of date"
-        if (p.as_of - lab.date.latest).days > t.stale_days:
-            return None, f"{lab.describe()}: older than {t.stale_days} days, repeated at screening"
+        why = _not_current(lab, p)
+        if why is not None:
+            return None, why
         if lab.reference_range is None:
             return None, f"{lab.describe()}: no reference range in the record; the protocol's thresholds decide"
         if lab.flag != "normal" and not _grade1(lab, t.grade1.get(lab.analyte), t.canonical.get(lab.analyte)):

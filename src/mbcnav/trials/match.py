@@ -201,7 +201,7 @@ def check(c: Constraint, p: PatientView) -> Check:
     if t == "organ_function" and "systems" in params:
         return result(*labs_criteria.check_adequate(list(params["systems"]), p))
     if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance"):
-        return result(*_measured(params, p))
+        return result(*labs_criteria.check_measured(params, p))
     if t == "pregnancy":
         preg = f.get("pregnant")
         if preg is None and (f.get("sex") == "male" or f.get("menopausal_status") == "post"):
@@ -221,23 +221,6 @@ def _ended_course(p: PatientView, name: str) -> bool:
         if of_it and (th.end is not None or th.ongoing is False):
             return True
     return False
-
-
-def _measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None, str]:
-    """ "LVEF >= N %", "creatinine clearance < N mL/min": the record's latest LVEF or creatinine clearance (a
-    measured or calculated clearance recorded as such; never estimated here from creatinine), when current."""
-    test = str(params["test"])
-    analyte = "lvef" if test == "LVEF" else "creatinine_clearance"
-    unit = str(params.get("unit", "%"))
-    lab = next((x for x in p.labs if x.analyte == analyte), None)
-    if lab is None:
-        return None, f"{test}: not in the record (measured at screening)"
-    stale = labs_criteria.stale_days()
-    if lab.date is None or p.as_of is None or lab.date.latest > p.as_of or (p.as_of - lab.date.latest).days > stale:
-        return None, f"{lab.describe()}: not within {stale} days, repeated at screening"
-    if "min" in params:
-        return lab.value >= float(params["min"]), f"{lab.describe()} (criterion ≥ {params['min']} {unit})"
-    return lab.value < float(params["below"]), f"{lab.describe()} (criterion < {params['below']} {unit})"
 
 
 @dataclass
