@@ -16,13 +16,14 @@ Key = tuple[str, str, tuple[tuple[str, Any], ...]]
 
 
 def cons(text: str, section: str = "Inclusion", types: tuple[str, ...] = ()) -> set[Key]:
-    """(type, polarity, params) of every constraint read from one criterion (optionally only some types)."""
+    """(type, polarity, params) of every constraint read from one criterion (optionally only some types), but for
+    permissions ("is not required", "is allowed"): they restrict no one and are tested in test_trials_parser29.py."""
     crits = parse_criteria(f"{section} Criteria:\n\n* {text}\n")
     return {
         (c.type, c.polarity, tuple(sorted(c.params.items())))
         for cr in crits
         for c in cr.constraints
-        if not types or c.type in types
+        if (not types or c.type in types) and c.type != "permission"
     }
 
 

@@ -335,9 +335,9 @@ def test_not_allowed_keeps_the_setting() -> None:
 
 
 def test_prior_therapy_is_allowed_gives_no_constraint() -> None:
-    assert cons(inc(CHEMO_ALLOWED)) == []
-    assert cons(inc(HER2_ALLOWED)) == []
-    assert cons(exc(CHEMO_ALLOWED)) == []
+    # nothing to satisfy: at most a permission (trials/permissions.py), which restricts no one
+    for cs in (inc(CHEMO_ALLOWED), inc(HER2_ALLOWED), exc(CHEMO_ALLOWED)):
+        assert [k for k in cons(cs) if k[0] != "permission"] == []
 
 
 def test_never_previously_treated() -> None:

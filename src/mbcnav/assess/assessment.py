@@ -239,6 +239,16 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         ],
         "menopause": a.menopause.as_json() if a.menopause else None,
         "labs": [x.as_json() for x in a.labs],
+        # the problem list's conditions that change treatment or trial eligibility (terminology/comorbidities.yaml)
+        "comorbidities": [
+            {
+                "condition": c.name,
+                "text": c.text,
+                "date": str(c.date) if c.date else None,
+                "source": c.source.resource,
+            }
+            for c in r.comorbidities
+        ],
         "visceral_crisis": a.visceral_crisis.as_json() if a.visceral_crisis else None,
         "unknowns": [u.as_json() for u in a.unknowns],
         "conflicts": list(a.conflicts),

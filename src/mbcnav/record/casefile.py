@@ -17,6 +17,7 @@ from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record.inputs import MAX_NUMBER_DIGITS, UnusableInput, read_bounded
 from mbcnav.record.labs import lab_table
 from mbcnav.terminology.codes import AJCC, LOINC, MBCNAV_CS, MBCNAV_SD, RXNORM, SNOMED, UCUM
+from mbcnav.terminology.comorbidities import comorbidity_table
 from mbcnav.terminology.sites import site_table
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
@@ -891,6 +892,16 @@ class _Builder:
             res["referenceRange"] = [rr]
         self.add(res)
 
+    @staticmethod
+    def comorbidity_code(condition: str, label: str) -> dict[str, Any]:
+        """Condition.code: the SNOMED CT concept of terminology/comorbidities.yaml where it has one, and the words."""
+        rule = comorbidity_table().rule(condition)
+        words = condition.replace("_", " ")
+        code: dict[str, Any] = {"text": label if words in label.lower() else f"{words}: {label}"}
+        if rule is not None and rule.snomed and rule.snomed_display:
+            code["coding"] = [{"system": SNOMED, "code": rule.snomed[0], "display": rule.snomed_display}]
+        return code
+
     def comorbidity(self, i: int, cm: dict[str, Any]) -> None:
         label = cm.get("text") or cm["condition"].replace("_", " ")
         res: dict[str, Any] = {
@@ -909,11 +920,7 @@ class _Builder:
                     ]
                 }
             ],
-            "code": {
-                "text": label
-                if cm["condition"].replace("_", " ") in label.lower()
-                else f"{cm['condition'].replace('_', ' ')}: {label}"
-            },
+            "code": self.comorbidity_code(cm["condition"], label),
             "subject": self.subject(),
         }
         if cm.get("date"):

@@ -9,6 +9,7 @@ from typing import Any
 from mbcnav.dates import PartialDate
 from mbcnav.record.model import ReceptorResult, Source, Specimen, StagingType, StopReason
 from mbcnav.terminology.codes import MBCNAV_CS, codings, first_code, has_code, texts
+from mbcnav.terminology.comorbidities import comorbidity_coded, comorbidity_of, is_complication
 from mbcnav.terminology.sites import classify_site, site_table
 
 
@@ -59,8 +60,12 @@ def condition_kind(code: Any, profiles: str) -> str | None:
     for system, c, _ in codings(code):
         if (system == "snomed" and c in PRIMARY_SNOMED) or (system == "icd10" and c.startswith("C50")):
             return "primary"
+    if comorbidity_coded(code) is not None:
+        return (
+            None  # coded as a comorbidity: its words ("neuropathy after paclitaxel for metastatic disease") are notes
+        )
     words = " ; ".join(texts(code))
-    if comorbidity_kind(code) in _COMPLICATIONS:
+    if is_complication(comorbidity_kind(code)):
         return None  # "metastatic spinal cord compression" is a complication of a metastasis, not a site of one
     if _SECONDARY.search(words) and not re.search(r"history of|family history|no evidence", words, re.I):
         return "secondary"
@@ -71,51 +76,9 @@ def condition_kind(code: Any, profiles: str) -> str | None:
     return None
 
 
-_COMORBIDITY = (
-    ("interstitial_lung_disease", re.compile(r"interstitial lung|pneumonitis|pulmonary fibrosis|\bild\b", re.I)),
-    ("heart_failure", re.compile(r"heart failure|cardiac failure|cardiomyopathy|reduced ejection|\blvef\b", re.I)),
-    ("long_qt", re.compile(r"long qt|qt prolongation|prolonged qt", re.I)),
-    ("diabetes", re.compile(r"diabet", re.I)),
-    # Oncological emergencies that change what comes first (ESMO MSCC; hypercalcaemia of malignancy).
-    (
-        "spinal_cord_compression",
-        re.compile(r"(spinal )?cord compression|compression of (the )?spinal cord|\bmscc\b", re.I),
-    ),
-    ("hypercalcaemia", re.compile(r"hypercalc(a)?emia", re.I)),
-    ("venous_thromboembolism", re.compile(r"thromboembol|deep vein thrombosis|pulmonary embol|\bdvt\b", re.I)),
-    (
-        "autoimmune_disease",
-        re.compile(
-            r"autoimmune|lupus|rheumatoid arthritis|crohn|ulcerative colitis|multiple "
-            r"sclerosis|myasthenia|psoria",
-            re.I,
-        ),
-    ),
-)
-
-
-# Codes for the conditions above where they are stable across systems (seen in public terminology-bearing code:
-# SNOMED 71286001 "Spinal cord compression" paired with ICD-10-CM G95.20; SNOMED 66931009 "Hypercalcaemia").
-_COMORBIDITY_CODES: dict[tuple[str, str], str] = {
-    ("snomed", "71286001"): "spinal_cord_compression",
-    ("icd10", "G95.20"): "spinal_cord_compression",
-    ("icd10", "G95.29"): "spinal_cord_compression",
-    ("snomed", "66931009"): "hypercalcaemia",
-    ("icd10", "E83.52"): "hypercalcaemia",
-}
-_COMPLICATIONS = {"spinal_cord_compression", "hypercalcaemia"}
-
-
 def comorbidity_kind(code: Any) -> str | None:
-    """A comorbidity that changes treatment choices, by code where codes are stable, else by its words."""
-    for system, c, _ in codings(code):
-        if (system, c) in _COMORBIDITY_CODES:
-            return _COMORBIDITY_CODES[(system, c)]
-    words = " ; ".join(texts(code))
-    for name, pattern in _COMORBIDITY:
-        if pattern.search(words):
-            return name
-    return None
+    """A comorbidity that changes treatment choices (terminology/comorbidities.yaml: by code, else by its words)."""
+    return comorbidity_of(code)
 
 
 def _is_breast(code: Any) -> bool:

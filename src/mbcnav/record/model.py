@@ -219,16 +219,7 @@ class DiseaseStatus:
 class Comorbidity:
     """A non-cancer condition that changes treatment choices (interstitial lung disease, heart failure...)."""
 
-    name: Literal[
-        "interstitial_lung_disease",
-        "heart_failure",
-        "long_qt",
-        "diabetes",
-        "autoimmune_disease",
-        "spinal_cord_compression",
-        "hypercalcaemia",
-        "venous_thromboembolism",
-    ]
+    name: str  # a condition key of terminology/comorbidities.yaml (interstitial_lung_disease, hepatitis_b ...)
     text: str
     date: PartialDate | None
     source: Source

@@ -138,6 +138,18 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
                 )
             ),
         )
+    if j.get("comorbidities"):
+        grid.add_row(
+            "Comorbidities",
+            escape(
+                "; ".join(
+                    c["condition"].replace("_", " ")
+                    + (f" ({c['text']})" if c["text"] and c["text"] != c["condition"].replace("_", " ") else "")
+                    + (f", {c['date']}" if c["date"] else "")
+                    for c in j["comorbidities"]
+                )
+            ),
+        )
     con.print(grid)
     if j.get("labs"):
         lt = Table(title="Latest laboratory values", title_justify="left")

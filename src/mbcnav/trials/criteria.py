@@ -44,7 +44,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.8.0"
+PARSER_VERSION = "2.9.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -804,6 +804,14 @@ _CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:trop-?2|anti-?trop-?2)(?:-?\s?(?:directed|targeted|targeting))?\s+(?:adcs?|"
         r"antibody[- ]drug\s+conjugates?)",
     ),
+    (  # the payload class: deruxtecan and SN-38 are topoisomerase I inhibitors (FDA labels of Enhertu, Trodelvy,
+        # Datroway: "... antibody and topoisomerase inhibitor conjugate")
+        "topo1_adc",
+        r"(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))(?:\s+inhibitors?)?(?:[- ]?(?:based|containing|payload))?\s+"
+        r"(?:adcs?|antibody[- ]drug\s+conjugates?)|(?:adcs?|antibody[- ]drug\s+conjugates?)\s+(?:\(adcs?\)\s+)?"
+        r"(?:with|containing|carrying|bearing)\s+(?:an?\s+)?(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))"
+        r"(?:\s+inhibitors?)?(?:[- ]?(?:based|containing))?(?:\s+payloads?)?",
+    ),
     ("adc", r"adcs?|antibody[- ]drug\s+conjugates?"),
     ("her2_tki", r"her2\s*(?:-?\s?targeted\s+)?(?:tkis?|tyrosine\s+kinase\s+inhibitors?)"),
     (
@@ -841,7 +849,7 @@ _CLASS_START_WORDS = (
     "parp parpi poly pi3k pi3ka pi3kalpha pik3ca akt mtor mtori her2 anti antiher2 trop trop2 adc adcs antibody "
     "immune checkpoint ici icis antipd pd pd1 pdl1 antictla immunotherapy taxane taxanes anthracycline "
     "anthracyclines platinum antivegf ovarian gnrh lhrh endocrine hormonal hormone antiestrogen antiestrogens "
-    "antioestrogen antioestrogens antiestrogenic et chemotherapy chemotherapies cytotoxic"
+    "antioestrogen antioestrogens antiestrogenic et chemotherapy chemotherapies cytotoxic topoisomerase topo topo1"
 )
 _CLASS_STARTS = frozenset(_CLASS_START_WORDS.split())
 _CLASS_RE = re.compile(
@@ -1874,7 +1882,8 @@ def _bounds_from(text: str, lo_v: int, hi_v: int) -> tuple[int | None, int | Non
     """(min, max, phrase) of the first numeric condition on a 0..hi_v scale in `text`."""
     n_re = r"(\d{1,3})(?:\s*%)?"
     pats = (
-        ("range", re.compile(r"(?<![\d.])(\d{1,3})\s*%?\s*(?:-|to)\s*(\d{1,3})(?!\d|\.\d)")),
+        # "from 0 to 2" is a range, not "from 0" (a comparator): the range starts at "from" and wins the tie
+        ("range", re.compile(r"(?<![\d.])(?:from\s+)?(\d{1,3})\s*%?\s*(?:-|to)\s*(\d{1,3})(?!\d|\.\d)")),
         ("list", re.compile(r"(?<![\d.])(\d{1,3})(?:\s*,\s*\d{1,3})*\s*,?\s*(?:or|and)\s*(\d{1,3})(?!\d|\.\d)")),
         ("cmp", re.compile(rf"(?P<op>{_CMP})\s*(?:of\s*|to\s*)?{n_re}")),
         (

@@ -75,6 +75,7 @@ class _Table:
     plausible: dict[str, tuple[float, float]]  # analyte -> labs.yaml `plausible` bounds (canonical unit)
     organ_panels: dict[str, tuple[tuple[str, ...], ...]]  # system -> tests (each: alternatives) of "adequate"
     grade1: dict[str, dict[str, float]]  # analyte -> CTCAE grade-1 bound still "adequate" (min / max_times_uln)
+    elided: re.Pattern[str]  # "≤ 2.5 × ULN or 5 × ULN ...": a second × ULN bound without its comparator
 
 
 def _alt(patterns: list[str]) -> str:
@@ -119,6 +120,7 @@ def _table() -> _Table:
         rf"(?P<op>{'|'.join(op_forms)})\s*(?:(?P<k>{_NUM})?(?P<uln>{data['uln_times']}{data['uln']})"
         rf"|(?P<n>{_NUM})\s*(?:{unit_rx}))"
     )
+    elided = re.compile(rf"{data['elided_comparator']}(?P<k>{_NUM})(?P<uln>{data['uln_times']}{data['uln']})")
     return _Table(
         int(data["stale_days"]),
         tuple(names),
@@ -138,6 +140,7 @@ def _table() -> _Table:
         {k: (float(v["plausible"][0]), float(v["plausible"][1])) for k, v in labs.items()},
         {k: tuple(tuple(alts) for alts in v) for k, v in data["organ_panels"].items()},
         {k: {b: float(x) for b, x in v.items()} for k, v in data["adequate_grade1"].items()},
+        elided,
     )
 
 
@@ -178,6 +181,9 @@ def _bounds(text: str) -> list[_Bound]:
         if m.group("uln") is not None:
             k = m.group("k")
             out.append(_Bound(m.start(), m.end(), op, _number(k) if k else 1.0, None, None))
+            e = t.elided.match(text, m.end())
+            if e is not None and not t.bound.match(text, e.start("k")):
+                out.append(_Bound(e.start("k"), e.end(), op, _number(e.group("k")), None, None))
             continue
         unit = next(t.units[i] for i in range(len(t.units)) if m.group(f"u{i}") is not None)
         out.append(_Bound(m.start(), m.end(), op, None, _number(m.group("n")), unit))

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from mbcnav.assess import Assessment
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.trials import kinds, labs_criteria, subgroups
+from mbcnav.trials import kinds, labs_criteria, permissions, subgroups
 from mbcnav.trials.cohorts import applies, candidates, split_labels
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
@@ -291,6 +291,11 @@ def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
         own = _own(c)
     if not own:
         return CriterionResult(c, "unknown", None, ["free text: needs a person to judge"])
+    if any(x.type == "permission" for x in own) and all(x.type in ("permission", "screening") for x in own):
+        # only allows something (trials/permissions.py): it restricts no one. Beside a decisive constraint (a lab
+        # bound with "transfusion is acceptable") the permission is always satisfied and the bound decides.
+        verdict = "met" if c.kind == "inclusion" else "not_met"
+        return CriterionResult(c, verdict, False, [permissions.EVIDENCE], not_applicable=True)
     if all(x.type == "screening" and x.params.get("item") == "contraception" for x in own) and _no_potential(p):
         # contraception rules are about people who could conceive or father a child: not a postmenopausal woman
         verdict = "met" if c.kind == "inclusion" else "not_met"

@@ -33,6 +33,7 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "screening",  # trials/screening.py: a procedural item confirmed at screening (consent, contraception, tissue)
     "standard_therapy",  # trials/standard_therapy.py: progressed on standard therapy / no standard option left
     "subgroup",  # trials/subgroups.py: the criterion binds only a subgroup (men, women of childbearing potential ...)
+    "permission",  # trials/permissions.py: the criterion only allows something ("prior fulvestrant is allowed")
 )
 POLARITIES = ("required", "excluded")
 

@@ -191,6 +191,7 @@ _PROGRESSED = {
     "endocrine": "endocrine therapy",
     "her2_adc": "trastuzumab deruxtecan",
     "trop2_adc": "TROP2 antibody-drug conjugate",
+    "topo1_adc": "topoisomerase I inhibitor antibody-drug conjugate",
     "chemotherapy": "chemotherapy",
 }
 

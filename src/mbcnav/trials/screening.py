@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.terminology.comorbidities import comorbidity_names
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
 
@@ -80,6 +81,10 @@ def _table() -> _Table:
                     tuple(entry.get("related", ())),
                 )
             )
+    known = set(comorbidity_names())
+    unknown = sorted({n for c in cats for n in (*c.record, *c.related)} - known)
+    if unknown:  # a record: / related: key the record reader can never produce would silently never answer
+        raise ValueError(f"screening.yaml names comorbidities missing from terminology/comorbidities.yaml: {unknown}")
     return _Table(
         tuple(cats),
         tuple((q, re.compile(_alt(ps))) for q, ps in raw["qualifiers"].items()),

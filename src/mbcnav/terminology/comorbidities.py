@@ -1,0 +1,91 @@
+"""Map a problem-list Condition (SNOMED CT, ICD-10-CM or words) onto the comorbidities.yaml vocabulary."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from mbcnav.terminology.codes import codings, texts
+
+
+@dataclass(frozen=True, slots=True)
+class ComorbidityRule:
+    name: str
+    label: str
+    complication: bool
+    snomed: tuple[str, ...]  # the first is the concept written into FHIR
+    icd10: tuple[str, ...]  # ICD-10-CM codes matched as prefixes ("I48" covers I48.91)
+    words: re.Pattern[str]
+    snomed_display: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ComorbidityTable:
+    version: str
+    rules: tuple[ComorbidityRule, ...]
+    not_words: re.Pattern[str]
+
+    def rule(self, name: str) -> ComorbidityRule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def _words(items: list[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(items) + r")\b", re.IGNORECASE)
+
+
+@cache
+def comorbidity_table() -> ComorbidityTable:
+    data = yaml.safe_load(resources.files("mbcnav.terminology").joinpath("comorbidities.yaml").read_text("utf-8"))
+    rules = tuple(
+        ComorbidityRule(
+            name=name,
+            label=str(r["label"]),
+            complication=bool(r.get("complication", False)),
+            snomed=tuple(str(c) for c in r.get("snomed", [])),
+            icd10=tuple(str(c).upper() for c in r.get("icd10", [])),
+            words=_words(r["words"]),
+            snomed_display=r.get("snomed_display"),
+        )
+        for name, r in data["conditions"].items()
+    )
+    return ComorbidityTable(str(data["version"]), rules, _words(data["not_words"]))
+
+
+def comorbidity_names() -> tuple[str, ...]:
+    """Every condition key, in table order (the case-file schema's enum)."""
+    return tuple(r.name for r in comorbidity_table().rules)
+
+
+def comorbidity_coded(code: Any) -> str | None:
+    """The comorbidity a Condition.code names by a SNOMED CT code or an ICD-10-CM prefix (its words not read)."""
+    coded = list(codings(code))
+    for rule in comorbidity_table().rules:
+        for system, c, _ in coded:
+            if system == "snomed" and c in rule.snomed:
+                return rule.name
+            if system == "icd10" and any(c.upper().startswith(p) for p in rule.icd10):
+                return rule.name
+    return None
+
+
+def comorbidity_of(code: Any) -> str | None:
+    """The comorbidity a Condition.code names: by SNOMED CT code, then ICD-10-CM prefix, then its words."""
+    table = comorbidity_table()
+    by_code = comorbidity_coded(code)
+    if by_code is not None:
+        return by_code
+    words = " ; ".join(texts(code))
+    if not words or table.not_words.search(words):
+        return None
+    return next((r.name for r in table.rules if r.words.search(words)), None)
+
+
+def is_complication(name: str | None) -> bool:
+    """An oncological emergency of the cancer itself (cord compression, hypercalcaemia), not a metastatic site."""
+    rule = comorbidity_table().rule(name) if name else None
+    return bool(rule and rule.complication)

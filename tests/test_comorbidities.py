@@ -1,0 +1,50 @@
+"""The problem list: comorbidities read by SNOMED CT code, ICD-10-CM prefix or words (comorbidities.yaml)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from mbcnav.record import read_path
+from mbcnav.terminology.comorbidities import comorbidity_names, comorbidity_of
+
+D = datetime.date(2026, 11, 26)
+CASES = Path(__file__).resolve().parents[1] / "examples" / "cases"
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def test_read_by_code_before_words() -> None:
+    assert comorbidity_of({"coding": [{"system": ICD, "code": "B18.1"}]}) == "hepatitis_b"
+    assert comorbidity_of({"coding": [{"system": ICD, "code": "I48.91"}]}) == "cardiac_arrhythmia"
+    assert comorbidity_of({"coding": [{"system": SCT, "code": "441509002"}]}) == "cardiac_pacemaker"
+    assert comorbidity_of({"coding": [{"system": SCT, "code": "86406008"}], "text": "diabetes"}) == "hiv"
+    assert comorbidity_of({"text": "Chronic hepatitis C, SVR 2017"}) == "hepatitis_c"
+    # a family history, a negative test or a vaccination is not the condition
+    assert comorbidity_of({"text": "Family history of stroke"}) is None
+    assert comorbidity_of({"text": "Hepatitis B vaccination"}) is None
+
+
+def test_a_case_files_comorbidity_is_coded_and_never_a_metastasis(tmp_path: Path) -> None:
+    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        case + "\ncomorbidities:\n"
+        '  - {condition: peripheral_neuropathy, date: "2024", text: "grade 2, paclitaxel for metastatic disease"}\n'
+        '  - {condition: hepatitis_b, date: "2013", text: "chronic hepatitis B on entecavir"}\n'
+    )
+    r = read_path(f, today=D)
+    assert [c.name for c in r.comorbidities] == ["peripheral_neuropathy", "hepatitis_b"]
+    plain = read_path(CASES / "07-her2-low-after-cdk46.yaml", today=D)
+    assert len(r.metastases) == len(plain.metastases)  # "metastatic disease" in the note is no site
+    assert not r.input_issues
+
+
+def test_every_condition_key_is_in_the_case_file_schema() -> None:
+    import json
+
+    schema = json.loads(
+        (Path(__file__).resolve().parents[1] / "src/mbcnav/record/schemas/casefile.schema.json").read_text()
+    )
+    enum = schema["properties"]["comorbidities"]["items"]["properties"]["condition"]["enum"]
+    assert enum == list(comorbidity_names())
