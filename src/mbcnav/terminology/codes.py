@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,3 +75,8 @@ def first_code(concept: Any, system: str) -> str | None:
         if s == system and c:
             return c
     return None
+
+
+def words_pattern(items: list[str]) -> re.Pattern[str]:
+    """One case-insensitive pattern matching any of a vocabulary table's word patterns as whole words."""
+    return re.compile(r"\b(?:" + "|".join(items) + r")\b", re.IGNORECASE)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from mbcnav.terminology.codes import codings, texts
+from mbcnav.terminology.codes import codings, texts, words_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +34,6 @@ class ComorbidityTable:
         return next((r for r in self.rules if r.name == name), None)
 
 
-def _words(items: list[str]) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(items) + r")\b", re.IGNORECASE)
-
-
 @cache
 def comorbidity_table() -> ComorbidityTable:
     data = yaml.safe_load(resources.files("mbcnav.terminology").joinpath("comorbidities.yaml").read_text("utf-8"))
@@ -48,12 +44,12 @@ def comorbidity_table() -> ComorbidityTable:
             complication=bool(r.get("complication", False)),
             snomed=tuple(str(c) for c in r.get("snomed", [])),
             icd10=tuple(str(c).upper() for c in r.get("icd10", [])),
-            words=_words(r["words"]),
+            words=words_pattern(r["words"]),
             snomed_display=r.get("snomed_display"),
         )
         for name, r in data["conditions"].items()
     )
-    return ComorbidityTable(str(data["version"]), rules, _words(data["not_words"]))
+    return ComorbidityTable(str(data["version"]), rules, words_pattern(data["not_words"]))
 
 
 def comorbidity_names() -> tuple[str, ...]:

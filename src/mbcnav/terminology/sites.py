@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import yaml
 
-from mbcnav.terminology.codes import codings, texts
+from mbcnav.terminology.codes import codings, texts, words_pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,6 @@ class SiteTable:
         return None
 
 
-def _words(items: list[str]) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(items) + r")\b", re.IGNORECASE)
-
-
 @cache
 def site_table() -> SiteTable:
     data = yaml.safe_load(resources.files("mbcnav.terminology").joinpath("sites.yaml").read_text("utf-8"))
@@ -55,7 +51,7 @@ def site_table() -> SiteTable:
             detail=r.get("detail"),
             visceral=r.get("visceral"),
             codes=frozenset((c["system"], c["code"]) for c in r.get("codes", [])),
-            words=_words(r["words"]) if r.get("words") else None,
+            words=words_pattern(r["words"]) if r.get("words") else None,
             secondary_code=r.get("secondary_code"),
             body_structure=r.get("body_structure"),
         )
@@ -66,10 +62,10 @@ def site_table() -> SiteTable:
         vocabulary=data["vocabulary"],
         generic=frozenset((c["system"], c["code"]) for c in data["generic_secondary_codes"]),
         rules=rules,
-        always_distant=_words(nodal["always_distant"]),
-        regional_if_ipsilateral=_words(nodal["regional_if_ipsilateral"]),
-        contralateral=_words(nodal["contralateral_words"]),
-        ipsilateral=_words(nodal["ipsilateral_words"]),
+        always_distant=words_pattern(nodal["always_distant"]),
+        regional_if_ipsilateral=words_pattern(nodal["regional_if_ipsilateral"]),
+        contralateral=words_pattern(nodal["contralateral_words"]),
+        ipsilateral=words_pattern(nodal["ipsilateral_words"]),
         distant_icd10=frozenset(nodal["distant_icd10"]),
     )
 
