@@ -44,6 +44,7 @@ from mbcnav.record.model import (
 )
 from mbcnav.terminology import findings
 from mbcnav.terminology.codes import LOINC, MBCNAV_SD, codings, first_code, has_code, texts
+from mbcnav.terminology.comorbidities import comorbidity_of
 from mbcnav.terminology.sites import classify_site
 
 # Resource types mbcnav reads; others (Practitioner, Organization...) are accepted and ignored.
@@ -621,7 +622,7 @@ class _Reader:
             if kind is None and self.condition_finding(item):
                 continue
             if kind is None:
-                como: Any = markers.comorbidity_kind(code)
+                como: Any = comorbidity_of(code)
                 status = first_code(
                     res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical"
                 )

@@ -9,7 +9,7 @@ from typing import Any
 from mbcnav.dates import PartialDate
 from mbcnav.record.model import ReceptorResult, Source, Specimen, StagingType, StopReason
 from mbcnav.terminology.codes import MBCNAV_CS, codings, first_code, has_code, texts
-from mbcnav.terminology.comorbidities import comorbidity_coded, comorbidity_of, is_complication
+from mbcnav.terminology.comorbidities import comorbidity_coded, comorbidity_in_words, is_complication
 from mbcnav.terminology.sites import classify_site, site_table
 
 
@@ -64,9 +64,9 @@ def condition_kind(code: Any, profiles: str) -> str | None:
         return (
             None  # coded as a comorbidity: its words ("neuropathy after paclitaxel for metastatic disease") are notes
         )
-    words = " ; ".join(texts(code))
-    if is_complication(comorbidity_kind(code)):
+    if is_complication(comorbidity_in_words(code)):
         return None  # "metastatic spinal cord compression" is a complication of a metastasis, not a site of one
+    words = " ; ".join(texts(code))
     if _SECONDARY.search(words) and not re.search(r"history of|family history|no evidence", words, re.I):
         return "secondary"
     if _BREAST.search(words) and _MALIGNANT.search(words) and not _NOT_PRIMARY.search(words):
@@ -74,11 +74,6 @@ def condition_kind(code: Any, profiles: str) -> str | None:
     if "primary-cancer-condition" in profiles and not words:
         return None
     return None
-
-
-def comorbidity_kind(code: Any) -> str | None:
-    """A comorbidity that changes treatment choices (terminology/comorbidities.yaml: by code, else by its words)."""
-    return comorbidity_of(code)
 
 
 def _is_breast(code: Any) -> bool:

@@ -69,16 +69,18 @@ def comorbidity_coded(code: Any) -> str | None:
     return None
 
 
-def comorbidity_of(code: Any) -> str | None:
-    """The comorbidity a Condition.code names: by SNOMED CT code, then ICD-10-CM prefix, then its words."""
+def comorbidity_in_words(code: Any) -> str | None:
+    """The comorbidity a Condition.code's displays and text name (not a family history, a negative test ...)."""
     table = comorbidity_table()
-    by_code = comorbidity_coded(code)
-    if by_code is not None:
-        return by_code
     words = " ; ".join(texts(code))
     if not words or table.not_words.search(words):
         return None
     return next((r.name for r in table.rules if r.words.search(words)), None)
+
+
+def comorbidity_of(code: Any) -> str | None:
+    """The comorbidity a Condition.code names: by SNOMED CT code, then ICD-10-CM prefix, then its words."""
+    return comorbidity_coded(code) or comorbidity_in_words(code)
 
 
 def is_complication(name: str | None) -> bool:

@@ -38,9 +38,9 @@ def _table() -> _Table:
 def is_permission(text: str, table: _Table | None = None) -> bool:
     """No condition, duty, bound or ban anywhere in the (lower-cased) criterion, and every sentence allows something."""
     t = table or _table()
-    # a parenthesis gives examples or a definition ("(e.g. topical, ocular ...)"), and its "e.g." is no sentence end
     if t.blockers.search(text):
         return False
+    # a parenthesis gives examples or a definition ("(e.g. topical, ocular ...)"), and its "e.g." is no sentence end
     plain = text.strip()
     while (stripped := _PARENTHESIS.sub(" ", plain)) != plain:  # nested parentheses, innermost first
         plain = stripped
