@@ -41,6 +41,23 @@ def test_stage_iii_with_later_relapse_is_not_a_conflict_but_is_named() -> None:
     assert j["conflicts"] == []
 
 
+def test_initial_stage_is_the_pathological_group_when_both_are_recorded() -> None:
+    """AJCC 8th ch. 48: after surgery first, pT2 pN1a (IIB) supersedes the clinical cT2 cN0 (IIA) of the same week;
+    after neoadjuvant therapy the clinical group stays the stage (ypTNM only describes the response); an earlier TNM
+    M0 category names no group and must not hide one."""
+    j = run(
+        tnm=[mcat("cM0", "2019-12-20")],
+        stage_groups=[stage("IIA", "2020-01-05", "clinical"), stage("IIB", "2020-01-20", "pathological")],
+        metastases=[met("bone", "2023-03-01")],
+    )
+    assert j["stage"]["initial_group"] == "IIB" and "initial stage IIB (pathological)" in j["stage"]["basis"]
+    j = run(
+        stage_groups=[stage("IIIA", "2020-01-05", "clinical"), stage("IA", "2020-06-20", "post_therapy")],
+        metastases=[met("bone", "2023-03-01")],
+    )
+    assert j["stage"]["initial_group"] == "IIIA"
+
+
 def test_stage_iiia_dated_with_metastasis_is_a_conflict() -> None:
     j = run(stage_groups=[stage("IIIA", "2023-03-01")], metastases=[met("bone", "2023-03-01")])
     assert j["stage"]["group"] == "IV"
@@ -279,6 +296,23 @@ def test_first_line_resistance(end: str, want: str) -> None:
     assert j["endocrine_resistance"] == want
 
 
+def test_first_line_resistance_counts_from_the_endocrine_course_not_the_line_start() -> None:
+    """ESO-ESMO ABC4: time on first-line endocrine therapy. A HER2+ first line that adds letrozole as maintenance four months
+    after docetaxel + trastuzumab, and progresses 4.5 months into letrozole, is primary resistance, although the line
+    itself ran 8.5 months."""
+    her2_hr = [receptor("ER", percent=90), receptor("PR", percent=50), receptor("HER2", ihc_score="3+")]
+    therapies = [
+        drug("docetaxel", "2020-01-01", "2020-05-01", setting="metastatic", reason="completed", ongoing=False),
+        drug("trastuzumab", "2020-01-01", "2020-09-15", setting="metastatic", reason="progression", ongoing=False),
+        drug("letrozole", "2020-05-01", "2020-09-15", setting="metastatic", reason="progression", ongoing=False),
+        drug("capecitabine", "2020-09-20", None, setting="metastatic"),
+    ]
+    a = assess(record(receptors=her2_hr, therapies=therapies, metastases=[met("liver", "2019-12-20")]), as_of=TODAY)
+    assert a.lines[0].drugs == ("docetaxel", "trastuzumab", "letrozole")
+    assert a.resistance.value == "primary"
+    assert any("(2020-05-01 to 2020-09-15)" in b for b in a.resistance.basis)
+
+
 def test_endocrine_naive_is_sensitive_and_hr_negative_not_applicable() -> None:
     assert run(receptors=HR_POS, metastases=[met("bone", "2020-02-01")])["endocrine_resistance"] == "sensitive"
     tn = [receptor("ER", percent=0), receptor("PR", percent=0), receptor("HER2", ihc_score="0")]
@@ -378,3 +412,18 @@ def test_drug_names(text: str, drugs: list[str]) -> None:
     from mbcnav.knowledge.drugs import catalogue
 
     assert catalogue().find(text) == drugs
+
+
+def test_pik3ca_before_first_line_is_asked_only_where_inavolisib_could_follow() -> None:
+    """INAVO120 enrolled relapse during or within 12 months of adjuvant endocrine therapy: an endocrine-naive de novo
+    patient is not asked for PIK3CA before first line (she is at progression), a relapse on adjuvant letrozole is."""
+    her2_0 = [receptor("ER", percent=90), receptor("PR", percent=50), receptor("HER2", ihc_score="0")]
+    item = "PIK3CA status before first line"
+    de_novo = run(receptors=her2_0, metastases=[met("bone", "2020-01-20")])
+    assert not any(u["item"] == item for u in de_novo["unknowns"])
+    early = run(
+        receptors=her2_0,
+        therapies=[drug("letrozole", "2020-03-01", "2026-05-01", setting="adjuvant", ongoing=False)],
+        metastases=[met("bone", "2026-08-01")],
+    )
+    assert any(u["item"] == item for u in early["unknowns"])

@@ -139,3 +139,43 @@ def test_case_file_rejects_impossible_size(tmp_path: Path, capsys: pytest.Captur
     p.write_text(yaml.safe_dump(case))
     assert main(["response", str(p)]) == 2
     assert "measurements/0/size_mm" in capsys.readouterr().err
+
+
+def test_role_stated_at_a_later_baseline_reselects_targets(tmp_path: Path) -> None:
+    """RECIST 1.1 §4.2 at a new line's baseline: a lesion the record names a non-target there (a 6 mm remnant of a
+    first-line target) leaves the target sum of that line, though it kept its first-line target role; the roles
+    travel through the case file's FHIR bundle (recist-role on the assessment Observation)."""
+    case = {**CASE, "id": "recist-roles"}
+    ms = [dict(x) for x in CASE["measurements"]]
+    ms[0]["role"] = ms[1]["role"] = "target"  # first line: both targets
+    ms[5] = {"lesion": "L2", "site": "liver", "date": "2024-07-15", "status": "too_small", "role": "non_target"}
+    case["measurements"] = ms
+    p = tmp_path / "roles.yaml"
+    p.write_text(yaml.safe_dump(case))
+    record = read_path(p, today=TODAY)
+    assert {(m.lesion_id, m.role) for m in record.measurements if m.role} == {
+        ("L1", "target"),
+        ("L2", "target"),
+        ("L2", "non_target"),
+    }
+    lines = assess_with_response(record, as_of=TODAY)[1].lines
+    first, second = lines
+    assert {t.lesion_id for t, _ in first.targets} == {"L1", "L2"} and first.baseline_sum == 60
+    assert {t.lesion_id for t, _ in second.targets} == {"L1"} and second.baseline_sum == 45  # not 45 + 5 mm
+    assert "L2" in {n.lesion_id for n in second.non_targets}
+
+
+def test_stated_targets_beyond_the_recist_limits_are_kept_with_a_note(tmp_path: Path) -> None:
+    """RECIST 1.1 §4.2: at most 2 targets per organ. Three stated liver targets stay as the record states them (the
+    radiologist's choice), and the line says they break the rule."""
+    case = {**CASE, "id": "recist-three-liver"}
+    ms = [dict(x) for x in CASE["measurements"][:2]]
+    ms.append({"lesion": "L3", "site": "liver", "date": "2024-01-08", "size_mm": 15})
+    for x in ms:
+        x["role"] = "target"
+    case["measurements"] = ms + [dict(x) for x in CASE["measurements"][2:4]]
+    p = tmp_path / "three.yaml"
+    p.write_text(yaml.safe_dump(case))
+    first = assess_with_response(read_path(p, today=TODAY), as_of=TODAY)[1].lines[0]
+    assert first.baseline_sum == 75
+    assert any("3 stated targets in liver" in n and "at most 2 per organ" in n for n in first.notes)

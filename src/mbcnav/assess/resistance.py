@@ -122,11 +122,15 @@ def assess_resistance(
         and any(_endocrine(c) for c in first_line.courses)
         and first_line.reason_stopped == "progression"
     ):
-        if first_line.start is None or first_line.end is None:
+        # ABC4: time on first-line *endocrine* therapy, so from the first endocrine course of the line, not from the
+        # line's start (chemotherapy + anti-HER2 first, endocrine maintenance added months later)
+        starts = [c.start for c in first_line.courses if _endocrine(c) and c.start is not None]
+        line_et_start = min(starts, key=lambda d: d.earliest) if starts else None
+        if line_et_start is None or first_line.end is None:
             unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
         else:
             side = _side(
-                interval(first_line.start, first_line.end),
+                interval(line_et_start, first_line.end),
                 config.first_line_primary_resistance_months,
                 limit_inclusive_below=False,
             )
@@ -135,7 +139,7 @@ def assess_resistance(
                     (
                         "primary",
                         f"progression within 6 months of first-line endocrine therapy "
-                        f"({first_line.start} to {first_line.end})",
+                        f"({line_et_start} to {first_line.end})",
                     )
                 )
             elif side == "above":
@@ -143,7 +147,7 @@ def assess_resistance(
                     (
                         "secondary",
                         f"progression after >=6 months of first-line endocrine therapy "
-                        f"({first_line.start} to {first_line.end})",
+                        f"({line_et_start} to {first_line.end})",
                     )
                 )
             else:

@@ -55,6 +55,28 @@ def _earliest(dates: list[PartialDate | None]) -> PartialDate | None:
     return min(known, key=lambda d: d.earliest) if known else None
 
 
+# AJCC 8th ch. 48: the pathological stage (surgery first) supersedes the clinical one; after neoadjuvant therapy the
+# clinical stage stays the stage and ypTNM only describes the response, so it ranks last.
+_INITIAL_PREFERENCE = {"pathological": 0, "clinical": 1, "unknown": 2, "post_therapy": 3}
+
+
+def _initial_group(record: Record, first_metastasis: PartialDate | None) -> tuple[str | None, str | None]:
+    """The stage group at first diagnosis (and its staging type): among the non-IV stage groups dated before the first
+    metastasis (all of them when that date is unknown), the pathological one, else the clinical one, the earliest of
+    its kind. A TNM M0 category alone names no group."""
+    groups = [
+        g
+        for g in record.stage_groups
+        if g.group != "IV"
+        and (first_metastasis is None or g.date is None or g.date.earliest < first_metastasis.earliest)
+    ]
+    if not groups:
+        return None, None
+    far = PartialDate.parse("9999").earliest
+    best = min(groups, key=lambda g: (_INITIAL_PREFERENCE[g.staging_type], g.date.earliest if g.date else far))
+    return best.group, best.staging_type
+
+
 def assess_stage(record: Record) -> StageResult:
     """Stage IV when any source says M1: a stage group IV, an M1 category, or a distant secondary cancer condition.
 
@@ -90,10 +112,7 @@ def assess_stage(record: Record) -> StageResult:
             "regional (N) or distant (M1) cannot be told"
         )
     first = _earliest([e.date for e in evidence])
-    initial = None
-    if not_met:
-        earliest_non = min(not_met, key=lambda e: e.date.earliest if e.date else PartialDate.parse("9999").earliest)
-        initial = earliest_non.text.split()[2] if earliest_non.text.startswith("stage group") else None
+    initial, initial_type = _initial_group(record, first)
 
     groups_seen = [e for e in not_met if e.text.startswith("stage group") and e.date is not None]
     for i, a in enumerate(groups_seen):
@@ -118,7 +137,7 @@ def assess_stage(record: Record) -> StageResult:
         parts = "; ".join(f"{e.text} ({e.source}{', ' + str(e.date) if e.date else ''})" for e in evidence[:4])
         basis = f"AJCC 8th: any M1 is stage IV — {parts}"
         if initial and initial != "IV":
-            basis += f"; initial stage {initial} before distant relapse"
+            basis += f"; initial stage {initial} ({initial_type}) before distant relapse"
         return StageResult("IV", basis, True, first, tuple(evidence), tuple(conflicts), initial)
 
     if not_met:

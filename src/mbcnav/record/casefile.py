@@ -963,6 +963,8 @@ class _Builder:
         }
         if m.get("method"):
             res["method"] = {"text": m["method"]}
+        if m.get("role"):  # the role at this assessment: a later line's baseline may re-select targets (RECIST §4.2)
+            res["extension"] = [{"url": f"{MBCNAV_SD}/recist-role", "valueCode": m["role"].replace("_", "-")}]
         if "size_mm" in m and status == "measured":
             axis = m.get("axis", "long")
             comp_code = (

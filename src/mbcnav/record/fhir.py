@@ -971,6 +971,7 @@ class _Reader:
                 self.source(item),
                 "measured",
                 markers.slice_thickness(res),
+                _stated_role(res),
             )
         )
 
@@ -984,7 +985,17 @@ class _Reader:
         size = 0.0 if status in ("absent", "merged") else (5.0 if status == "too_small" else None)
         method = next(iter(texts(res.get("method"))), None)
         out["measurements"].append(
-            TumorMeasurement(lesion_id, site, when, size, "long", method, self.source(item), status)  # type: ignore[arg-type]
+            TumorMeasurement(
+                lesion_id,
+                site,
+                when,
+                size,
+                "long",
+                method,
+                self.source(item),
+                status,  # type: ignore[arg-type]
+                role=_stated_role(res),
+            )
         )
 
     def obs_visceral_crisis(self, item: Located, when: PartialDate | None, out: dict[str, Any]) -> None:
@@ -1371,3 +1382,13 @@ def record_from_resources(
 
 
 __all__ = ["LOINC", "record_from_resources"]
+
+
+def _stated_role(res: dict[str, Any]) -> Any:
+    """The RECIST role an assessment Observation states for its lesion (mbcnav recist-role extension), or None."""
+    for ext in _list(res.get("extension")):
+        if not isinstance(ext, dict) or ext.get("url") != RECIST_ROLE_EXT:
+            continue
+        if ext.get("valueCode") in ("target", "non-target"):
+            return ext["valueCode"].replace("-", "_")
+    return None

@@ -204,6 +204,9 @@ class TumorMeasurement:
     source: Source
     status: LesionStatus = "measured"
     slice_thickness_mm: float | None = None
+    # RECIST 1.1 §4.2: the role the record gives the lesion at this assessment; a new line's baseline may re-select
+    # targets, so a role stated here outranks the lesion's standing role (Lesion.role) at this baseline
+    role: Literal["target", "non_target"] | None = None
 
 
 @dataclass(frozen=True, slots=True)

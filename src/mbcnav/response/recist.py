@@ -185,6 +185,7 @@ class _Reading:
 
     size: float | None
     status: str
+    role: str | None = None  # the role the record states for the lesion at this assessment
 
 
 def _readings(measurements: tuple[TumorMeasurement, ...], cfg: ResponseConfig) -> dict[date, dict[str, _Reading]]:
@@ -199,8 +200,9 @@ def _readings(measurements: tuple[TumorMeasurement, ...], cfg: ResponseConfig) -
         out[d] = {}
         for lid, ms in lesions.items():
             statuses = {m.status for m in ms}
+            role = next((m.role for m in ms if m.role is not None), None)
             if "unequivocal_progression" in statuses:
-                out[d][lid] = _Reading(None, "unequivocal_progression")
+                out[d][lid] = _Reading(None, "unequivocal_progression", role)
                 continue
             sizes = []
             for m in ms:
@@ -213,9 +215,9 @@ def _readings(measurements: tuple[TumorMeasurement, ...], cfg: ResponseConfig) -
             if sizes:
                 total = round(sum(sizes), 1)
                 status = "absent" if total == 0 else ("present" if statuses == {"present"} else "measured")
-                out[d][lid] = _Reading(total, status)
+                out[d][lid] = _Reading(total, status, role)
             else:
-                out[d][lid] = _Reading(None, "present" if "present" in statuses else "unknown")
+                out[d][lid] = _Reading(None, "present" if "present" in statuses else "unknown", role)
     return out
 
 
@@ -228,15 +230,17 @@ def select_targets(
 ) -> tuple[list[tuple[LesionInfo, float]], list[LesionInfo], list[str]]:
     """RECIST 1.1 §4.2: targets as stated by the record, or else the largest measurable lesions (up to 5, at most 2
     per organ); all other lesions (including pathological nodes 10-<15 mm and irradiated lesions) are non-targets.
-    Nodes under 10 mm short axis are normal and not followed."""
+    Nodes under 10 mm short axis are normal and not followed. A role stated at this baseline's assessment outranks
+    the lesion's standing role: a new line's baseline may re-select its targets."""
     notes: list[str] = []
     measurable: list[tuple[LesionInfo, float]] = []
     non_targets: list[LesionInfo] = []
-    stated = {lid for lid, info in infos.items() if info.role == "target" and lid in baseline}
+    roles = {lid: r.role if r.role is not None else infos[lid].role for lid, r in baseline.items()}
+    stated = {lid for lid, role in roles.items() if role == "target"}
     for lid, reading in baseline.items():
         info = infos[lid]
         size = reading.size
-        if info.lymph_node and size is not None and size < cfg.node_normal_below_mm and info.role != "target":
+        if info.lymph_node and size is not None and size < cfg.node_normal_below_mm and roles.get(lid) != "target":
             continue  # normal node (RECIST 1.1 §4.1)
         threshold = cfg.node_measurable_min_mm if info.lymph_node else cfg.measurable_min_mm
         is_measurable = size is not None and reading.status == "measured" and size >= threshold and not info.irradiated
@@ -259,6 +263,7 @@ def select_targets(
         else:
             non_targets.append(info)
     if stated:
+        notes += _stated_over_limits(measurable, cfg)
         return measurable, non_targets, notes
     measurable.sort(key=lambda x: (-x[1], x[0].lesion_id))
     targets: list[tuple[LesionInfo, float]] = []
@@ -270,6 +275,23 @@ def select_targets(
         else:
             non_targets.append(info)
     return targets, non_targets, notes
+
+
+def _stated_over_limits(targets: list[tuple[LesionInfo, float]], cfg: ResponseConfig) -> list[str]:
+    """RECIST 1.1 §4.2 allows at most 5 targets, 2 per organ: stated targets beyond that are kept as the record
+    states them (the radiologist's choice), with a note a reader can act on."""
+    notes: list[str] = []
+    if len(targets) > cfg.max_targets:
+        notes.append(f"{len(targets)} stated targets: RECIST 1.1 §4.2 allows at most {cfg.max_targets}")
+    per_organ: dict[str, int] = defaultdict(int)
+    for info, _ in targets:
+        per_organ[info.organ] += 1
+    for organ, n in sorted(per_organ.items()):
+        if n > cfg.max_targets_per_organ:
+            notes.append(
+                f"{n} stated targets in {organ}: RECIST 1.1 §4.2 allows at most {cfg.max_targets_per_organ} per organ"
+            )
+    return notes
 
 
 def _measurable_only(
