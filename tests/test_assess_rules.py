@@ -297,9 +297,9 @@ def test_first_line_resistance(end: str, want: str) -> None:
 
 
 def test_first_line_resistance_counts_from_the_endocrine_course_not_the_line_start() -> None:
-    """ESO-ESMO ABC4: time on first-line endocrine therapy. A HER2+ first line that adds letrozole as maintenance four months
-    after docetaxel + trastuzumab, and progresses 4.5 months into letrozole, is primary resistance, although the line
-    itself ran 8.5 months."""
+    """ESO-ESMO ABC4: time on first-line endocrine therapy. A HER2+ first line that adds letrozole as maintenance
+    four months after docetaxel + trastuzumab, and progresses 4.5 months into letrozole, is primary resistance,
+    although the line itself ran 8.5 months."""
     her2_hr = [receptor("ER", percent=90), receptor("PR", percent=50), receptor("HER2", ihc_score="3+")]
     therapies = [
         drug("docetaxel", "2020-01-01", "2020-05-01", setting="metastatic", reason="completed", ongoing=False),

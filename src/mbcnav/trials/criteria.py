@@ -44,7 +44,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.9.0"
+PARSER_VERSION = "2.10.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -107,6 +107,23 @@ _TRANSLATE = str.maketrans(
     }
 )
 _ESCAPE = re.compile(r"\\(?=[^\w\s])")
+# HTML character references left in some registry texts ("ER/PgR \&lt;1%"): read as the character, padded with
+# spaces to the reference's length so offsets hold
+_ENTITIES = {
+    "&lt;": "<",
+    "&gt;": ">",
+    "&le;": "≤",
+    "&ge;": "≥",
+    "&amp;": "&",
+    "&#39;": "'",
+    "&#34;": '"',
+    "&quot;": '"',
+}
+_ENTITY = re.compile("|".join(map(re.escape, _ENTITIES)))
+
+
+def _entity(m: re.Match[str]) -> str:
+    return _ENTITIES[m.group(0)].ljust(len(m.group(0)))
 
 
 # "18 years-of-age": the hyphenated form of "years of age" (same length, so offsets hold)
@@ -118,7 +135,7 @@ def _normalise(text: str) -> str:
     low = text.lower()
     if len(low) != len(text):
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    return _YEARS_OF_AGE.sub(" of ", _ESCAPE.sub(" ", low.translate(_TRANSLATE)))
+    return _YEARS_OF_AGE.sub(" of ", _ESCAPE.sub(" ", _ENTITY.sub(_entity, low).translate(_TRANSLATE)))
 
 
 _NUM = r"(?:\d{1,3}|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a single|single)"
@@ -1146,6 +1163,7 @@ _TESTING = re.compile(
     r"\b(?:test(?:ing|ed)?|screen(?:ing|ed)?|assess(?:ment|ed)?|determin\w*|evaluat\w*)\s+(?:for|of)\s+(?:\w+\s+){0,3}$"
 )
 _PDL1 = _w(r"pd-?l1")
+_ANDROGEN_RECEPTOR = re.compile(_CUES["androgen_receptor"])
 _CPS = re.compile(
     r"\b(?:cps|"
     rf"combined positive score)\b\s*(?:\(cps\)\s*)?(?:score\s*)?(?:of\s*)?(?P<op>{_CMP})?\s*(?P<n>\d+(?:\.\d+)?)"
@@ -1468,7 +1486,8 @@ def _find_receptors(s: str) -> list[_Hit]:
         cue = f'"{m.group(0).strip()}"'
         if _EITHER.match(s, m.end()):
             continue  # "HER2 positive or negative"
-        if _HER2_ALT.match(s, m.end()) and re.match(r"\+|\(\+\)|positive|pos|over|ampl|enriched", st):
+        alt = _HER2_ALT.match(s, m.end())
+        if alt and re.match(r"\+|\(\+\)|positive|pos|over|ampl|enriched", st) and not re.search(r"low$", alt.group(0)):
             continue  # "HER2-positive or HER2-expressing", "overexpressed/amplified/mutant": broader than positive
         if re.match(r"mutant|mutated|mutation|activating", st):
             continue  # a biomarker (ERBB2 mutation), found by the biomarker finder
@@ -2164,6 +2183,9 @@ def _find_biomarkers(s: str, doc: _Doc) -> list[_Hit]:
             end = m.end() + am.end()
         found: dict[str, Any] = {"gene": "/".join(genes), "state": state, "origin": origin}
         hits.append(_Hit("biomarker", found, m.start(), end, cue=f'"{s[m.start() : end].strip()}"', ctx_types="bio"))
+    for m in _ANDROGEN_RECEPTOR.finditer(s):  # a protein marker by IHC, not a gene state (criteria_cues.yaml)
+        found = {"gene": "AR", "state": "positive", "origin": "any"}
+        hits.append(_Hit("biomarker", found, m.start(), m.end(), cue=f'"{m.group(0).strip()}"', ctx_types="bio"))
     # ERBB2 / HER2 mutation
     for m in re.finditer(
         r"\bher[- ]?2\s*-?\s*(?:activating\s+)?(?:mutant|mutated|mutations?)\b|\bactivating her2 mutations?\b", s
@@ -2762,8 +2784,41 @@ def _conjunction(scan: _Scan) -> None:
                 break
 
 
+# between two receptor statuses of one criterion: an alternative ("TNBC or ER-low", "HER2-positive or HER2-low") or
+# the same option ("HR+/HER2-"); a parenthesis between them is a definition ("TNBC (ER/PgR <1%) or ER-low")
+_RECEPTOR_OR = re.compile(_CUES["receptor_or"])
+_RECEPTOR_SAME = re.compile(_CUES["receptor_same"])
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+def _receptor_alternatives(req: list[Constraint], s: str, offset: int) -> Constraint | None:
+    """Required receptor statuses that contradict each other, joined by "or": one `receptor_any` constraint whose
+    options are the groups between the "or"s ("HR+/HER2- or TNBC": [HR+, HER2-] | [TNBC]). None when any boundary
+    between two statuses is not a plain "or" or "/" (a comma list, "and", other words): then the statuses stay
+    unread, as before (cohorts)."""
+    members = sorted(req, key=lambda c: c.span)
+    options: list[list[Constraint]] = [[]]
+    for i, c in enumerate(members):
+        if i:
+            between = _PARENS.sub(" ", s[members[i - 1].span[1] - offset : c.span[0] - offset])
+            if _RECEPTOR_OR.fullmatch(between):
+                options.append([])
+            elif not _RECEPTOR_SAME.fullmatch(between):
+                return None
+        options[-1].append(c)
+    if len(options) < 2:
+        return None
+    first, last = members[0], members[-1]
+    params = {"options": [[{"type": c.type, "params": c.params} for c in option] for option in options]}
+    cue = f'one of the receptor groups "{s[first.span[0] - offset : last.span[1] - offset]}"'
+    return replace(first, type="receptor_any", params=params, span=(first.span[0], last.span[1]), cue=cue)
+
+
 # "X either alone or in combination with Y": Y is X's partner, not an alternative (criteria_cues.yaml)
 _PARTNER = re.compile(_CUES["partner_drug"])
+
+
+_DEFINITION_REACH = 80  # characters after an HR-level status in which ER/PR details define it
 
 
 def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
@@ -2810,6 +2865,30 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
             for c in out
             if not (c.type == "hr_status" and "receptor" in c.params and (c.polarity, c.params["status"]) in hr_level)
         ]
+    # "hormone receptor (HR) positive [ER+/PR+, ER+/PR- or ER-/PR+]": the ER/PR combinations right after an HR-level
+    # status (same sentence) spell out what it means, negatives included; they are not requirements of their own
+    levels = [c for c in out if c.type == "hr_status" and "receptor" not in c.params]
+    out = [
+        c
+        for c in out
+        if not (
+            c.type == "hr_status"
+            and "receptor" in c.params
+            and any(
+                h.polarity == c.polarity
+                and 0 <= c.span[0] - h.span[1] <= _DEFINITION_REACH
+                and not re.search(r"[.;]", s[h.span[1] - offset : c.span[0] - offset])
+                for h in levels
+            )
+        )
+    ]
+    # receptor statuses that contradict each other in one criterion are alternatives (cohorts): not kept
+    req = [c for c in out if c.type in _RECEPTOR and c.polarity == "required"]
+    if _receptor_clash([(c.type, c.params) for c in req]):
+        either = _receptor_alternatives(req, s, offset)
+        out = [c for c in out if not (c.type in _RECEPTOR and c.polarity == "required")]
+        if either is not None:
+            out.insert(0, either)
     # TNBC says HR-negative and HER2-negative already
     tn = {c.polarity for c in out if c.type == "tnbc"}
     if tn:
@@ -2818,17 +2897,6 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
             for c in out
             if not (c.type in ("hr_status", "her2_status") and c.params["status"] == "negative" and c.polarity in tn)
         ]
-    # receptor statuses that contradict each other in one criterion are alternatives (cohorts): not kept
-    req = [c for c in out if c.type in _RECEPTOR and c.polarity == "required"]
-    hr = {c.params["status"] for c in req if c.type == "hr_status"}
-    her2 = {c.params["status"] for c in req if c.type == "her2_status"}
-    if any(c.type == "tnbc" for c in req):
-        hr.add("negative")
-        her2.add("negative")
-    if any(c.type == "her2_low" for c in req):
-        her2.add("negative")
-    if len(hr) > 1 or len(her2) > 1:
-        out = [c for c in out if not (c.type in _RECEPTOR and c.polarity == "required")]
     # required therapies / line counts / biomarkers joined by "or" are alternatives: not kept
     for typ in ("prior_therapy", "prior_lines", "biomarker", "advanced_disease"):
         reqs = sorted((c for c in out if c.type == typ and c.polarity == "required"), key=lambda c: c.span)
@@ -2855,6 +2923,19 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
 
 
 # ------------------------------------------------------------------------------------------------ document
+
+
+def _receptor_clash(statuses: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Receptor statuses (type, params) that cannot all hold for one patient (TNBC is HR- and HER2-negative,
+    HER2-low is HER2-negative)."""
+    hr = {p["status"] for t, p in statuses if t == "hr_status"}
+    her2 = {p["status"] for t, p in statuses if t == "her2_status"}
+    if any(t == "tnbc" for t, _ in statuses):
+        hr.add("negative")
+        her2.add("negative")
+    if any(t == "her2_low" for t, _ in statuses):
+        her2.add("negative")
+    return len(hr) > 1 or len(her2) > 1
 
 
 def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
@@ -2885,15 +2966,18 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
     # the same receptor family required with incompatible values in different criteria: cohorts, not all required
     # (a criterion whose cohort is named keeps its own: the matcher applies it to that cohort only, trials/cohorts.py)
     req = [c for i, c in all_c if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None]
-    hr = {c.params["status"] for c in req if c.type == "hr_status"}
-    her2 = {c.params["status"] for c in req if c.type == "her2_status"}
-    if any(c.type == "tnbc" for c in req):
-        hr.add("negative")
-        her2.add("negative")
-    if any(c.type == "her2_low" for c in req):
-        her2.add("negative")
-    if len(hr) > 1 or len(her2) > 1:
+    if _receptor_clash([(c.type, c.params) for c in req]):
         drop.update(id(c) for c in req)
+    # a receptor group required elsewhere that fits none of a criterion's alternatives ("HR+/HER2-" beside "TNBC or
+    # ER-low"): cohorts again, neither is kept
+    for _, r in all_c:
+        if r.type != "receptor_any" or r.polarity != "required":
+            continue
+        options = [[(o["type"], o["params"]) for o in option] for option in r.params["options"]]
+        clash = [c for c in req if all(_receptor_clash([(c.type, c.params), *o]) for o in options)]
+        if clash:
+            drop.update(id(c) for c in clash)
+            drop.add(id(r))
     # numeric bounds required in several criteria that cannot all hold (adult vs paediatric cohorts ...)
     for typ in ("age", "ecog", "karnofsky"):
         cs = [c for _, c in all_c if c.type == typ and c.polarity == "required"]

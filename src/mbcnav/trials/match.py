@@ -65,6 +65,19 @@ def check(c: Constraint, p: PatientView) -> Check:
         if kind == "locally_advanced_unresectable" and met:
             return result(False, "metastatic (stage IV), not only locally advanced")
         return result(met, f"metastatic = {_yn(met)} ({p.basis.get('metastatic', '')[:120]})")
+    if t == "receptor_any":  # one of several receptor groups ("TNBC or ER-low"): met by any option it fully meets
+        verdicts: list[bool | None] = []
+        said: list[str] = []
+        for option in params["options"]:
+            parts = [check(Constraint(o["type"], "required", o["params"], c.span, c.cue), p) for o in option]
+            oks = [x.ok for x in parts]
+            verdicts.append(False if False in oks else (True if all(oks) else None))
+            said.append(" and ".join(x.evidence for x in parts))
+        has = True if True in verdicts else (False if all(v is False for v in verdicts) else None)
+        return result(has, f"one of {len(verdicts)} receptor groups: " + " | ".join(dict.fromkeys(said)))
+    if t == "hr_status" and params.get("level") == "low":  # ER-low: 1-10% (ASCO/CAP 2020)
+        er = f.get("er")
+        return result(None if er is None else er == "low", f"ER = {_yn(er)} ({p.basis.get('group', '')})")
     if t == "hr_status":
         hr = f.get("hr_positive")
         has = None if hr is None else (hr == (params.get("status") == "positive"))

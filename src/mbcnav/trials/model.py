@@ -13,6 +13,7 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "her2_status",
     "her2_low",
     "tnbc",
+    "receptor_any",  # receptor groups joined by "or" ("TNBC or ER-low"): params options = [[{type, params}, ...], ...]
     "prior_lines",
     "prior_therapy",
     "brain_mets",

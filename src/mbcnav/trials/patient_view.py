@@ -41,6 +41,10 @@ class PatientView:
     # the assessment's visceral-crisis status (assess/visceral.py) and its evidence
     visceral_crisis: str | None = None
     visceral_evidence: tuple[str, ...] = ()
+    # progressing now (the latest line stopped for progression, or the latest disease status since the current line
+    # started says progression), with its evidence; None: the record does not say
+    progressing_now: bool | None = None
+    progressing_evidence: str = ""
 
     @classmethod
     def of(cls, a: Assessment) -> PatientView:
@@ -62,6 +66,7 @@ class PatientView:
             and re.search(r"brain|cerebr|srs|stereotactic radiosurg|crani", f"{t.description} {t.site or ''}", re.I)
             for t in a.record.local_treatments
         )
+        now = _progressing_now(a)
         return cls(
             facts,
             basis,
@@ -75,4 +80,30 @@ class PatientView:
             a.as_of,
             visceral_crisis=a.visceral_crisis.status if a.visceral_crisis is not None else None,
             visceral_evidence=a.visceral_crisis.evidence if a.visceral_crisis is not None else (),
+            progressing_now=now[0],
+            progressing_evidence=now[1],
         )
+
+
+def _progressing_now(a: Assessment) -> tuple[bool | None, str]:
+    """Is the disease progressing now? Yes when the latest line for advanced disease stopped for progression (no
+    new line since), or the latest disease status dated since the current line started says progression; no when
+    that status says stable, responding or no evidence of disease, or when no line has been given (a relapse before
+    any therapy is not progression on it); otherwise unknown."""
+    last = a.lines[-1] if a.lines else None
+    if last is None:
+        return False, "no line of therapy for advanced disease yet"
+    if not last.ongoing:
+        if last.reason_stopped == "progression":
+            return True, f"line {last.number} ({', '.join(last.drugs)}) stopped for progression ({last.end})"
+        return None, f"line {last.number} stopped: {last.reason_stopped or 'reason not recorded'}"
+    since = last.start.earliest if last.start is not None else None
+    dated = [(s.date.earliest, s) for s in a.record.disease_statuses if s.date is not None]
+    statuses = sorted(((d, s) for d, s in dated if since is None or d >= since), key=lambda x: x[0])
+    if not statuses:
+        return None, f"no disease status recorded since line {last.number} started ({last.start})"
+    latest = statuses[-1][1]
+    if latest.status == "undetermined":
+        return None, f"latest disease status undetermined ({latest.date})"
+    said = latest.status.replace("_", " ")
+    return latest.status == "progression", f"latest disease status on line {last.number}: {said} ({latest.date})"

@@ -22,8 +22,10 @@ TYPES: tuple[str, ...] = ("standard_therapy",)
 class _Table:
     some: re.Pattern[str]
     all: re.Pattern[str]
+    now: re.Pattern[str]
     last: re.Pattern[str]
     last_intolerance: re.Pattern[str]
+    all_declined: re.Pattern[str]
 
 
 @cache
@@ -38,7 +40,14 @@ def _table() -> _Table:
             r"\b(?:" + "|".join(f"(?:{p}{obj})" if p.endswith("standard") else f"(?:{p})" for p in raw[key]) + r")"
         )
 
-    return _Table(alt("some"), alt("all"), alt("last"), re.compile(raw["last_intolerance"]))
+    return _Table(
+        alt("some"),
+        alt("all"),
+        alt("now"),
+        alt("last"),
+        re.compile(raw["last_intolerance"]),
+        re.compile(raw["all_declined"]),
+    )
 
 
 def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
@@ -46,6 +55,10 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     if section != "inclusion" or negated:
         return []
     t = _table()
+    now = t.now.search(text)
+    if now is not None:
+        span = (offset + now.start(), offset + now.end())
+        return [Constraint("standard_therapy", "required", {"now": True}, span, "progressing now (oligoprogression)")]
     every = t.all.search(text)
     some = t.some.search(text)
     if every is None and some is None:
@@ -58,6 +71,8 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     hits = [m for m in (every, some) if m is not None]
     start, end = min(m.start() for m in hits), max(m.end() for m in hits)
     params = {"some": some is not None, "all": every is not None}
+    if every is not None and t.all_declined.search(text):
+        params["or_declined"] = True
     what = " or ".join(
         label
         for label, on in (
@@ -73,6 +88,8 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     """Whether the patient meets the standard-therapy requirement (None: unknown), with the evidence."""
+    if c.params.get("now"):
+        return p.progressing_now, p.progressing_evidence or "progressing now: not recorded"
     if c.params.get("last"):
         return _last_line(p, bool(c.params.get("intolerance")))
     answers: list[bool | None] = []
@@ -94,7 +111,8 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         # "consider") means standard options remain. Its silence does not prove the opposite (a patient stable on
         # her current line is offered no new one), so "no line offered" leaves the criterion to a person.
         ex = p.options_exhausted
-        answers.append(False if ex is False else None)
+        # "... or declined by the patient": remaining options do not settle it
+        answers.append(False if ex is False and not c.params.get("or_declined") else None)
         evidence.append(
             "standard options: not evaluated"
             if ex is None
@@ -113,6 +131,8 @@ def _last_line(p: PatientView, intolerance: bool) -> tuple[bool | None, str]:
     if stopped is None:
         return False, "no line of therapy for advanced disease recorded"
     if stopped == "ongoing":
+        if p.progressing_now:  # progressing on the current line, the next one not yet started
+            return True, p.progressing_evidence
         return False, "the latest line is ongoing, with no progression recorded on it"
     if stopped == "progression":
         return True, "the latest line stopped for progression"
