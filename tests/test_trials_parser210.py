@@ -41,6 +41,7 @@ HR_POS = "07-her2-low-after-cdk46"  # ER+/HER2 2+ ISH-negative, progressed on fu
 TNBC = "10-receptor-discordance"  # triple-negative liver relapse of an ER+ primary
 ER_LOW = "08-er-low"
 HER2_POS = "04-her2-positive-brain"
+CAPECITABINE = "11-ecog-3"
 
 
 # ------------------------------------------------------------------------------------------------ receptor groups
@@ -182,6 +183,46 @@ def test_no_conventional_therapy_is_no_standard_option_left_unless_the_patient_m
     assert of([c], "standard_therapy") == [{"some": False, "all": True, "or_declined": True}]
     # options remain for her, but she may decline them: the record cannot settle it
     assert evaluate_criterion(c, view(HR_POS)).verdict == "unknown"
+
+
+# ---------------------------------------------------------------------------------------- what the record rules out
+
+
+def test_a_rule_for_another_tumour_type_does_not_bind_a_breast_cancer_patient() -> None:
+    for sentence in (
+        q("NCT01174121", "Patients with metastatic colorectal cancer must have received oxaliplatin or irinotecan."),
+        q("NCT01174121", "Patients with hepatocellular carcinoma must have received sorafenib (Nexavar(R))"),
+    ):
+        c = inc(sentence)[0]
+        r = evaluate_criterion(c, view(HR_POS))
+        assert (r.verdict, r.not_applicable) == ("met", True), sentence
+    # a subject that names breast is not another tumour type; nor is a metastatic site
+    breast = "Patients with breast and ovarian cancer must be refractory to both first- and second-line treatments"
+    assert not of(inc(q("NCT01174121", breast)), "subgroup")
+    assert not of(inc("Patients with lung metastases must have adequate pulmonary function"), "subgroup")
+
+
+def test_hypersensitivity_to_drugs_never_given_does_not_apply() -> None:
+    c = exc(q("NCT06525766", "History of severe hypersensitivity reactions to fluorouracil or capecitabine"))[0]
+    (params,) = of([c], "comorbidity")
+    assert sorted(params["drugs"]) == ["capecitabine", "fluorouracil"]
+    assert verdict(c, "06-germline-brca2") == "not_met"  # never had either
+    assert verdict(c, CAPECITABINE) == "unknown"  # she had capecitabine: whether it caused a reaction, ask
+    # a drug the catalogue does not know, an excipient or a class leaves it unread (the record cannot rule it out)
+    c = exc(
+        q(
+            "NCT01174121",
+            "History of severe immediate hypersensitivity reaction to cyclophosphamide, fludarabine, or aldesleukin.",
+        )
+    )[0]
+    assert "drugs" not in of([c], "comorbidity")[0]
+
+
+def test_an_immune_related_adverse_event_needs_a_checkpoint_inhibitor() -> None:
+    c = exc(q("NCT05107674", "Patients who experienced Grade 3 or higher irAEs with prior immunotherapy."))[0]
+    assert of([c], "comorbidity")[0]["condition"] == "immune_related_adverse_event"
+    assert verdict(c, HR_POS) == "not_met"  # no checkpoint inhibitor in her therapy list
+    assert verdict(c, "05-tnbc-pdl1-cps-high") == "unknown"  # on pembrolizumab: ask at screening
 
 
 @needs_corpus

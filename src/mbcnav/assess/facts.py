@@ -23,6 +23,7 @@ FACTS: dict[str, str] = {
     "her2": "HER2 result: 0, ultralow, 1+, 2+/ISH-, 2+/ISH+, 2+/ISH-unknown, 3+, negative, positive",
     "her2_category": "positive, low, ultralow, zero, negative_unspecified",
     "sex": "female, male, other",
+    "cancer_type": "the cancer mbcnav follows: breast (a trial rule for another tumour type does not bind the patient)",
     "menopausal_status": "pre, peri, post (assessed: record, oophorectomy, age >= 60, labs); unknown stays unknown",
     "age": "age in whole years at the assessment date",
     "pregnant": "pregnancy recorded (true/false)",
@@ -228,6 +229,7 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         )
     p = a.record.patient
     f["sex"] = None if p.sex == "unknown" else p.sex
+    f["cancer_type"] = "breast"  # mbcnav reads breast cancer records (record/fhir.py)
     # Menopausal status as assessed (recorded, oophorectomy, age >= 60, labs — assess/menopause.py); unknown stays
     # unknown and never counts as postmenopausal.
     meno = a.menopause

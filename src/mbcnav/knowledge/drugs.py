@@ -41,6 +41,13 @@ class Catalogue:
                 low = pattern.sub(" ", low)
         return found
 
+    def without_drugs(self, text: str) -> str:
+        """The text (normalised as `find` reads it) with every catalogue drug name blanked out: what else it says."""
+        low = " " + re.sub(r"[^a-z0-9/\-]+", " ", text.lower()) + " "
+        for pattern, _ in self._phrases:
+            low = pattern.sub(" ", low)
+        return low
+
     def has_class(self, drug: str, klass: str) -> bool:
         d = self.drugs.get(drug)
         return d is not None and klass in d.classes

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.knowledge.drugs import catalogue
 from mbcnav.terminology.comorbidities import comorbidity_names
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
@@ -38,6 +39,7 @@ class _Category:
     generic: bool  # read only when nothing named is in the criterion
     record: tuple[str, ...]
     related: tuple[str, ...]
+    presupposes: tuple[str, ...] = ()  # drug catalogue classes without which the condition cannot have arisen
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,12 @@ def _table() -> _Table:
                     bool(entry.get("generic", False)),
                     tuple(entry.get("record", ())),
                     tuple(entry.get("related", ())),
+                    tuple(entry.get("presupposes", ())),
                 )
             )
+    unknown_classes = sorted({k for c in cats for k in c.presupposes} - set(catalogue().classes))
+    if unknown_classes:
+        raise ValueError(f"screening.yaml presupposes drug classes missing from drugs.yaml: {unknown_classes}")
     known = set(comorbidity_names())
     unknown = sorted({n for c in cats for n in (*c.record, *c.related)} - known)
     if unknown:  # a record: / related: key the record reader can never produce would silently never answer
@@ -213,6 +219,8 @@ def _extras(text: str, h: _Hit) -> dict[str, Any]:
     if w is not None:
         n = w.group(1)
         out[w.group(2) + "s"] = int(n) if n.isdigit() else _NUMBERS[n]
+    if h.cat.name == "hypersensitivity" and (drugs := _named_drugs_only(text[h.end : sb])):
+        out["drugs"] = drugs
     if h.cat.name == "long_qt" and (q := _QTC.search(text, h.end, min(sb, h.end + 60))) is not None:
         out["qtc_ms"] = f"{_sym(q.group(1))} {q.group(2)}"
     g = _GRADE.search(text, max(sa, h.start - 30), min(sb, h.end + 80))
@@ -225,6 +233,25 @@ def _extras(text: str, h: _Hit) -> dict[str, Any]:
             up = g.group(6) in ("higher", "greater", "above", "more", "worse")
             out["grade"] = f"{'≥' if up else '≤'} {g.group(5)}"
     return out
+
+
+# what may stand between the drugs of "hypersensitivity reactions to X, Y, or Z" besides their names
+_DRUG_LIST_WORDS = frozenset(
+    {"to", "or", "and", "and/or", "either", "any", "of", "the", "their", "its", "reaction", "reactions", "severe"}
+    | {"known", "immediate", "history", "prior", "previous"}
+)
+
+
+def _named_drugs_only(after: str) -> list[str]:
+    """The catalogue drugs a hypersensitivity is to ("reactions to fluorouracil or capecitabine"), when the words
+    after the trigger name only catalogue drugs (a class, "study drug", "excipients" or a drug the catalogue does not
+    know leave it unread: []). The record's therapy list is complete, so a drug never given cannot have caused one."""
+    m = re.match(r"\s*(?:\w+\s+){0,2}?(?:to|with)\s+(.+)$", after)
+    if m is None:
+        return []
+    found = catalogue().find(m.group(1))
+    leftover = [w for w in catalogue().without_drugs(m.group(1)).split() if w not in _DRUG_LIST_WORDS]
+    return [] if leftover else found
 
 
 def _sym(op: str) -> str:
@@ -318,7 +345,18 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         # the record's primaries are the breast cancer being treated; a second primary is not recorded there
         return None, f"other malignancy: no second primary recorded (the breast cancer is not 'other'); {ASK}"
     if name == "hypersensitivity":
+        named = [str(d) for d in c.params.get("drugs", [])]
+        given = {th.drug for th in p.record.therapies}
+        if named and not given & set(named):
+            return False, f"hypersensitivity to {', '.join(named)}: never given (the record's therapy list)"
         return None, f"hypersensitivity: no allergies recorded; {ASK}"
+    if cat.presupposes:
+        cl = catalogue()
+        of_class = [th.drug for th in p.record.therapies if any(cl.has_class(th.drug, k) for k in cat.presupposes)]
+        known_drugs = all(th.drug in cl.drugs for th in p.record.therapies)
+        if not of_class and known_drugs:
+            what = " or ".join(cl.classes[k] for k in cat.presupposes)
+            return False, f"{label}: no {what} given (the record's therapy list), so none from it"
     own = [x for x in p.record.comorbidities if x.name in cat.record]
     related = [x for x in p.record.comorbidities if x.name in cat.related]
     if not own and not related:

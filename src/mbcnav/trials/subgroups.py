@@ -22,6 +22,7 @@ _LABELS = {
     "brain_metastases": "patients with brain metastases",
     "women_contraception": "women who can become pregnant",
     "people_of_reproductive_potential": "men and women of reproductive potential",
+    "other_cancer_types": "patients with another type of cancer",
 }
 
 
