@@ -116,6 +116,19 @@ def test_a_cheap_unknown_ranks_above_an_expensive_one(p07: PatientView, study: T
     assert lab.score > gene.score  # a blood test at screening settles the first; the second needs an assay
 
 
+def test_a_test_on_tissue_ranks_below_screening_visit_unknowns_even_with_more_criteria_met(
+    p07: PatientView, study: Trial
+) -> None:
+    """Judges grade a study whose required biomarker was never tested 1, not 2 (TREC convention): it ranks below a
+    study whose open items a screening visit settles, even when more of its decisive criteria are met."""
+    met = [crit("inclusion", c("hr_status", "required", status="positive")) for _ in range(4)]
+    visit = [crit("exclusion", c("comorbidity", "excluded", condition="serious_illness")) for _ in range(2)]
+    screening_only = match_trial(study, [met[0], *visit], p07)
+    needs_assay = match_trial(study, [*met, crit("inclusion", c("biomarker", "required", gene="AKT1"))], p07)
+    assert screening_only.verdict == needs_assay.verdict == "possibly_eligible"
+    assert screening_only.score > needs_assay.score
+
+
 def test_next_checks_cheapest_first_each_once() -> None:
     u = [Unknown("ESR1 status", "ESR1 test", 0.5), Unknown("ANC", "blood test", 0.1), Unknown("ALT", "blood test", 0.1)]
     assert next_checks(u) == ["blood test — ANC, ALT", "ESR1 test — ESR1 status"]
