@@ -225,6 +225,27 @@ def test_an_immune_related_adverse_event_needs_a_checkpoint_inhibitor() -> None:
     assert verdict(c, "05-tnbc-pdl1-cps-high") == "unknown"  # on pembrolizumab: ask at screening
 
 
+def test_cns_parenchymal_progression_needs_brain_metastases() -> None:
+    c = inc(
+        q(
+            "NCT05892068",
+            "Clinical and or radiological CNS parenchymal progression with no prior tucatinib (tucatinib naïve) in "
+            "patients with HER2 overexpressed/amplified breast cancer",
+        )
+    )[0]
+    assert of([c], "brain_mets")
+    assert verdict(c, HR_POS) == "not_met"  # no brain metastases recorded
+
+
+def test_her2_positivity_defined_by_the_study_is_her2_positive_but_its_absence_is_not() -> None:
+    c = inc("Participants must have HER2 positivity per the results of their most recent tumor tissue testing.")[0]
+    assert of([c], "her2_status") == [{"status": "positive"}]
+    c = inc("Participants with ERBB2 gene amplification in the absence of HER2 positivity are considered ineligible.")[
+        0
+    ]
+    assert not of([c], "her2_status")
+
+
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
     assert not_verbatim(QUOTES) == []

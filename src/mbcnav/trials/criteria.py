@@ -761,6 +761,9 @@ _POS_FOR = _w(r"positive for (?:estrogen|oestrogen|er|hormone)")
 _HER2 = r"(?:her[- ]?2(?:\s*/\s*neu)?|erbb2|her-2/neu|human epidermal growth factor receptor[- ]?2(?:\s*\(her2\))?)"
 _HER2_RE = _w(
     rf"(?P<unit>{_HER2})\s*+\)?\s*+(?:status\s*+(?:is\s*+|:\s*+)?)?(?:-\s*+)?(?P<st>\+(?!\d)|\(\+\)|\+\s?ve\b|positive|pos\b|"
+    # "HER2 positivity per the results of ... testing, defined as IHC 3+ ..." (NCT05514717); not "in the absence of
+    # HER2 positivity are ineligible", which no such word follows
+    r"positivity(?=\s+(?:per|as|defined|by|according|on|in)\b)|"
     r"over-?expressing|overexpression|over-?expressed|amplified|amplification|enriched|-(?=[\s/,;.)]|$|bc\b)|\(-\)|"
     r"-\s?ve\b|negative|neg\b|non-?amplified|not amplified|ultra-?low|low(?:-expressing)?|zero|null|0(?![\d+])|"
     r"mutant|mutated|mutations?|activating mutations?)"
@@ -991,7 +994,9 @@ _BRAIN = _w(
     r"(?:brain|cns|central nervous system|cerebral|intracranial|intra-cranial)(?:\s*(?:\(cns\)|/|or|and/or)\s*"
     r"(?:brain|cns|central nervous system|leptomeningeal|spinal cord)?)*\s*(?:metastas[ie]s|metastatic disease|mets|"
     r"metastatic lesions?|involvement|disease|lesions?)|metastas[ie]s\s+(?:to|in|of)\s+the\s+(?:brain|cns|"
-    r"central nervous system)|metastatic involvement of the (?:brain|central nervous system|cns)"
+    r"central nervous system)|metastatic involvement of the (?:brain|central nervous system|cns)|"
+    # "CNS parenchymal progression" (NCT05892068): brain metastases that progress
+    r"(?:brain|cns|central nervous system|intracranial)\s+(?:parenchymal\s+)?(?:progression|progressive disease)"
 )
 _LEPTO = _w(
     r"leptomeningeal(?:\s+(?:disease|metastas[ie]s|carcinomatosis|involvement|spread))?|carcinomatous meningitis|"
