@@ -246,6 +246,16 @@ def test_her2_positivity_defined_by_the_study_is_her2_positive_but_its_absence_i
     assert not of([c], "her2_status")
 
 
+def test_an_early_stage_written_after_the_disease_excludes_metastatic_disease() -> None:
+    c = inc(q("NCT05150652", "Pathologically confirmed invasive breast cancer, clinically stage I-II."))[0]
+    assert {"kind": "metastatic"} in of([c], "advanced_disease")
+    assert verdict(c, HR_POS) == "not_met"
+    # a nodal stage is not the stage of the disease; stage I-IV is any stage
+    c = exc(q("NCT06966700", "Metastatic (Stage IV) breast cancer or clinical node stage 3 (cN3) nodal involvement"))[0]
+    assert [k.polarity for k in c.constraints if k.type == "advanced_disease"] == ["excluded"]
+    assert not of(inc("Breast cancer stage I-IV"), "advanced_disease")
+
+
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
     assert not_verbatim(QUOTES) == []

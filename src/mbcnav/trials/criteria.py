@@ -1273,6 +1273,12 @@ def _find_drugs(s: str) -> Iterable[tuple[int, int, tuple[str, ...]]]:
 
 # "previously treated for early-stage breast cancer": its history, not the stage required (criteria_cues.yaml)
 _EARLY_HISTORY = re.compile(_CUES["early_stage_history"])
+# "invasive breast cancer, clinically stage I-II" (NCT05150652): the stage written after the disease
+_EARLY_AFTER = re.compile(
+    r"\bbreast\s+(?:cancer|carcinoma)\b\s*(?:,|\bof|\bat)?\s*(?:(?:clinical(?:ly)?|pathologic(?:al(?:ly)?)?|anatomic(?:al)?)\s+)?"
+    r"stage\s*(?:0|i{1,3}|[1-3])[abc]?(?:\s*(?:-|to|through|or|,|and|/)\s*(?:stage\s*)?(?:i{1,3}|[1-3])[abc]?)*+"
+    r"(?![\w-])(?!\s*(?:-|to|through|or|,|and|/)\s*(?:stage\s*)?(?:iv|4)\b)"
+)
 
 
 def _find_disease(s: str) -> list[_Hit]:
@@ -1331,7 +1337,7 @@ def _find_disease(s: str) -> list[_Hit]:
         hits.append(
             _Hit("advanced_disease", {"kind": "metastatic"}, m.start(), m.end(), cue=f'"{m.group(0)}"', inverted=True)
         )
-    for m in _EARLY.finditer(s):
+    for m in [*_EARLY.finditer(s), *_EARLY_AFTER.finditer(s)]:
         if _EARLY_HISTORY.search(s[max(0, m.start() - 50) : m.start()]):
             continue  # "previously treated for early-stage breast cancer": the history of the disease, not its stage
         hits.append(
