@@ -31,6 +31,11 @@ class Catalogue:
 
     def find(self, text: str) -> list[str]:
         """Catalogue drugs named in free text, longest name first so 'trastuzumab deruxtecan' is not 'trastuzumab'."""
+        return self.scan(text)[0]
+
+    def scan(self, text: str) -> tuple[list[str], str]:
+        """The catalogue drugs named in free text (as `find`) and the text, normalised, with their names blanked out:
+        what else it says."""
         low = " " + re.sub(r"[^a-z0-9/\-]+", " ", text.lower()) + " "
         found: list[str] = []
         for pattern, names in self._phrases:
@@ -39,14 +44,7 @@ class Catalogue:
                     if n not in found:
                         found.append(n)
                 low = pattern.sub(" ", low)
-        return found
-
-    def without_drugs(self, text: str) -> str:
-        """The text (normalised as `find` reads it) with every catalogue drug name blanked out: what else it says."""
-        low = " " + re.sub(r"[^a-z0-9/\-]+", " ", text.lower()) + " "
-        for pattern, _ in self._phrases:
-            low = pattern.sub(" ", low)
-        return low
+        return found, low
 
     def has_class(self, drug: str, klass: str) -> bool:
         d = self.drugs.get(drug)

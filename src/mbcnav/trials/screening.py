@@ -249,8 +249,8 @@ def _named_drugs_only(after: str) -> list[str]:
     m = re.match(r"\s*(?:\w+\s+){0,2}?(?:to|with)\s+(.+)$", after)
     if m is None:
         return []
-    found = catalogue().find(m.group(1))
-    leftover = [w for w in catalogue().without_drugs(m.group(1)).split() if w not in _DRUG_LIST_WORDS]
+    found, rest = catalogue().scan(m.group(1))
+    leftover = [w for w in rest.split() if w not in _DRUG_LIST_WORDS]
     return [] if leftover else found
 
 
