@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mbcnav.assess import assess
-from mbcnav.assess.labs import summarize_labs
+from mbcnav.assess.labs import display_number, summarize_labs
 from mbcnav.record.fhir import record_from_resources
 from mbcnav.record.labs import lab_table
 from mbcnav.record.model import Record
@@ -88,6 +88,25 @@ def test_bilirubin_in_umol_per_litre_with_range_converts_to_mg_dl() -> None:
     assert x.reference_range is not None and x.reference_range.high == pytest.approx(21.0 / 17.1, rel=1e-4)
     (s,) = summarize_labs(r, TODAY)
     assert s.times_uln == pytest.approx(70.0 / 21.0, abs=0.01) and s.flag == "high" and s.trend == "single"
+
+
+def test_converted_values_are_shown_to_three_significant_digits_and_kept_whole_in_json() -> None:
+    # fresh5 writer: "bilirubin ... 0.1754385–1.2280695 mg/dL" after conversion from umol/L. People read 3 digits;
+    # the JSON (a contract) keeps the converted value as the reader stored it.
+    r = read(PATIENT, PRIMARY, lab("b1", "14631-6", 15.0, "umol/L", "2026-11-09", low=3.0, high=21.0))
+    (s,) = summarize_labs(r, TODAY)
+    assert s.describe().startswith("total bilirubin 0.877 mg/dL = 0.71 × ULN")
+    assert s.as_json()["value"] == pytest.approx(15.0 / 17.1, rel=1e-3) and s.as_json()["value"] != 0.877
+    assert [display_number(x) for x in (15 / 17.1, 3 / 17.1, 11.9, 150.0, 224, 1234.6, 0, 0.0049)] == [
+        "0.877",
+        "0.175",
+        "11.9",
+        "150",
+        "224",
+        "1235",
+        "0",
+        "0.0049",
+    ]
 
 
 def test_creatinine_calcium_albumin_haemoglobin_units() -> None:

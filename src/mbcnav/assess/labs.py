@@ -6,6 +6,7 @@ The range is the record's own; without one, the cited default of labs.yaml for t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -15,6 +16,18 @@ from mbcnav.record.labs import lab_table
 from mbcnav.record.model import LabResult, Record, ReferenceRange, Source
 
 Trend = Literal["rising", "falling", "stable", "single"]
+
+
+def display_number(x: float) -> str:
+    """A lab number for people: at least 3 significant digits and every digit before the point ("0.877", "11.9",
+    "224", "1230"), so a value converted from SI units (15 µmol/L bilirubin = 0.8771930 mg/dL) is not shown with
+    seven decimals. The JSON keeps the full value."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    before = math.floor(math.log10(abs(x))) + 1
+    return f"{x:.{max(3, before)}g}"
+
+
 Flag = Literal["high", "low", "normal"]
 
 
@@ -35,14 +48,14 @@ class LabSummary:
 
     def describe(self) -> str:
         """'bilirubin 4.1 mg/dL = 3.4 × ULN (2026-11-10, rising) — Observation/x'."""
-        parts = [f"{self.name} {self.value:g} {self.unit}"]
+        parts = [f"{self.name} {display_number(self.value)} {self.unit}"]
         rr = self.reference_range
         if self.times_uln is not None:
             parts.append(f"= {self.times_uln:g} × ULN")
         elif rr is None:
             parts.append("(no reference range in the record: ULN unknown)")
         if rr is not None and rr.assumed:
-            bounds = "–".join(f"{b:.3g}" for b in (rr.low, rr.high) if b is not None)
+            bounds = "–".join(display_number(b) for b in (rr.low, rr.high) if b is not None)
             kind = "ULN" if rr.low is None else "range"
             parts.append(
                 f"[{kind} {bounds} {self.unit} assumed: no reference range in the record; cited default: {rr.source}]"

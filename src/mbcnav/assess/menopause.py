@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from mbcnav.assess.labs import display_number
 from mbcnav.dates import PartialDate
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record.model import LabResult, MenopauseReading, Record
@@ -136,8 +137,9 @@ def _amenorrhoea(record: Record, as_of: date) -> tuple[MenopauseAssessment | Non
             MenopauseAssessment(
                 "post",
                 f"amenorrhoea for {months:.0f} months (since {amen.date}, {amen.source.resource}) without "
-                f"chemotherapy, tamoxifen/toremifene or ovarian suppression, FSH {fsh.value:g} {fsh.unit} "
-                f"({fsh.source.resource}{_range_note(fsh)}) and estradiol {e2.value:g} {e2.unit} "
+                "chemotherapy, tamoxifen/toremifene or ovarian suppression, "
+                f"FSH {display_number(fsh.value)} {fsh.unit} "
+                f"({fsh.source.resource}{_range_note(fsh)}) and estradiol {display_number(e2.value)} {e2.unit} "
                 f"({e2.source.resource}{_range_note(e2)}) in the postmenopausal range ({NCCN})",
                 amen.source.resource,
                 max(fsh.date, e2.date) if fsh.date and e2.date else amen.date,

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mbcnav.assess import Assessment
+from mbcnav.assess.labs import display_number
 from mbcnav.assess.therapy import Line
 from mbcnav.record.fhir import AS_OF_LOCATION
 
@@ -158,7 +159,7 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         for lab in j["labs"]:
             rr = lab.get("reference_range") or {}
             rng = (
-                f"{'' if rr.get('low') is None else rr['low']:}–{'' if rr.get('high') is None else rr['high']}"
+                "–".join("" if rr.get(k) is None else display_number(rr[k]) for k in ("low", "high"))
                 + (" (assumed)" if rr.get("assumed") else "")
                 if rr
                 else "none"
@@ -166,7 +167,7 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
             name = lab["analyte"].replace("_", " ")
             lt.add_row(
                 escape(name.upper() if len(name) <= 3 else name),
-                escape(f"{lab['value']:g} {lab['unit']}"),
+                escape(f"{display_number(lab['value'])} {lab['unit']}"),
                 lab["date"] or "?",
                 "" if lab["times_uln"] is None else f"{lab['times_uln']:g}",
                 lab["flag"] or "",

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from mbcnav import __version__
+from mbcnav.assess.labs import display_number
 from mbcnav.record.model import ReceptorResult, Record, Specimen
 
 if TYPE_CHECKING:
@@ -518,7 +519,7 @@ def _reference(rr: dict[str, Any] | None) -> str | None:
     if not rr:
         return None
     low, high = rr.get("low"), rr.get("high")
-    span = f"{'' if low is None else f'{low:g}'}–{'' if high is None else f'{high:g}'}"
+    span = f"{'' if low is None else display_number(low)}–{'' if high is None else display_number(high)}"
     return f"{span} ({'assumed: ' if rr.get('assumed') else ''}{rr.get('source')})"
 
 

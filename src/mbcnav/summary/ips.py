@@ -11,6 +11,7 @@ from datetime import date, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.assess.labs import display_number
 from mbcnav.dates import DateError, PartialDate
 from mbcnav.record.inputs import Located
 from mbcnav.record.model import Record, Source
@@ -403,7 +404,7 @@ def _results_text(s: CaseSummary, n_measurements: int) -> dict[str, str]:
         blocks.append(
             _table(
                 ("analyte", "value", "date", "flag", "reference range"),
-                [(x.analyte, f"{x.value:g} {x.unit}", x.date, x.flag, x.reference) for x in d.labs],
+                [(x.analyte, f"{display_number(x.value)} {x.unit}", x.date, x.flag, x.reference) for x in d.labs],
             )
         )
     blocks.append(

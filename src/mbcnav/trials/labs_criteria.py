@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mbcnav.assess.labs import display_number
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
 
@@ -524,7 +525,7 @@ def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str
         if lab.flag != "normal" and not _grade1(lab, t.grade1.get(lab.analyte), t.canonical.get(lab.analyte)):
             return None, f"{lab.describe()}: {lab.flag}; the protocol's thresholds decide"
         grade = "" if lab.flag == "normal" else f", {lab.flag}: CTCAE grade 1"
-        shown.append(f"{lab.name} {lab.value:g} {lab.unit} ({lab.date}{grade})")
+        shown.append(f"{lab.name} {display_number(lab.value)} {lab.unit} ({lab.date}{grade})")
     return True, "in the reference range or CTCAE grade 1 at most: " + "; ".join(shown)
 
 
