@@ -427,3 +427,33 @@ def test_pik3ca_before_first_line_is_asked_only_where_inavolisib_could_follow() 
         metastases=[met("bone", "2026-08-01")],
     )
     assert any(u["item"] == item for u in early["unknowns"])
+
+
+def _case07_with(biomarkers: list[dict], signatures: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    """The unknown items of example case 07 (two metastatic lines) with extra genomic results."""
+    from pathlib import Path
+
+    from mbcnav.pathway import Evaluation
+    from mbcnav.record.casefile import case_to_bundle, load_case
+    from mbcnav.record.fhir import record_from_resources
+    from mbcnav.record.reader import flatten
+
+    case = load_case(Path(__file__).parent.parent / "examples" / "cases" / "07-her2-low-after-cdk46.yaml")
+    case["biomarkers"] = [*case.get("biomarkers", []), *biomarkers]
+    case["signatures"] = signatures
+    rec = record_from_resources(flatten(case_to_bundle(case), "07.yaml:"), today=TODAY)
+    return [u["item"] for u in Evaluation(rec, as_of=TODAY).assessment_json()["unknowns"]]
+
+
+def test_recorded_negative_agnostic_markers_close_the_profiling_question() -> None:
+    # fresh5 n04: MSS, TMB 3, NTRK1-3 / RET / BRAF not detected on ctDNA; the question stayed open because a
+    # negative NTRK, RET or BRAF result was read as unknown. Each marker left untested keeps it open.
+    neg = [
+        {"gene": g, "origin": "somatic", "result": "not_detected", "date": "2026-10-28", "specimen": "blood"}
+        for g in ("NTRK1", "NTRK2", "NTRK3", "RET", "BRAF")
+    ]
+    sig = [{"name": "MSI", "value": "MSS", "date": "2026-10-28"}, {"name": "TMB", "value": 3, "date": "2026-10-28"}]
+    assert "tumour-agnostic markers" not in _case07_with(neg, sig)
+    assert "tumour-agnostic markers" in _case07_with(neg[1:], sig)  # NTRK1 not reported: a fusion is possible
+    assert "tumour-agnostic markers" in _case07_with(neg, sig[:1])  # TMB not reported
+    assert "tumour-agnostic markers" in _case07_with([], sig)  # fresh5 n10: only MSI and TMB

@@ -196,3 +196,18 @@ def test_lymphangitic_spread_in_the_metastasis_description() -> None:
     }
     v = crisis(lung, condition("dy", {"text": "Breathless at rest"}), bili("b1", 0.6, "2026-11-20"))
     assert v["status"] == "suspected", v
+
+
+def test_no_fresh_labs_names_only_the_visceral_sites() -> None:
+    # fresh5 writer: the message read "visceral metastases (bone, distant_lymph_node, lung)".
+    lung = {
+        "resourceType": "Condition",
+        "id": "lung",
+        "meta": {"profile": [SECONDARY]},
+        "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2026-05-10",
+    }
+    v = crisis(BONE, lung)
+    assert v["status"] == "unknown"
+    assert "visceral metastases (lung) but no laboratory values from the last 30 days" in v["evidence"], v

@@ -277,12 +277,19 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["akt_pathway"] = True if True in trio else (False if trio == [False, False, False] else None)
     f["msi_high"] = _signature(a, "MSI")
     f["tmb_high"] = _signature(a, "TMB")
-    f["ntrk_fusion"] = True if any(_gene(a, g, somatic) for g in ("NTRK1", "NTRK2", "NTRK3")) else None
-    f["ret_fusion"] = _gene(a, "RET", somatic) or None
-    braf = [
-        g for g in a.record.genomics if g.gene == "BRAF" and g.result in ("pathogenic", "likely_pathogenic", "detected")
-    ]
-    f["braf_v600e"] = True if any("V600E" in (g.variant or "") for g in braf) else None
+    # A recorded negative result is a result (fresh5 n04: NTRK1-3, RET and BRAF not detected on ctDNA left the
+    # "tumour-agnostic markers" question open); NTRK needs all three genes reported, any one detected is a fusion.
+    ntrk = [_gene(a, g, somatic) for g in ("NTRK1", "NTRK2", "NTRK3")]
+    f["ntrk_fusion"] = True if True in ntrk else (False if ntrk == [False, False, False] else None)
+    f["ret_fusion"] = _gene(a, "RET", somatic)
+    braf = [g for g in a.record.genomics if g.gene == "BRAF" and g.origin in somatic]
+    found = [g for g in braf if g.result in ("pathogenic", "likely_pathogenic", "detected")]
+    if any("V600E" in (g.variant or "") for g in found):
+        f["braf_v600e"] = True
+    elif braf and all(g.result in ("not_detected", "benign") for g in braf):
+        f["braf_v600e"] = False
+    else:
+        f["braf_v600e"] = None  # a BRAF variant without its name is not "no V600E"
     f["pdl1_cps"] = st["pdl1_cps"]
     sites = set(a.spread.sites)
     met = a.stage.metastatic

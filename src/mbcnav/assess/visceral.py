@@ -18,6 +18,7 @@ from mbcnav.assess.labs import LabSummary, latest_lab
 from mbcnav.assess.sites import Spread
 from mbcnav.record.model import ClinicalFinding, Metastasis, Record
 from mbcnav.terminology.findings import finding_in_text
+from mbcnav.terminology.sites import site_table
 
 Status = Literal["present", "absent", "suspected", "not_suspected", "unknown", "not_applicable"]
 RuleResult = Literal["suspected", "not_suspected", "unknown"]
@@ -149,10 +150,18 @@ def assess_visceral_crisis(record: Record, spread: Spread, labs: tuple[LabSummar
             "unknown",
             (
                 *evidence,
-                f"visceral metastases ({', '.join(spread.sites)}) but no laboratory values from the last "
+                f"visceral metastases ({_visceral_sites(spread)}) but no laboratory values from the last "
                 f"{max_days} days",
             ),
             source,
             confirm,
         )
     return VisceralCrisis("not_suspected", evidence or ("no rule of visceral.yaml met",), source, None)
+
+
+def _visceral_sites(spread: Spread) -> str:
+    """The visceral sites only (sites.yaml): bone and nodes are not visceral (fresh5 writer: "visceral metastases
+    (bone, distant_lymph_node, lung)")."""
+    vocab = site_table().vocabulary
+    named = [s.replace("_", " ") for s in spread.sites if vocab.get(s, {}).get("visceral")]
+    return ", ".join(named) or "a visceral organ"
