@@ -388,6 +388,24 @@ def test_documented_progression_starts_a_new_line() -> None:
     assert len(j["lines"]) == 2 and j["lines"][0]["reason_stopped"] == "progression"
 
 
+def test_progression_after_a_stop_for_toxicity_is_off_treatment_not_on_the_drug() -> None:
+    # fresh5 n06: T-DXd stopped for pneumonitis while responding; regrowth four months later, off treatment.
+    therapies = [
+        drug("trastuzumab deruxtecan", "2023-09-18", "2024-06-24", reason="toxicity", ongoing=False),
+        drug("tucatinib", "2024-11-11"),
+    ]
+    status = DiseaseStatus(d("2024-10-21"), "progression", src("status"))
+    j = run(therapies=therapies, metastases=[met("lung", "2022-09-12")], disease_statuses=[status])
+    assert [x["reason_stopped"] for x in j["lines"]] == ["toxicity", None]
+    assert j["lines"][1]["why_new_line"] == (
+        "started after progression off treatment (2024-10-21), after line 1 had stopped (toxicity)"
+    )
+    # progression during the line (before it stopped) keeps the old wording
+    early = DiseaseStatus(d("2024-06-10"), "progression", src("status"))
+    j = run(therapies=therapies, metastases=[met("lung", "2022-09-12")], disease_statuses=[early])
+    assert j["lines"][1]["why_new_line"] == "started after progression on line 1"
+
+
 def test_adjuvant_therapy_is_not_a_metastatic_line() -> None:
     therapies = [drug("anastrozole", "2020-03-01", "2022-01-01", ongoing=False)]
     j = run(therapies=therapies, metastases=[met("bone", "2023-01-01")])

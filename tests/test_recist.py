@@ -251,3 +251,21 @@ def test_duration_of_response() -> None:
     r = line(m("L1", "2024-01-05", 50), m("L1", "2024-03-05", 30), m("L1", "2024-05-05", 28), m("L1", "2024-09-05", 40))
     assert r.best_overall_response == "PR" and r.progression_date == date(2024, 9, 5)
     assert r.duration_of_response_days == (date(2024, 9, 5) - date(2024, 3, 5)).days
+
+
+def test_progression_after_a_stop_for_toxicity_is_noted_as_off_treatment() -> None:
+    # fresh5 n06: T-DXd stopped for pneumonitis in PR (2024-06-24), PD on 2024-10-21 off treatment. The event still
+    # closes the line (trial PFS), and the note says it was not progression on the drug.
+    ms = (m("L1", "2023-08-28", 23), m("L1", "2023-11-27", 12), m("L1", "2024-02-26", 11), m("L1", "2024-10-21", 22))
+
+    def run(reason: str) -> list[str]:
+        w = LineWindow(1, PartialDate.parse("2023-09-18"), PartialDate.parse("2024-06-24"), None, (), reason)
+        r = evaluate_line(w, lesion_infos((), ms), _readings(ms, CFG), (), CFG)
+        assert r.progression_date == date(2024, 10, 21)
+        return [n for n in r.notes if "off treatment" in n]
+
+    assert run("toxicity") == [
+        "progression 2024-10-21 found off treatment, 119 days after the line stopped for toxicity (2024-06-24); "
+        "counted as this line's event, as in trial PFS"
+    ]
+    assert run("progression") == []

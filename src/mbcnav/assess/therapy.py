@@ -152,6 +152,31 @@ def _progressed_between(statuses: tuple[DiseaseStatus, ...], start: PartialDate,
     )
 
 
+def _why_after_progression(
+    line: list[Course], progressed: list[Course], statuses: tuple[DiseaseStatus, ...], start: PartialDate, n: int
+) -> str:
+    """Why a new line began after progression. Progression found after every drug of the line had stopped for
+    another reason (fresh5 n06: T-DXd stopped for pneumonitis in response, regrowth four months later) is
+    progression off treatment, not on the line: the record's reason for stopping stands (facts progressed_on.*)."""
+    if progressed:
+        return f"started after progression on line {n}"
+    line_start = line[0].start
+    ends = [x.end for x in line]
+    if line_start is None or any(e is None for e in ends):
+        return f"started after progression on line {n}"
+    found = [
+        s.date.earliest
+        for s in statuses
+        if s.status == "progression" and s.date is not None and line_start.earliest < s.date.earliest <= start.latest
+    ]
+    last_end = max(e.latest for e in ends if e is not None)
+    if found and min(found) > last_end:
+        reasons = sorted({x.exposure.reason_stopped or "reason not recorded" for x in line})
+        why = ", ".join(reasons)
+        return f"started after progression off treatment ({min(found)}), after line {n} had stopped ({why})"
+    return f"started after progression on line {n}"
+
+
 def build_lines(
     courses: list[Course], statuses: tuple[DiseaseStatus, ...], config: AssessmentConfig
 ) -> tuple[list[Line], list[str]]:
@@ -204,7 +229,7 @@ def build_lines(
             if x.exposure.reason_stopped == "progression" and (x.end is None or x.end.earliest <= c.start.earliest)
         ]
         if progressed or _progressed_between(statuses, line_start, c.start):
-            groups.append(([c], f"started after progression on line {len(groups)}"))
+            groups.append(([c], _why_after_progression(line, progressed, statuses, c.start, len(groups))))
             continue
         running = [x for x in line if x.exposure.ongoing or x.end is None or x.end.latest >= c.start.earliest]
         if running:

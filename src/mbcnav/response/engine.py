@@ -34,7 +34,7 @@ def windows(lines: tuple[Line, ...] | list[Line]) -> list[LineWindow]:
     out = []
     for i, line in enumerate(lines):
         nxt = lines[i + 1].start if i + 1 < len(lines) else None
-        out.append(LineWindow(line.number, line.start, line.end, nxt, line.drugs))
+        out.append(LineWindow(line.number, line.start, line.end, nxt, line.drugs, line.reason_stopped))
     return out
 
 

@@ -46,6 +46,7 @@ class LineWindow:
     end: PartialDate | None
     next_start: PartialDate | None
     drugs: tuple[str, ...] = ()
+    reason_stopped: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,6 +508,15 @@ def evaluate_line(
             nadir = total
         timepoints.append(tp)
     bor, confirmed, pd_date, resp_start = best_overall(timepoints, start, cfg)
+    stopped_otherwise = window.reason_stopped != "progression"
+    if pd_date is not None and window.end is not None and pd_date > window.end.latest and stopped_otherwise:
+        # The event still closes this line's PFS/DoR (trial convention), but it is not progression *on* the drugs:
+        # eligibility rules ("progressed on T-DXd") read the record's reason for stopping (fresh5 n06).
+        why = f" for {window.reason_stopped}" if window.reason_stopped else " (reason not recorded)"
+        notes.append(
+            f"progression {pd_date} found off treatment, {(pd_date - window.end.latest).days} days after the line "
+            f"stopped{why} ({window.end}); counted as this line's event, as in trial PFS"
+        )
     dor = None
     if resp_start is not None:
         end = pd_date or (timepoints[-1].date if timepoints else None)
