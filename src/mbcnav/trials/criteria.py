@@ -44,7 +44,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.10.0"
+PARSER_VERSION = "2.11.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -826,11 +826,15 @@ _CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (  # the payload class: deruxtecan and SN-38 are topoisomerase I inhibitors (FDA labels of Enhertu, Trodelvy,
         # Datroway: "... antibody and topoisomerase inhibitor conjugate")
+        # "a topoisomerase payload" without the "I": every ADC topoisomerase payload of the catalogue is a type I
+        # inhibitor; "topoisomerase II" (anthracyclines, etoposide) never matches
         "topo1_adc",
-        r"(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))(?:\s+inhibitors?)?(?:[- ]?(?:based|containing|payload))?\s+"
+        r"(?:(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))(?![iv\d])(?:\s+inhibitors?)?"
+        r"(?:[- ]?(?:based|containing|payload))?|topoisomerase(?:\s+inhibitors?)?[- ]payload)\s+"
         r"(?:adcs?|antibody[- ]drug\s+conjugates?)|(?:adcs?|antibody[- ]drug\s+conjugates?)\s+(?:\(adcs?\)\s+)?"
-        r"(?:with|containing|carrying|bearing)\s+(?:an?\s+)?(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))"
-        r"(?:\s+inhibitors?)?(?:[- ]?(?:based|containing))?(?:\s+payloads?)?",
+        r"(?:with|containing|carrying|bearing)\s+(?:an?\s+)?(?:(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))"
+        r"(?![iv\d])(?:\s+inhibitors?)?(?:[- ]?(?:based|containing))?(?:\s+payloads?)?|"
+        r"topoisomerase(?:\s+inhibitors?)?\s+payloads?)",
     ),
     ("adc", r"adcs?|antibody[- ]drug\s+conjugates?"),
     ("her2_tki", r"her2\s*(?:-?\s?targeted\s+)?(?:tkis?|tyrosine\s+kinase\s+inhibitors?)"),
@@ -1057,10 +1061,10 @@ _AGE_RANGE = re.compile(
 )
 _AGE_CMP = re.compile(
     rf"(?P<op>{_CMP})\s*(?:the\s+age\s+of\s+)?(?P<n>\d{{1,3}})(?![\d.])\s*(?:years?|yrs?|y\b)?"
-    r"(?P<tail>\s*(?:of\s*age|old|of\s*age\s*or\s*older))?"
+    r"(?P<tail>[\s-]*(?:of\s*age|old|of\s*age\s*or\s*older))?"  # "18 years-old"
 )
 _AGE_POST = re.compile(
-    r"(?<![\w.])(?P<n>\d{1,3})\s*(?:years?|yrs?)(?:\s*of\s*age|\s*old)?\s*(?:or|and)\s*"
+    r"(?<![\w.])(?P<n>\d{1,3})\s*(?:years?|yrs?)(?:\s*of\s*age|[\s-]*old)?\s*(?:or|and)\s*"
     r"(?P<dir>older|over|above|greater|more|younger|under|less|below)(?!\s*than)"
 )
 _AGE_POST_BARE = re.compile(
@@ -1202,7 +1206,8 @@ _LIFE = re.compile(
     rf"(?P<n>{_NUM})\s*(?P<unit>weeks?|wks?|months?|mos?|years?)\b(?P<post>\s*(?:or (?:more|longer|greater)))?"
 )
 _ORGAN = re.compile(
-    r"\badequate\s+(?P<sys>(?:(?:bone marrow|bone-marrow|marrow|hematologic(?:al)?|haematologic(?:al)?|hepatic|liver|"
+    r"\b(?P<adj>adequate|sufficient|acceptable|normal)\s+"
+    r"(?P<sys>(?:(?:bone marrow|bone-marrow|marrow|hematologic(?:al)?|haematologic(?:al)?|hepatic|liver|"
     r"renal|kidney|cardiac|heart|organ|end[- ]organ|major organ|pulmonary|lung|coagulation|blood|cardiovascular)"
     r"\s*,?\s*(?:and/or|and|/|or)?\s*)+)(?:functions?|reserve|status|parameters|counts?|values)\b"
 )
@@ -2326,7 +2331,10 @@ def _find_organ(s: str) -> list[_Hit]:
                 if name == "organ" and systems and "organ" not in m.group("sys").replace("end-organ", ""):
                     continue
                 systems.append(name)
-        hits.append(_Hit("organ_function", {"systems": systems}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+        found: dict[str, Any] = {"systems": systems}
+        if m.group("adj") == "normal":
+            found["normal"] = True  # every value in the reference range: a grade-1 value does not pass
+        hits.append(_Hit("organ_function", found, m.start(), m.end(), cue=f'"{m.group(0)}"'))
     # "by echocardiogram or MUGA": two ways of measuring, not a condition or an alternative bound
     plain = _MODALITIES.sub(" ", s)
     conditional = re.search(r"\bor\b|lln|lower limit|normal limits|institutional|\bif\b|unless", plain)

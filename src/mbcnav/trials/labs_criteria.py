@@ -502,10 +502,10 @@ def check_measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None,
     return lab.value < float(params["below"]), f"{lab.describe()} (criterion < {params['below']} {unit})"
 
 
-def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str]:
+def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) -> tuple[bool | None, str]:
     """ "Adequate <systems> function" without values: True when every test of the systems' panels (lab_criteria.yaml
-    organ_panels) has a current value inside the record's reference range; otherwise unknown, never False (the
-    protocol's thresholds decide what is inadequate)."""
+    organ_panels) has a current value inside the record's reference range (or CTCAE grade 1 at most, except for
+    "normal ... function"); otherwise unknown, never False (the protocol's thresholds decide what is inadequate)."""
     t = _table()
     unknown = [s for s in systems if s not in t.organ_panels]
     if not systems or unknown:
@@ -522,11 +522,15 @@ def check_adequate(systems: list[str], p: PatientView) -> tuple[bool | None, str
             return None, why
         if lab.reference_range is None:
             return None, f"{lab.describe()}: no reference range in the record; the protocol's thresholds decide"
-        if lab.flag != "normal" and not _grade1(lab, t.grade1.get(lab.analyte), t.canonical.get(lab.analyte)):
+        if lab.flag != "normal" and (
+            normal or not _grade1(lab, t.grade1.get(lab.analyte), t.canonical.get(lab.analyte))
+        ):
             return None, f"{lab.describe()}: {lab.flag}; the protocol's thresholds decide"
         grade = "" if lab.flag == "normal" else f", {lab.flag}: CTCAE grade 1"
         shown.append(f"{lab.name} {display_number(lab.value)} {lab.unit} ({lab.date}{grade})")
-    return True, "in the reference range or CTCAE grade 1 at most: " + "; ".join(shown)
+    return True, ("in the reference range: " if normal else "in the reference range or CTCAE grade 1 at most: ") + (
+        "; ".join(shown)
+    )
 
 
 def _grade1(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None) -> bool:

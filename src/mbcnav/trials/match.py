@@ -212,7 +212,7 @@ def check(c: Constraint, p: PatientView) -> Check:
         mutated = params.get("state", "mutated") == "mutated"
         return result(None if v is None else v == mutated, f"{gene}: {_yn(v)}")
     if t == "organ_function" and "systems" in params:
-        return result(*labs_criteria.check_adequate(list(params["systems"]), p))
+        return result(*labs_criteria.check_adequate(list(params["systems"]), p, normal=bool(params.get("normal"))))
     if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance"):
         return result(*labs_criteria.check_measured(params, p))
     if t == "pregnancy":
