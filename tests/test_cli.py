@@ -117,6 +117,14 @@ def test_assess_text_format_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in out + err
 
 
+def test_oligometastatic_is_shown_as_a_lesion_count(capsys: pytest.CaptureFixture[str]) -> None:
+    # fresh5 writer: "oligometastatic" printed on the count alone read as the ABC definition, which also asks that
+    # every lesion be amenable to local treatment; the text says what was counted.
+    code, out, err = run(capsys, "assess", "examples/cases/14-partial-dates-oligometastatic.yaml", *AS_OF)
+    assert code == EXIT_OK, err
+    assert "oligometastatic by count: 2" in " ".join(out.split())
+
+
 def test_yaml_case_file_and_its_fhir_bundle_agree(capsys: pytest.CaptureFixture[str]) -> None:
     a = assess_json(capsys, EX01_YAML)
     b = assess_json(capsys, EX01_JSON)

@@ -96,7 +96,8 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
             ("bone-only", j["bone_only"]),
             ("visceral", j["visceral"]),
             ("CNS", j["cns"]),
-            ("oligometastatic", j["oligometastatic"]),
+            # ABC counts lesions; amenability to local treatment aiming at complete remission is the board's call
+            (f"oligometastatic by count: {j['lesion_count']} lesions", j["oligometastatic"]),
         )
         if v
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -146,12 +146,10 @@ def check(c: Constraint, p: PatientView) -> Check:
         state = params.get("state", "any")
         if not bm:
             return result(False, "no brain metastases recorded")
-        if state in ("active", "untreated", "symptomatic") and p.brain_treated:
-            return Check(None, "brain metastases treated with radiotherapy: active vs stable not recorded")
         if state == "leptomeningeal":
             lepto = "leptomeninges" in p.sites
             return result(lepto, "leptomeningeal disease" if lepto else "brain metastases, not leptomeningeal")
-        return result(True, "brain metastases in the record")
+        return _brain_check(state, params, p, result)
     if t == "measurable_disease" and params.get("evaluable"):
         sites = ", ".join(p.sites)
         return result(
@@ -221,6 +219,27 @@ def check(c: Constraint, p: PatientView) -> Check:
             preg = False
         return result(preg, f"pregnant = {_yn(preg)}")
     return Check(None, "not evaluated automatically")
+
+
+def _brain_check(
+    state: str, params: dict[str, Any], p: PatientView, result: Callable[[bool | None, str], Check]
+) -> Check:
+    """Brain metastases against the record's brain state (PatientView.brain_state: untreated / treated and
+    radiologically stable / treated). Symptoms and steroid use are not structured: a bullet about them is unknown
+    once brain metastases are on record."""
+    bs, ev = p.brain_state, p.brain_evidence
+    if state == "symptomatic":
+        return Check(None, f"brain metastases in the record; symptoms not recorded ({ev})")
+    if state == "untreated":
+        return result(bs == "untreated" if bs else None, ev or "brain metastases: treatment not recorded")
+    if state == "active":
+        if bs == "treated":
+            return Check(None, f"treated; stability not shown: {ev}")
+        return result(bs == "untreated" if bs else None, ev or "brain metastases: activity not recorded")
+    if params.get("allows_treated_stable") and bs in ("treated_stable", "treated"):
+        # the exception ("treated, stable, off steroids ...") usually asks more than imaging shows
+        return Check(None, f"excluded unless treated and stable: {ev}; symptoms and steroids not recorded")
+    return result(True, f"brain metastases in the record ({ev})" if ev else "brain metastases in the record")
 
 
 def _ended_course(p: PatientView, name: str) -> bool:

@@ -11,7 +11,7 @@ from mbcnav.assess import Assessment
 from mbcnav.assess.facts import build_facts
 from mbcnav.assess.labs import LabSummary
 from mbcnav.dates import PartialDate, interval
-from mbcnav.record.model import Record
+from mbcnav.record.model import LocalTreatment, Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,12 @@ class PatientView:
     # the assessment's visceral-crisis status (assess/visceral.py) and its evidence
     visceral_crisis: str | None = None
     visceral_evidence: tuple[str, ...] = ()
+    # brain metastases as the record shows them (brain_state): "untreated" (no brain radiotherapy or surgery recorded),
+    # "treated_stable" (every brain metastasis recorded on or before the last brain treatment, and imaging after it
+    # shows no brain lesion larger than its smallest size since), "treated" (treated, stability not shown); None: no
+    # brain metastases. Symptoms and steroids are not structured: they stay unknown.
+    brain_state: str | None = None
+    brain_evidence: str = ""
     # progressing now (the latest line stopped for progression, or the latest disease status since the current line
     # started says progression), with its evidence; None: the record does not say
     progressing_now: bool | None = None
@@ -67,6 +73,7 @@ class PatientView:
             for t in a.record.local_treatments
         )
         now = _progressing_now(a)
+        brain = _brain_state(a) if "brain" in a.spread.sites else (None, "")
         return cls(
             facts,
             basis,
@@ -82,7 +89,57 @@ class PatientView:
             visceral_evidence=a.visceral_crisis.evidence if a.visceral_crisis is not None else (),
             progressing_now=now[0],
             progressing_evidence=now[1],
+            brain_state=brain[0],
+            brain_evidence=brain[1],
         )
+
+
+_BRAIN_LOCAL = re.compile(r"brain|cerebr|srs|stereotactic radiosurg|crani", re.I)
+
+
+def _brain_state(a: Assessment) -> tuple[str, str]:
+    """Untreated, treated and radiologically stable, or treated (see PatientView.brain_state), with the evidence.
+    Stable is read from the record's own imaging: no brain metastasis recorded after the last brain-directed
+    radiotherapy or surgery, and no brain lesion measured since then larger than its smallest size since (RECIST 1.1
+    does not grade irradiated non-target lesions by size; growth of any one is not called stable)."""
+    rec = a.record
+    treated: list[tuple[date, LocalTreatment]] = []
+    for t in rec.local_treatments:
+        until = t.end or t.start
+        if until is not None and _BRAIN_LOCAL.search(f"{t.description} {t.site or ''}"):
+            treated.append((until.latest, t))
+    if not treated:
+        return "untreated", "brain metastases with no brain radiotherapy or surgery recorded"
+    when, last = max(treated, key=lambda x: x[0])
+    what = f"{last.kind} {last.start}" + (f" to {last.end}" if last.end and last.end != last.start else "")
+    later = [m for m in rec.metastases if m.site == "brain" and m.date is not None and m.date.earliest > when]
+    if later:
+        return "untreated", f"brain metastasis recorded {later[-1].date}, after the last brain {what}"
+    sizes: dict[str, list[tuple[date, float]]] = {}
+    grew: list[str] = []
+    for m in rec.measurements:
+        if m.site != "brain" or m.date is None or m.date.earliest <= when:
+            continue
+        if m.status == "unequivocal_progression":
+            grew.append(f"{m.lesion_id} progressing ({m.date})")
+            continue
+        size = m.size_mm if m.status == "measured" else 0.0 if m.status in ("absent", "too_small") else None
+        if size is not None:
+            sizes.setdefault(m.lesion_id, []).append((m.date.earliest, size))
+    before = {m.lesion_id for m in rec.measurements if m.site == "brain" and m.date and m.date.earliest <= when}
+    new = sorted(k for k in sizes if before and k not in before)
+    for lesion, seq in sizes.items():
+        seq.sort()
+        if seq[-1][1] > min(v for _, v in seq):
+            grew.append(f"{lesion} {seq[-1][1]:g} mm ({seq[-1][0]}), above {min(v for _, v in seq):g} mm since")
+    if grew or new:
+        return "treated", f"brain {what}; since then: " + "; ".join(grew + [f"new lesion {k}" for k in new])
+    if not sizes:
+        return "treated", f"brain {what}; no brain imaging recorded since"
+    latest = max(d for seq in sizes.values() for d, _ in seq)
+    return "treated_stable", (
+        f"brain {what}; no new brain metastasis since, and no brain lesion larger on imaging up to {latest}"
+    )
 
 
 def _progressing_now(a: Assessment) -> tuple[bool | None, str]:
