@@ -169,6 +169,11 @@ def test_er_low_is_flagged_and_hr_positive() -> None:
     j = run(receptors=[receptor("ER", percent=5), receptor("PR", percent=0), receptor("HER2", ihc_score="1+")])
     assert j["subtype"]["group"] == "HR+/HER2-"
     assert any("ER-low" in n for n in j["subtype"]["notes"])
+    # endocrine-naive, so ABC calls it "sensitive": the basis says that is timing only for ER-low disease
+    assert j["endocrine_resistance"] == "sensitive"
+    assert any("ABC timing only" in b for b in j["endocrine_resistance_basis"])
+    j = run(receptors=[receptor("ER", percent=90), receptor("PR", percent=0), receptor("HER2", ihc_score="1+")])
+    assert not any("ABC timing only" in b for b in j["endocrine_resistance_basis"])
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -85,6 +85,16 @@ def assess(record: Record, *, as_of: date | None = None, config: AssessmentConfi
     courses = resolve_settings(record, stage.first_metastasis, presentation.value)
     lines, line_notes = build_lines(courses, record.disease_statuses, cfg)
     resistance = assess_resistance(subtype.hr_positive, courses, lines, stage.first_metastasis, cfg)
+    if subtype.er.value == "low" and resistance.value == "sensitive":
+        # fresh5 writer: "endocrine sensitive" for ER 5 % after an ER 95 % primary misleads; the label is ABC timing
+        resistance = replace(
+            resistance,
+            basis=(
+                *resistance.basis,
+                "ER-low (1-10%): 'sensitive' is ABC timing only; benefit from endocrine therapy is uncertain and the "
+                "biology often resembles ER-negative disease (ASCO/CAP 2020)",
+            ),
+        )
     ecog = _latest_ps(record, "ECOG")
     kps = _latest_ps(record, "Karnofsky")
     conflicts = list(stage.conflicts) + _conflicts(record, diagnosis)
