@@ -73,3 +73,24 @@ def test_an_adc_with_a_topoisomerase_payload_is_the_topoisomerase_i_adc_class() 
 @needs_corpus
 def test_quotes_are_verbatim() -> None:
     assert not_verbatim(QUOTES) == []
+
+
+def test_one_tumour_type_vocabulary_serves_both_readers_of_another_tumour_type() -> None:
+    """terminology/tumour_types.yaml feeds the other-tumour-type subgroup (subgroups.yaml) and the subject test of
+    criteria.py (2.11.1; before, each held its own list and DLBCL or biliary tract cancer was only in one)."""
+    from mbcnav.trials.criteria import parse_criteria
+
+    (c,) = inc(
+        q(
+            "NCT04892953",
+            "For lung adenocarcinoma patients, patients must not harbor any EGFR sensitizing mutations, ALK fusions, "
+            "ROS1 fusions, or RET fusions",
+        )
+    )
+    assert of([c], "subgroup") == [{"groups": ["other_cancer_types"]}]
+    # a cohort of another tumour type named as the subject: nothing of it binds a breast cancer patient
+    cs = parse_criteria("Inclusion Criteria:\n\n* Biliary tract cancers (BTCs): Subjects with HER2 overexpression\n")
+    assert not [k for c in cs for k in c.constraints]
+    # an organ that is a metastatic site of breast cancer is not another tumour type without its cancer word
+    (c,) = inc("Patients with lung metastases must have measurable disease")
+    assert not of([c], "subgroup")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mbcnav.knowledge.drugs import catalogue
+from mbcnav.terminology.tumour_types import tumour_types
 from mbcnav.trials import cohorts, kinds, subgroups
 from mbcnav.trials.context import Trigger, find_triggers, tokens_between
 from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
@@ -44,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.11.0"
+PARSER_VERSION = "2.11.1"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -2386,10 +2387,9 @@ _THERAPY = ("prior_therapy", "prior_lines")
 _THERAPY_BEFORE_PAREN = re.compile(
     r"\b(?:therap\w*|treatments?|conjugates?|inhibitors?|agents?|drugs?|regimens?|adcs?|antibod\w*)\W*$"
 )
-_OTHER_DISEASE_SUBJECT = re.compile(
-    r"^\W*(?:[\w()/-]+\s+){0,5}?(?:nsclc|lung|colorectal|crc|prostate|ovarian|gastric|pancrea\w*|melanoma|bladder|"
-    r"urothelial|renal|rcc|hcc|hepatocellular|hnscc|head and neck|cervical|endometrial|sarcoma|lymphoma|myeloma|glioma|"
-    r"mcrpc|pdac|gea|esophag\w*)\b(?:[^.;:]{0,40}?\b(?:participants|patients|subjects|cohort)\b|[^.;:]{0,25}:)"
+_OTHER_DISEASE_SUBJECT = re.compile(  # another tumour type as the subject (terminology/tumour_types.yaml)
+    rf"^\W*(?:[\w()/-]+\s+){{0,5}}?{tumour_types().subject}\b"
+    r"(?:[^.;:]{0,40}?\b(?:participants|patients|subjects|cohort)\b|[^.;:]{0,25}:)"
 )
 _FOR_THERAPY = re.compile(
     r"\b(?:therap\w*|treatments?|chemo\w*|regimens?|agents?)\b[^.;]{0,60}\bfor\s+(?:[\w/+-]+\s+){0,6}$"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.terminology.tumour_types import tumour_types
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
 
@@ -57,7 +58,8 @@ def _table() -> _Table:
         if name not in _LABELS:
             raise ValueError(f"subgroups.yaml: group {name!r} has no label in trials/subgroups.py")
         members = tuple({k: tuple(v) for k, v in alt.items()} for alt in entry["members"])
-        alt = alternation(entry["triggers"], longest_first=True)
+        other = tumour_types().named
+        alt = alternation([t.replace("{other_tumour}", other) for t in entry["triggers"]], longest_first=True)
         groups.append(
             _Group(
                 name,

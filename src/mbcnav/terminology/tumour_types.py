@@ -1,0 +1,33 @@
+"""Tumour types other than breast cancer (tumour_types.yaml), as regular-expression alternations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class TumourTypes:
+    named: str  # a tumour type named with its cancer word, or a bare type ("ovarian cancer", "nsclc", "melanoma")
+    subject: str  # as a subject word ("ovarian patients", "colorectal cohort"): organ names that are metastatic
+    # sites still need the cancer word
+
+
+def _alt(items: list[str]) -> str:
+    return "|".join(sorted(items, key=len, reverse=True))
+
+
+@cache
+def tumour_types() -> TumourTypes:
+    raw: Any = yaml.safe_load(
+        resources.files("mbcnav.terminology").joinpath("tumour_types.yaml").read_text(encoding="utf-8")
+    )
+    words, bare, sites = raw["with_cancer_word"], raw["bare"], set(raw["site_words"])
+    named = rf"(?:(?:{_alt(words)})\s+{raw['cancer_words']}|{_alt(bare)})"
+    loose = [w for w in words if w not in sites]
+    subject = rf"(?:(?:{_alt(sorted(sites & set(words)))})\s+{raw['cancer_words']}|{_alt(loose + bare)})"
+    return TumourTypes(named, subject)
