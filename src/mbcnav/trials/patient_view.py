@@ -31,7 +31,6 @@ class PatientView:
     age: tuple[float, float] | None  # min and max possible age in years
     measurable: bool | None
     breast_surgery: bool
-    brain_treated: bool
     sites: tuple[str, ...] = ()
     labs: tuple[LabSummary, ...] = ()  # per analyte the latest value on or before as_of (assess/labs.py)
     record: Record | None = None  # therapies, local treatments, comorbidities, findings with their dates
@@ -67,11 +66,6 @@ class PatientView:
                 last = max(m.date.earliest for m in dated if m.date)
                 at_last = [m for m in dated if m.date and m.date.earliest == last]
                 measurable = any((m.size_mm or 0) >= (15 if m.axis == "short" else 10) for m in at_last)
-        brain_rt = any(
-            t.kind == "radiotherapy"
-            and re.search(r"brain|cerebr|srs|stereotactic radiosurg|crani", f"{t.description} {t.site or ''}", re.I)
-            for t in a.record.local_treatments
-        )
         now = _progressing_now(a)
         brain = _brain_state(a) if "brain" in a.spread.sites else (None, "")
         return cls(
@@ -80,7 +74,6 @@ class PatientView:
             age,
             measurable,
             bool(facts.get("breast_surgery_done")),
-            brain_rt,
             a.spread.sites,
             a.labs,
             a.record,
