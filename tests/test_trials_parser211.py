@@ -94,3 +94,25 @@ def test_one_tumour_type_vocabulary_serves_both_readers_of_another_tumour_type()
     # an organ that is a metastatic site of breast cancer is not another tumour type without its cancer word
     (c,) = inc("Patients with lung metastases must have measurable disease")
     assert not of([c], "subgroup")
+
+
+def test_a_list_head_naming_another_tumour_type_binds_its_bullets_to_that_cohort() -> None:
+    """NCT06150664 lists its cohorts as numbered heads ("1. Malignant Melanoma (MM)") over their bullets; a breast
+    cancer patient is not bound by the melanoma cohort's "progressed after 2 doses of a PD-1/PD-L1 treatment"
+    (2.11.2). A bare "Uterine carcinoma" line is not such a head (no abbreviation, no colon)."""
+    from mbcnav.trials.criteria import parse_criteria
+
+    text = (
+        "Inclusion Criteria:\n\n1. Age 18 years or older\n2. Metastatic disease, including\n\n"
+        f"   1. {q('NCT06150664', 'Malignant Melanoma (MM)')}\n\n"
+        f"      * {q('NCT06150664', 'Patients must have received prior treatment with platinum-based chemotherapy')}\n"
+        f"   2. {q('NCT06150664', 'Triple Negative Breast Cancer (TNBC)')}\n\n"
+        f"      * {q('NCT06150664', 'Patients must have received prior sacituzumab govitecan')}\n"
+    )
+    by = {c.text: c for c in parse_criteria(text)}
+    platinum = by["Patients must have received prior treatment with platinum-based chemotherapy"]
+    assert of([platinum], "subgroup") == [{"groups": ["other_cancer_types"]}]
+    sg = by["Patients must have received prior sacituzumab govitecan"]
+    assert not of([sg], "subgroup")  # the TNBC cohort binds her
+    text = "Inclusion Criteria:\n\nUterine carcinoma\n\n* Must have archived tissue\n"
+    assert not [k for c in parse_criteria(text) for k in c.constraints if k.type == "subgroup"]

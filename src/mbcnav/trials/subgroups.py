@@ -63,7 +63,7 @@ def _table() -> _Table:
         groups.append(
             _Group(
                 name,
-                re.compile(rf"(?:{alt})\b"),
+                re.compile(rf"(?:{alt})(?!\w)"),  # "(?!\w)", not "\b": a head may end in ")"
                 re.compile(entry["requires"]) if "requires" in entry else None,
                 bool(entry.get("requires_in_subject", False)),
                 members,
