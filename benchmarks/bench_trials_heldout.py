@@ -114,7 +114,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (every set)")
     parser.add_argument(
-        "--sets", default="tuning,held-out,fresh,fresh2,fresh3,fresh4,fresh5,fresh6", help="comma-separated sets to score"
+        "--sets",
+        default="tuning,held-out,fresh,fresh2,fresh3,fresh4,fresh5,fresh6",
+        help="comma-separated sets to score",
     )
     args = parser.parse_args()
     sets = {
