@@ -7,7 +7,7 @@ import pytest
 from mbcnav.assess import assess
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.subtype import her2_value
-from mbcnav.record.model import DiseaseStatus
+from mbcnav.record.model import DiseaseStatus, TnmCategory
 from mbcnav.terminology.sites import classify_site
 
 from .conftest import TODAY, d, drug, mcat, met, primary, receptor, record, src, stage
@@ -56,6 +56,17 @@ def test_initial_stage_is_the_pathological_group_when_both_are_recorded() -> Non
         metastases=[met("bone", "2023-03-01")],
     )
     assert j["stage"]["initial_group"] == "IIIA"
+    # fresh6 writer: a group the record calls "pathological", with ypT/ypN categories of its date, is post-therapy
+    yp = [
+        TnmCategory("T", "ypT2", "post_therapy", d("2024-03-18"), src("t")),
+        TnmCategory("N", "ypN0", "post_therapy", d("2024-03-18"), src("n")),
+    ]
+    j = run(
+        tnm=yp,
+        stage_groups=[stage("IIB", "2023-08-14", "clinical"), stage("IIA", "2024-03-18", "pathological")],
+        metastases=[met("lung", "2025-09-01")],
+    )
+    assert j["stage"]["initial_group"] == "IIB"
 
 
 def test_stage_iiia_dated_with_metastasis_is_a_conflict() -> None:
@@ -250,6 +261,18 @@ def test_bone_only_and_oligometastatic() -> None:
 def test_visceral_cns_and_not_oligo() -> None:
     j = run(metastases=[met("liver", "2020-02-01", lesions=4), met("brain", "2020-02-01", lesions=2)])
     assert (j["bone_only"], j["visceral"], j["cns"], j["oligometastatic"]) == (False, True, True, False)
+
+
+def test_diffuse_spread_is_never_oligometastatic_whatever_the_count() -> None:
+    # fresh6 writer: a cytology-proven malignant pleural effusion with two nodules and two bone lesions was
+    # "oligometastatic by count: 4 lesions"; serosal, lymphangitic or leptomeningeal spread is not low-volume (ABC)
+    effusion = met("pleura", "2026-06-01", lesions=2, detail="malignant pleural effusion with two pleural nodules")
+    j = run(metastases=[effusion, met("bone", "2026-06-01", lesions=2)])
+    assert j["lesion_count"] == 4 and j["oligometastatic"] is False
+    j = run(metastases=[met("leptomeninges", "2026-06-01", lesions=1)])
+    assert j["oligometastatic"] is False
+    nodules = met("pleura", "2026-06-01", lesions=2, detail="two pleural nodules")
+    assert run(metastases=[nodules, met("bone", "2026-06-01", lesions=2)])["oligometastatic"] is True
 
 
 def test_oligometastatic_unknown_without_counts() -> None:
@@ -480,3 +503,21 @@ def test_recorded_negative_agnostic_markers_close_the_profiling_question() -> No
     assert "tumour-agnostic markers" in _case07_with(neg[1:], sig)  # NTRK1 not reported: a fusion is possible
     assert "tumour-agnostic markers" in _case07_with(neg, sig[:1])  # TMB not reported
     assert "tumour-agnostic markers" in _case07_with([], sig)  # fresh5 n10: only MSI and TMB
+
+
+def test_tmb_as_printed_and_msi_low_are_results() -> None:
+    # fresh6 writer: TMB "4 mut/Mb" (the schema allows text) and MSI "MSI-L" left the profiling question open
+    neg = [
+        {"gene": g, "origin": "somatic", "result": "not_detected", "date": "2026-10-28", "specimen": "blood"}
+        for g in ("NTRK1", "NTRK2", "NTRK3", "RET", "BRAF")
+    ]
+    sig = [
+        {"name": "MSI", "value": "MSI-L", "date": "2026-10-28"},
+        {"name": "TMB", "value": "4 mut/Mb", "date": "2026-10-28"},
+    ]
+    assert "tumour-agnostic markers" not in _case07_with(neg, sig)
+    high = [
+        {"name": "MSI", "value": "MSS", "date": "2026-10-28"},
+        {"name": "TMB", "value": "12.5 mutations/megabase", "date": "2026-10-28"},
+    ]
+    assert "tumour-agnostic markers" not in _case07_with(neg, high)

@@ -125,7 +125,7 @@ def _signature(a: Assessment, name: str) -> bool | None:
     v = s.value.lower()
     if re.search(r"msi-?h|high|unstable|deficient|dmmr", v):
         return True
-    if re.search(r"mss|stable|low|proficient|pmmr", v):
+    if re.search(r"mss|stable|low|proficient|pmmr|msi-?l\b", v):  # MSI-low is read as microsatellite stable
         return False
     return None
 

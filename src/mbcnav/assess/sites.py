@@ -25,7 +25,9 @@ class Spread:
 
 def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, config: AssessmentConfig) -> Spread:
     """Active distant sites. Visceral = liver, lung, pleura, peritoneum or another visceral organ (sites.yaml);
-    CNS = brain or leptomeninges; oligometastatic = up to 5 lesions in total (ABC4 definition, expert opinion)."""
+    CNS = brain or leptomeninges; oligometastatic = up to 5 lesions in total (ABC4 definition, expert opinion), and
+    never with diffuse spread (sites.yaml `diffuse`: an effusion, carcinomatosis, lymphangitic or leptomeningeal
+    disease)."""
     vocab = site_table().vocabulary
     active = [m for m in metastases if distant(m) and m.status != "resolved" and m.site != "unspecified"]
     resolved = [m for m in metastases if distant(m) and m.status == "resolved"]
@@ -63,7 +65,11 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     counts = [m.lesion_count for m in active]
     total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
     oligo: bool | None
-    if total is not None:
+    table = site_table()
+    diffuse = [m for m in active if m.site in table.diffuse_sites or table.diffuse_words.search(f"{m.detail} {m.site}")]
+    if diffuse:
+        oligo = False  # serosal, lymphangitic or leptomeningeal spread is not low-volume disease (ABC)
+    elif total is not None:
         oligo = total <= config.oligometastatic_max_lesions
     elif sum(c for c in counts if c is not None) > config.oligometastatic_max_lesions:
         oligo = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mbcnav.dates import PartialDate
-from mbcnav.record.model import Metastasis, Record
+from mbcnav.record.model import Metastasis, Record, StageGroup, StagingType
 
 _ORDER = ["0", "IA", "IB", "IIA", "IIB", "IIIA", "IIIB", "IIIC", "IV"]
 
@@ -72,9 +72,17 @@ def _initial_group(record: Record, first_metastasis: PartialDate | None) -> tupl
     ]
     if not groups:
         return None, None
+    # a "pathological" group recorded with ypT/ypN categories of the same date is the post-therapy group (fresh6
+    # writer: ypT2 ypN0 "pathological IIA" was taken as the initial stage over the clinical IIB)
+    yp_dates = {t.date.earliest for t in record.tnm if t.staging_type == "post_therapy" and t.date is not None}
+
+    def kind(g: StageGroup) -> StagingType:
+        yp = g.staging_type == "pathological" and g.date is not None and g.date.earliest in yp_dates
+        return "post_therapy" if yp else g.staging_type
+
     far = PartialDate.parse("9999").earliest
-    best = min(groups, key=lambda g: (_INITIAL_PREFERENCE[g.staging_type], g.date.earliest if g.date else far))
-    return best.group, best.staging_type
+    best = min(groups, key=lambda g: (_INITIAL_PREFERENCE[kind(g)], g.date.earliest if g.date else far))
+    return best.group, kind(best)
 
 
 def assess_stage(record: Record) -> StageResult:

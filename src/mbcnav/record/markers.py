@@ -599,6 +599,9 @@ def parse_genomic(res: dict[str, Any]) -> dict[str, Any] | None:
     return {"gene": words_of_gene[0], "origin": origin, "result": result, "variant": variant}
 
 
+_TMB_TEXT = re.compile(r"^\s*(\d{1,4}(?:\.\d+)?)\s*(?:(?:mut(?:ation)?s?|muts?)\s*/\s*(?:mb|megabase)s?)?\s*$", re.I)
+
+
 def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None:
     words = " ".join(texts(res.get("code")) + [c for _, c, _ in codings(res.get("code"))]).lower()
     name = "TMB" if ("94076-7" in words or "mutation" in words) else "MSI"
@@ -607,6 +610,10 @@ def parse_signature(res: dict[str, Any]) -> tuple[str, str, float | None] | None
     number = num(q.get("value")) if isinstance(q, dict) else None
     if number is None and name == "TMB" and not isinstance(q, dict):
         number = num(res.get("valueInteger"))  # a TMB given as an integer is a number too (range-checked)
+    if number is None and name == "TMB" and v:
+        # as reports print it: "4 mut/Mb", "12.5 mutations/megabase" (fresh6 writer: the text was not read)
+        m = _TMB_TEXT.match(v)
+        number = num_text(m.group(1)) if m else None
     if not v and number is None:
         return None
     return name, v or str(number), number

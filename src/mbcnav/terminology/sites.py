@@ -34,6 +34,8 @@ class SiteTable:
     contralateral: re.Pattern[str]
     ipsilateral: re.Pattern[str]
     distant_icd10: frozenset[str]
+    diffuse_sites: frozenset[str]
+    diffuse_words: re.Pattern[str]
 
     def rule_for_site(self, site: str) -> SiteRule | None:
         for r in self.rules:
@@ -67,6 +69,8 @@ def site_table() -> SiteTable:
         contralateral=words_pattern(nodal["contralateral_words"]),
         ipsilateral=words_pattern(nodal["ipsilateral_words"]),
         distant_icd10=frozenset(nodal["distant_icd10"]),
+        diffuse_sites=frozenset(data["diffuse"]["sites"]),
+        diffuse_words=words_pattern(data["diffuse"]["words"]),
     )
 
 
