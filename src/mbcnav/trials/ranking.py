@@ -172,12 +172,19 @@ def score(verdict: str, fit: Fit, trial: Trial, criteria: int, breast: bool) -> 
         s -= TEST_PENALTY
     s -= W_FREE * fit.free_text / max(1, criteria)
     s += BREAST_BONUS if breast else 0.0
-    head = " ".join([trial.title, *trial.conditions])
-    if _ADVANCED.search(head):
-        s += ADVANCED_BONUS
-    elif _EARLY.search(head):
-        s -= EARLY_PENALTY
+    s += _setting_bonus(" ".join([trial.title, *trial.conditions]))
     return s + W_TEXT * fit.text_relevance
+
+
+@lru_cache(maxsize=8192)
+def _setting_bonus(head: str) -> float:
+    """The advanced-setting bonus or early-setting penalty of a study's title and conditions (the same for every
+    patient: cached, it was a tenth of a whole-corpus match)."""
+    if _ADVANCED.search(head):
+        return ADVANCED_BONUS
+    if _EARLY.search(head):
+        return -EARLY_PENALTY
+    return 0.0
 
 
 # ------------------------------------------------------------------------------------------------ text relevance
