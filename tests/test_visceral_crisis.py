@@ -26,6 +26,14 @@ LIVER = {
     "subject": {"reference": "Patient/p1"},
     "onsetDateTime": "2026-05-10",
 }
+LUNG = {
+    "resourceType": "Condition",
+    "id": "lung",
+    "meta": {"profile": [SECONDARY]},
+    "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
+    "subject": {"reference": "Patient/p1"},
+    "onsetDateTime": "2026-05-10",
+}
 BONE = {
     "resourceType": "Condition",
     "id": "bone",
@@ -165,15 +173,7 @@ def test_without_visceral_metastases_not_applicable() -> None:
 
 
 def test_lymphangitic_lung_spread_with_dyspnoea_at_rest() -> None:
-    lung = {
-        "resourceType": "Condition",
-        "id": "lung",
-        "meta": {"profile": [SECONDARY]},
-        "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
-        "note": [{"text": "lymphangitic carcinomatosis both lower lobes"}],
-        "subject": {"reference": "Patient/p1"},
-        "onsetDateTime": "2026-11-01",
-    }
+    lung = LUNG | {"note": [{"text": "lymphangitic carcinomatosis both lower lobes"}], "onsetDateTime": "2026-11-01"}
     lymph = condition("lc", {"text": "Lymphangitic carcinomatosis of lung"}, "2026-11-01")
     dyspnoea = condition("dy", {"text": "Dyspnea at rest"})
     labs = bili("b1", 0.6, "2026-11-20")
@@ -200,14 +200,6 @@ def test_lymphangitic_spread_in_the_metastasis_description() -> None:
 
 def test_no_fresh_labs_names_only_the_visceral_sites() -> None:
     # fresh5 writer: the message read "visceral metastases (bone, distant_lymph_node, lung)".
-    lung = {
-        "resourceType": "Condition",
-        "id": "lung",
-        "meta": {"profile": [SECONDARY]},
-        "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
-        "subject": {"reference": "Patient/p1"},
-        "onsetDateTime": "2026-05-10",
-    }
-    v = crisis(BONE, lung)
+    v = crisis(BONE, LUNG)
     assert v["status"] == "unknown"
     assert "visceral metastases (lung) but no laboratory values from the last 30 days" in v["evidence"], v
