@@ -18,30 +18,23 @@ UCUM = "http://unitsofmeasure.org"
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1962-04-01"}
 PRIMARY = PRIMARY_BREAST_CANCER
 SECONDARY = "http://hl7.org/fhir/us/mcode/StructureDefinition/mcode-secondary-cancer-condition"
-LIVER = {
-    "resourceType": "Condition",
-    "id": "liver",
-    "meta": {"profile": [SECONDARY]},
-    "code": {"coding": [{"system": SCT, "code": "94381002", "display": "Secondary malignant neoplasm of liver"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2026-05-10",
-}
-LUNG = {
-    "resourceType": "Condition",
-    "id": "lung",
-    "meta": {"profile": [SECONDARY]},
-    "code": {"coding": [{"system": SCT, "code": "94391008", "display": "Secondary malignant neoplasm of lung"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2026-05-10",
-}
-BONE = {
-    "resourceType": "Condition",
-    "id": "bone",
-    "meta": {"profile": [SECONDARY]},
-    "code": {"coding": [{"system": SCT, "code": "94222008", "display": "Secondary malignant neoplasm of bone"}]},
-    "subject": {"reference": "Patient/p1"},
-    "onsetDateTime": "2026-05-10",
-}
+
+
+def secondary(site: str, code: str) -> dict[str, Any]:
+    """An mCODE secondary-cancer Condition for a metastatic site (SNOMED CT disorder code)."""
+    return {
+        "resourceType": "Condition",
+        "id": site,
+        "meta": {"profile": [SECONDARY]},
+        "code": {"coding": [{"system": SCT, "code": code, "display": f"Secondary malignant neoplasm of {site}"}]},
+        "subject": {"reference": "Patient/p1"},
+        "onsetDateTime": "2026-05-10",
+    }
+
+
+LIVER = secondary("liver", "94381002")
+LUNG = secondary("lung", "94391008")
+BONE = secondary("bone", "94222008")
 
 
 def bili(rid: str, value: float, when: str, *, unit: str = "mg/dL", high: float | None = 1.2) -> dict[str, Any]:
