@@ -28,7 +28,8 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     CNS = brain or leptomeninges; oligometastatic = up to 5 lesions in total (ABC4 definition, expert opinion), and
     never with diffuse spread (sites.yaml `diffuse`: an effusion, carcinomatosis, lymphangitic or leptomeningeal
     disease)."""
-    vocab = site_table().vocabulary
+    table = site_table()
+    vocab = table.vocabulary
     active = [m for m in metastases if distant(m) and m.status != "resolved" and m.site != "unspecified"]
     resolved = [m for m in metastases if distant(m) and m.status == "resolved"]
     sites = tuple(sorted({m.site for m in active}))
@@ -65,7 +66,6 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     counts = [m.lesion_count for m in active]
     total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
     oligo: bool | None
-    table = site_table()
     diffuse = [m for m in active if m.site in table.diffuse_sites or table.diffuse_words.search(f"{m.detail} {m.site}")]
     if diffuse:
         oligo = False  # serosal, lymphangitic or leptomeningeal spread is not low-volume disease (ABC)

@@ -145,11 +145,13 @@ def resolve_settings(record: Record, first_metastasis: PartialDate | None, prese
     return out
 
 
-def _progressed_between(statuses: tuple[DiseaseStatus, ...], start: PartialDate, end: PartialDate) -> bool:
-    return any(
-        s.status == "progression" and s.date is not None and start.earliest < s.date.earliest <= end.latest
+def _progressions_between(statuses: tuple[DiseaseStatus, ...], start: PartialDate, end: PartialDate) -> list[date]:
+    """The dates of documented progression after `start` and up to `end`."""
+    return [
+        s.date.earliest
         for s in statuses
-    )
+        if s.status == "progression" and s.date is not None and start.earliest < s.date.earliest <= end.latest
+    ]
 
 
 def _why_after_progression(
@@ -164,11 +166,7 @@ def _why_after_progression(
     ends = [x.end for x in line]
     if line_start is None or any(e is None for e in ends):
         return f"started after progression on line {n}"
-    found = [
-        s.date.earliest
-        for s in statuses
-        if s.status == "progression" and s.date is not None and line_start.earliest < s.date.earliest <= start.latest
-    ]
+    found = _progressions_between(statuses, line_start, start)
     last_end = max(e.latest for e in ends if e is not None)
     if found and min(found) > last_end:
         reasons = sorted({x.exposure.reason_stopped or "reason not recorded" for x in line})
@@ -228,7 +226,7 @@ def build_lines(
             for x in line
             if x.exposure.reason_stopped == "progression" and (x.end is None or x.end.earliest <= c.start.earliest)
         ]
-        if progressed or _progressed_between(statuses, line_start, c.start):
+        if progressed or _progressions_between(statuses, line_start, c.start):
             groups.append(([c], _why_after_progression(line, progressed, statuses, c.start, len(groups))))
             continue
         running = [x for x in line if x.exposure.ongoing or x.end is None or x.end.latest >= c.start.earliest]
@@ -268,7 +266,7 @@ def build_lines(
             ongoing, end = False, None
         reasons = [m.exposure.reason_stopped for m in members if m.exposure.reason_stopped]
         reason = "progression" if "progression" in reasons else (reasons[-1] if reasons else None)
-        if reason is None and next_start is not None and _progressed_between(statuses, start, next_start):
+        if reason is None and next_start is not None and _progressions_between(statuses, start, next_start):
             reason = "progression"
         drugs = tuple(dict.fromkeys(m.drug for m in members))
         lines.append(Line(i, drugs, start, end, reason, ongoing, tuple(members), why))
