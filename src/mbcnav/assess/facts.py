@@ -286,10 +286,8 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     found = [g for g in braf if g.result in ("pathogenic", "likely_pathogenic", "detected")]
     if any("V600E" in (g.variant or "") for g in found):
         f["braf_v600e"] = True
-    elif braf and all(g.result in ("not_detected", "benign") for g in braf):
-        f["braf_v600e"] = False
-    else:
-        f["braf_v600e"] = None  # a BRAF variant without its name is not "no V600E"
+    else:  # BRAF tested and not detected; a BRAF variant without its name is not "no V600E"
+        f["braf_v600e"] = False if _gene(a, "BRAF", somatic) is False else None
     f["pdl1_cps"] = st["pdl1_cps"]
     sites = set(a.spread.sites)
     met = a.stage.metastatic
