@@ -797,6 +797,9 @@ _TNBC = _w(
 )
 
 # prior therapy classes
+# topoisomerase I ("topoisomerase II" and "topo IV" excluded) and an antibody-drug conjugate, as class phrases use them
+_TOPO1 = r"(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))(?![iv\d])"
+_ADC = r"(?:adcs?|antibody[- ]drug\s+conjugates?)"
 _CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "cdk46_inhibitor",
@@ -830,11 +833,10 @@ _CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
         # "a topoisomerase payload" without the "I": every ADC topoisomerase payload of the catalogue is a type I
         # inhibitor; "topoisomerase II" (anthracyclines, etoposide) never matches
         "topo1_adc",
-        r"(?:(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))(?![iv\d])(?:\s+inhibitors?)?"
-        r"(?:[- ]?(?:based|containing|payload))?|topoisomerase(?:\s+inhibitors?)?[- ]payload)\s+"
-        r"(?:adcs?|antibody[- ]drug\s+conjugates?)|(?:adcs?|antibody[- ]drug\s+conjugates?)\s+(?:\(adcs?\)\s+)?"
-        r"(?:with|containing|carrying|bearing)\s+(?:an?\s+)?(?:(?:topoisomerase[- ]?(?:i|1)|topo-?\s?(?:i|1))"
-        r"(?![iv\d])(?:\s+inhibitors?)?(?:[- ]?(?:based|containing))?(?:\s+payloads?)?|"
+        rf"(?:{_TOPO1}(?:\s+inhibitors?)?(?:[- ]?(?:based|containing|payload))?|"
+        r"topoisomerase(?:\s+inhibitors?)?[- ]payload)\s+"
+        rf"{_ADC}|{_ADC}\s+(?:\(adcs?\)\s+)?(?:with|containing|carrying|bearing)\s+(?:an?\s+)?"
+        rf"(?:{_TOPO1}(?:\s+inhibitors?)?(?:[- ]?(?:based|containing))?(?:\s+payloads?)?|"
         r"topoisomerase(?:\s+inhibitors?)?\s+payloads?)",
     ),
     ("adc", r"adcs?|antibody[- ]drug\s+conjugates?"),
