@@ -148,7 +148,8 @@ def main() -> None:
     print(f"  criterion-level agreement: {agree}/{total} = {rate:.1%} (criteria matched by text)")
     print(
         f"  matching one patient against all studies: median {statistics.median(seconds):.2f} s, "
-        f"mean {sum(seconds) / len(seconds):.2f} s, max {max(seconds):.2f} s (parses cached)"
+        f"mean {sum(seconds) / len(seconds):.2f} s, max {max(seconds):.2f} s "
+        "(parses cached in the store, decoded once per process)"
     )
     print(f"  peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

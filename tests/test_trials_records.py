@@ -290,3 +290,17 @@ def test_text_is_made_safe_for_any_database(tmp_path: Path) -> None:
     ]  # the number 7 is reported, not silently dropped
     assert t.eligibility_text == "ab\nc?d"  # NUL dropped (PostgreSQL refuses it), lone surrogate replaced
     assert t.conditions == ("Breast Cancer",)
+
+
+def test_a_stored_record_keeps_its_version_and_a_changed_copy_is_hashed_anew() -> None:
+    # the store streams every study for every match: the version it was stored with is read, not recomputed
+    a = one(EA / "NCT99000001-expanded-access.json")
+    doc = json.loads(json.dumps(a.to_json()))
+    doc["version"] = "stored-elsewhere"
+    assert Trial.from_json(doc).version == "stored-elsewhere"
+    del doc["version"]
+    assert Trial.from_json(doc).version == a.version  # no stored version: computed
+    import dataclasses
+
+    back = Trial.from_json(json.loads(json.dumps(a.to_json())))
+    assert dataclasses.replace(back, title="Another title").version != a.version

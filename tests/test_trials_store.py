@@ -373,3 +373,22 @@ def test_database_url_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     with TrialStore() as s:  # the default location is created on first use
         assert s.count() == 0
     assert (tmp_path / "mbcnav" / "trials.db").is_file()
+
+
+def test_parsed_trials_reads_each_version_once_and_a_new_version_is_parsed_anew(store: TrialStore) -> None:
+    from mbcnav.trials.matching_io import parsed_trials
+
+    t = dataclasses.replace(
+        one(EA / "NCT99000001-expanded-access.json"),
+        eligibility_text="Inclusion Criteria:\n\n* HER2-positive breast cancer\n\nExclusion Criteria:\n\n* Pregnancy",
+    )
+    store.upsert([t])
+    [(got, first)] = list(parsed_trials(store))
+    assert got.version == t.version and [c.kind for c in first] == ["inclusion", "exclusion"]
+    first.clear()  # a caller's list is its own: the next patient still gets the criteria
+    [(_, again)] = list(parsed_trials(store))
+    assert [c.text for c in again] == ["HER2-positive breast cancer", "Pregnancy"]
+    changed = dataclasses.replace(t, eligibility_text="Inclusion Criteria:\n\n* ER-positive breast cancer")
+    store.upsert([changed])  # the changed record's criteria, not the ones decoded for the old version
+    [(got, now)] = list(parsed_trials(store))
+    assert got.version == changed.version and [c.text for c in now] == ["ER-positive breast cancer"]

@@ -7,7 +7,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
@@ -109,9 +109,13 @@ class Trial:
     processed_on: str | None = None
     sites: tuple[Site, ...] = ()  # only when the record lists facilities (the shared corpus pages list countries)
     version: str = field(init=False, default="")
+    # A record read back from the store carries the hash it was stored with (from_json), so streaming the corpus
+    # for every match does not hash every study again; `dataclasses.replace` leaves it out, so a changed copy is
+    # hashed anew.
+    stored_version: InitVar[str | None] = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "version", content_hash(self))
+    def __post_init__(self, stored_version: str | None) -> None:
+        object.__setattr__(self, "version", stored_version or content_hash(self))
 
     @property
     def is_expanded_access(self) -> bool:
@@ -122,8 +126,9 @@ class Trial:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Trial:
-        """Rebuild a Trial stored by `to_json` (lists become tuples; the version is recomputed)."""
+        """Rebuild a Trial stored by `to_json` (lists become tuples; the stored version is kept, else computed)."""
         kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items() if k != "version"}
+        kwargs["stored_version"] = doc.get("version") or None
         kwargs["sites"] = tuple(Site(**x) if isinstance(x, dict) else x for x in kwargs.get("sites", ()))
         return cls(**kwargs)
 
