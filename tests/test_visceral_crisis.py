@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
 from mbcnav.assess import assess
@@ -158,6 +159,42 @@ def test_clinician_judgement_always_wins() -> None:
     }
     v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), judgement)
     assert v["status"] == "absent" and v["evidence"][0].endswith("Observation/vc")
+
+
+def judged(present: bool, when: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "vc",
+        "status": "final",
+        "code": {"coding": [{"system": "https://mbcnav.org/fhir/CodeSystem/observation", "code": "visceral-crisis"}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "valueBoolean": present,
+    }
+
+
+def test_an_old_recorded_crisis_stands_but_shows_its_age_and_what_came_after() -> None:
+    # fresh6 o01: a crisis recorded in July was shown as current in November with bilirubin back to normal. The
+    # judgement stands (only a clinician withdraws it; endocrine monotherapy stays off) but asks to be re-assessed.
+    old = crisis(LIVER, bili("b1", 0.6, "2026-11-20"), judged(True, "2026-07-16"))
+    assert old["status"] == "present"
+    assert f"recorded {(TODAY - date(2026, 7, 16)).days} days before {TODAY}" in old["evidence"]
+    assert any(e.startswith("since then: total bilirubin 0.6 mg/dL = 0.5 × ULN") for e in old["evidence"])
+    assert old["confirm"] is not None and "re-assess" in old["confirm"]
+    recent = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), judged(True, "2026-11-21"))
+    assert recent["status"] == "present" and len(recent["evidence"]) == 1 and recent["confirm"] is None
+    absent = crisis(LIVER, bili("b1", 0.6, "2026-11-20"), judged(False, "2026-01-02"))
+    assert absent["status"] == "absent" and absent["confirm"] is None
+
+
+def test_an_old_absent_gives_way_to_a_suspicion_from_fresh_values() -> None:
+    # "absent" recorded in January, bilirubin 3.4 x ULN with liver metastases now: the old judgement must not keep
+    # endocrine monotherapy on the table
+    v = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), judged(False, "2026-01-02"))
+    assert v["status"] == "suspected" and v["evidence"][0].startswith("recorded by a clinician: absent (2026-01-02)")
+    assert any("3.42 × ULN" in e for e in v["evidence"]) and v["confirm"] is not None
+    fresh = crisis(LIVER, bili("b1", 4.1, "2026-11-20"), judged(False, "2026-11-21"))  # a current judgement wins
+    assert fresh["status"] == "absent"
 
 
 def test_without_visceral_metastases_not_applicable() -> None:

@@ -1,6 +1,8 @@
 """Visceral crisis from the record (ESO-ESMO ABC5 definition; thresholds as data in assess/visceral.yaml). Pure.
 
-A clinician's recorded judgement (present / absent) always wins. Otherwise, with active visceral metastases, the
+A clinician's recorded judgement (present / absent) wins; one older than the laboratory horizon shows its age and
+what the record says since, and an old "absent" gives way to a suspicion raised by fresh values. Otherwise, with
+active visceral metastases, the
 rules of visceral.yaml raise a *suspicion* that asks the clinician to confirm; missing or stale laboratory values
 leave the status unknown (never "not suspected")."""
 
@@ -16,7 +18,7 @@ import yaml
 
 from mbcnav.assess.labs import LabSummary, latest_lab
 from mbcnav.assess.sites import Spread
-from mbcnav.record.model import ClinicalFinding, Metastasis, Record
+from mbcnav.record.model import ClinicalFinding, ClinicalJudgement, Metastasis, Record
 from mbcnav.terminology.findings import finding_in_text
 from mbcnav.terminology.sites import site_table
 
@@ -117,15 +119,30 @@ def assess_visceral_crisis(record: Record, spread: Spread, labs: tuple[LabSummar
     if judgements:
         dated = [j for j in judgements if j.date is not None]
         j = max(dated, key=lambda x: x.date.earliest if x.date else date.min) if dated else judgements[-1]
+        evidence = [
+            f"recorded by a clinician: {'present' if j.present else 'absent'} ({j.date or 'undated'}) — "
+            f"{j.source.resource}"
+        ]
+        since = _since_judgement(j, record, labs, as_of)
+        if not j.present and since:
+            # An old "absent" never outweighs later laboratory evidence (unknown is never permissive): when the rules
+            # raise a suspicion now, the suspicion is shown, with the old judgement beside it.
+            now = _from_rules(record, spread, labs, as_of)
+            if now.status == "suspected":
+                return VisceralCrisis("suspected", (*evidence, *since[:1], *now.evidence), source, now.confirm)
         return VisceralCrisis(
             "present" if j.present else "absent",
-            (
-                f"recorded by a clinician: {'present' if j.present else 'absent'} ({j.date or 'undated'}) — "
-                f"{j.source.resource}",
-            ),
+            (*evidence, *since),
             source,
-            None,
+            str(rules["reassess"]) if since and j.present else None,
         )
+    return _from_rules(record, spread, labs, as_of)
+
+
+def _from_rules(record: Record, spread: Spread, labs: tuple[LabSummary, ...], as_of: date) -> VisceralCrisis:
+    """The status the rules of visceral.yaml give, without a clinician's judgement."""
+    rules = _rules()
+    source = str(rules["source"])
     if not spread.visceral:
         return VisceralCrisis("not_applicable", ("no active visceral metastasis recorded",), source, None)
     max_days = int(rules["max_lab_age_days"])
@@ -157,6 +174,25 @@ def assess_visceral_crisis(record: Record, spread: Spread, labs: tuple[LabSummar
             confirm,
         )
     return VisceralCrisis("not_suspected", evidence or ("no rule of visceral.yaml met",), source, None)
+
+
+def _since_judgement(j: ClinicalJudgement, record: Record, labs: tuple[LabSummary, ...], as_of: date) -> list[str]:
+    """What the record says after a recorded crisis older than the laboratory horizon (fresh6 writer: a crisis from
+    July shown as current in November, bilirubin normal and responding). The judgement still stands — only a
+    clinician withdraws it — but its age and the later findings are shown, with a request to re-assess."""
+    max_days = int(_rules()["max_lab_age_days"])
+    if j.date is None or (as_of - j.date.latest).days <= max_days:
+        return []
+    after = j.date.latest
+    out = [f"recorded {(as_of - j.date.latest).days} days before {as_of}"]
+    statuses = [d for d in record.disease_statuses if d.date is not None and d.date.earliest > after]
+    if statuses:
+        last = max(statuses, key=lambda d: d.date.earliest if d.date else date.min)
+        out.append(f"since then: disease {last.status.replace('_', ' ')} ({last.date})")
+    bili = latest_lab(labs, "bilirubin")
+    if bili is not None and bili.date is not None and bili.date.earliest > after and _fresh(bili, as_of, max_days):
+        out.append(f"since then: {bili.describe()}")
+    return out
 
 
 def _visceral_sites(spread: Spread) -> str:
