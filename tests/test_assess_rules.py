@@ -246,6 +246,30 @@ def test_metastatic_biopsy_preferred_and_discordance_reported() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("primary_ihc", "metastasis_ihc", "asked"),
+    [("1+", "0", True), ("2+", "ultralow", True), ("0", "0", False), ("1+", "1+", False), ("0", "1+", False)],
+)
+def test_a_her2_low_primary_beside_a_her2_zero_metastasis_asks_for_review(
+    primary_ihc: str, metastasis_ihc: str, asked: bool
+) -> None:
+    # fresh6 o07: a pleural cell block scored 0 was used over the primary's 1+ and nothing said a HER2-low result
+    # already existed. The metastasis stays the result used; the review is asked for, never assumed.
+    recs = [
+        receptor("ER", percent=90),
+        receptor("HER2", ihc_score=primary_ihc, ish="negative" if primary_ihc == "2+" else None),
+        receptor("ER", when="2024-02-01", specimen="metastasis", site="pleura", percent=90),
+        receptor("HER2", when="2024-02-01", specimen="metastasis", site="pleura", ihc_score=metastasis_ihc),
+    ]
+    j = run(receptors=recs, metastases=[met("pleura", "2024-01-20")])
+    assert j["subtype"]["her2"] == metastasis_ihc
+    review = [u for u in j["unknowns"] if u["item"] == "HER2-low primary, HER2-0 metastasis"]
+    assert bool(review) is asked
+    if asked:
+        shown = "1+" if primary_ihc == "1+" else "2+/ISH-"
+        assert f"the primary was HER2-low ({shown}, 2020-01-15)" in review[0]["why"]
+
+
 def test_unknown_receptor_is_never_negative() -> None:
     j = run(receptors=[receptor("HER2", ihc_score="0")])
     assert j["subtype"]["er"] == "unknown" and j["subtype"]["group"] == "unknown"

@@ -22,6 +22,8 @@ FACTS: dict[str, str] = {
     "pr": "PR: positive, low, negative",
     "her2": "HER2 result: 0, ultralow, 1+, 2+/ISH-, 2+/ISH+, 2+/ISH-unknown, 3+, negative, positive",
     "her2_category": "positive, low, ultralow, zero, negative_unspecified",
+    "her2_low_on_primary": "HER2-0 or ultralow on the metastasis used, HER2-low (1+ or 2+/ISH-) on the primary",
+    "her2_primary_result": "the primary's HER2 result and date when it was HER2-low (text)",
     "sex": "female, male, other",
     "cancer_type": "the cancer mbcnav follows: breast (a trial rule for another tumour type does not bind the patient)",
     "menopausal_status": "pre, peri, post (assessed: record, oophorectomy, age >= 60, labs); unknown stays unknown",
@@ -223,6 +225,14 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["pr"] = None if st["pr"] == "unknown" else st["pr"]
     f["her2"] = None if st["her2"] == "unknown" else st["her2"]
     f["her2_category"] = None if cat_her2 == "unknown" else cat_her2
+    # The metastasis result is used (ASCO 2015), but a HER2-low primary beside a HER2-0/ultralow metastasis is worth
+    # a second look (fresh6 o07: a pleural cell block 0, the primary 1+): DESTINY-Breast04 confirmed HER2-low on
+    # archived or recent tissue. Shown as something to check, never as HER2-low.
+    low_primary = [d for d in st["discordance"] if d["marker"] == "HER2" and d["primary"] in ("1+", "2+/ISH-")]
+    f["her2_low_on_primary"] = bool(low_primary) and cat_her2 in ("zero", "ultralow")
+    f["her2_primary_result"] = (
+        f"{low_primary[0]['primary']}, {low_primary[0]['primary_date'] or 'undated'}" if low_primary else ""
+    )
     for k in ("group", "her2", "her2_category", "er", "hr_positive", "her2_positive", "hr_positive_her2_negative"):
         basis[k] = f"{st['group']}: ER {st['er']}, PR {st['pr']}, HER2 {st['her2']} — {st['specimen']}" + (
             f", {st['date']}" if st["date"] else ""

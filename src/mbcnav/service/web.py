@@ -332,6 +332,11 @@ _UNKNOWN_PLAIN: dict[str, tuple[str, str]] = {
         "newer medicines.",
         "A pathologist looking again at the HER2 test, on the most recent biopsy.",
     ),
+    "HER2-low primary, HER2-0 metastasis": (
+        "The first tumour showed a low level of HER2 but the later sample showed none; which one fits you matters "
+        "for some newer medicines.",
+        "A pathologist looking again at the HER2 tests of both samples.",
+    ),
     "biopsy of a metastatic site": (
         "The cancer that has spread has not been tested directly; it can change over time.",
         "A biopsy of one of the places the cancer has spread to.",
