@@ -45,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.11.2"
+PARSER_VERSION = "2.12.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -3033,7 +3033,8 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
     norm = _normalise(text)
     items = _segment(text, norm)
     allowance: list[bool] = []
-    for item in items:
+    heads = {it.parent for it in items if it.parent is not None}
+    for index, item in enumerate(items):
         if item.end - item.start > MAX_CRITERION_CHARS or (deadline is not None and time.monotonic() > deadline):
             allowance.append(False)
             item.constraints = []
@@ -3065,7 +3066,7 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
             constraints += kinds.extract(s, item.start, item.section, item.negated, found, parent_text)
         # whom the criterion binds (its own subject, else its list head's): kept even where nothing else is read,
         # since it only ever says "not applicable" to a patient the record places outside the subgroup
-        item.constraints = constraints + _subgroup_of(items, item, norm)
+        item.constraints = constraints + _subgroup_of(items, item, norm, index in heads)
     _resolve_document(items, allowance)
     return [
         Criterion(
@@ -3084,10 +3085,11 @@ def parse_criteria(text: str, time_budget_s: float | None = None) -> list[Criter
     ]
 
 
-def _subgroup_of(items: list[_Item], item: _Item, norm: str) -> list[Constraint]:
+def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> list[Constraint]:
     """The subgroup a criterion is addressed to ("Male participants must ..."), or its nearest list head's
-    ("Patients with brain metastases are eligible if:" binds its sub-bullets)."""
-    own = subgroups.extract(norm[item.start : item.end], item.start)
+    ("Patients with brain metastases are eligible if:" binds its sub-bullets). A list head that is only its subject
+    ("Participants with Multiple Myeloma" over that cohort's bullets) carries it too, marked as a cohort heading."""
+    own = subgroups.extract(norm[item.start : item.end], item.start, is_head=is_head)
     if own:
         return own
     at = item.parent

@@ -59,6 +59,7 @@ class _Table:
     """lab_criteria.yaml and the canonical units of terminology/labs.yaml, compiled."""
 
     stale_days: int
+    stale_days_lvef: int
     names: tuple[tuple[str, re.Pattern[str]], ...]  # analyte key ("ast+alt" for a group) -> name pattern
     not_after: dict[str, re.Pattern[str]]
     not_before: dict[str, re.Pattern[str]]
@@ -124,6 +125,7 @@ def _table() -> _Table:
     elided = re.compile(rf"{data['elided_comparator']}(?P<k>{_NUM})(?P<uln>{data['uln_times']}{data['uln']})")
     return _Table(
         int(data["stale_days"]),
+        int(data["stale_days_lvef"]),
         tuple(names),
         not_after,
         not_before,
@@ -477,7 +479,7 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
 
 def _not_current(lab: LabSummary, p: PatientView) -> str | None:
     """Why a value cannot decide today (undated, after the as-of date, older than stale_days), or None."""
-    stale = _table().stale_days
+    stale = _table().stale_days_lvef if lab.analyte == "lvef" else _table().stale_days
     if lab.date is None or p.as_of is None or lab.date.latest > p.as_of:
         return f"{lab.describe()}: undated or after the as-of date"
     if (p.as_of - lab.date.latest).days > stale:

@@ -309,6 +309,10 @@ def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
     return replace(r, verdict="unknown", excludes=None, evidence=[*r.evidence, why])
 
 
+def _other_cancer(x: Constraint) -> bool:
+    return "other_cancer_types" in x.params.get("groups", ())
+
+
 def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
     # a criterion addressed to a subgroup the record places the patient outside of ("Male participants must ..." for
     # a woman) does not apply: met for an inclusion, not met for an exclusion. Inside it, or unknown: read as usual.
@@ -318,6 +322,12 @@ def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
             if x.type == subgroups.TYPE:
                 inside, why = subgroups.membership(x, p)
                 if inside is False:
+                    if x.params.get("cohort_head") and c.kind == "inclusion" and _other_cancer(x):
+                        # "Participants with Multiple Myeloma" heading that cohort's bullets: as written it is not
+                        # true of her (not met, as a research nurse marks it), and it excludes no one — its
+                        # bullets are not hers, and the cohorts she may fit are read on their own
+                        why = f"{why}; the heading of another cohort"
+                        return CriterionResult(c, "not_met", False, [why], not_applicable=True)
                     verdict = "met" if c.kind == "inclusion" else "not_met"
                     return CriterionResult(c, verdict, False, [why], not_applicable=True)
         own = _own(c)

@@ -50,6 +50,10 @@ def _table() -> _Table:
     )
 
 
+# between the two readings: a new sentence, or "and" with an obligation of its own
+_TWO_REQUIREMENTS = re.compile(r"[.;]\s|\band\b(?:\s+\w+){0,2}?\s+(?:must|should|shall)\b")
+
+
 def extract(text: str, offset: int, section: str, negated: bool, head: str = "") -> list[Constraint]:
     """The standard-therapy requirement of an inclusion criterion (see trials/kinds.py for the arguments)."""
     if section != "inclusion" or negated:
@@ -73,7 +77,13 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     params = {"some": some is not None, "all": every is not None}
     if every is not None and t.all_declined.search(text):
         params["or_declined"] = True
-    what = " or ".join(
+    between = text[min(every.end(), some.end()) : max(every.start(), some.start())] if every and some else ""
+    if _TWO_REQUIREMENTS.search(between):
+        # "Have progressed despite standard therapies ... . Patients must have no available therapeutic options"
+        # (NCT06582017); "... intolerant to standard-of-care therapies and should have no appropriate standard-of-care
+        # therapeutic options" (NCT04389632): two requirements. A plain "or" joins them as alternatives.
+        params["both"] = True
+    what = (" and " if params.get("both") else " or ").join(
         label
         for label, on in (
             ("progressed on standard therapy", params["some"]),
@@ -121,7 +131,10 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
             if ex
             else "standard options remain (the options engine still offers a line of systemic therapy)"
         )
-    has = True if True in answers else False if answers and all(a is False for a in answers) else None
+    if c.params.get("both"):
+        has = False if False in answers else True if answers and all(answers) else None
+    else:
+        has = True if True in answers else False if answers and all(a is False for a in answers) else None
     return has, "; ".join(evidence)
 
 

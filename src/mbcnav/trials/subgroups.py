@@ -105,10 +105,11 @@ def _subject(text: str) -> tuple[list[_Group], int, int]:
     return found, start, end
 
 
-def extract(text: str, offset: int, below: str = "") -> list[Constraint]:
+def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -> list[Constraint]:
     """The subgroup a criterion is addressed to, as one constraint (none when it is not addressed to one). `text`
     is the normalised (lower-case) criterion; `offset` its position in the whole eligibility text; `below` the
-    sub-bullet a list head `text` is read for ("Male participants:" then "- agree to use condoms")."""
+    sub-bullet a list head `text` is read for ("Male participants:" then "- agree to use condoms"); `is_head` that
+    `text` heads a list of its own (a heading that is only its subject is then marked `cohort_head`)."""
     groups, start, end = _subject(text)
     if not groups:
         return []
@@ -116,7 +117,10 @@ def extract(text: str, offset: int, below: str = "") -> list[Constraint]:
     subject = text[start:end]
     stop = re.search(r"[.;]\s", text[end:])
     rest = (text[end : end + stop.start()] if stop else text[end:]) + " " + below
-    head = bool(below) and text.rstrip().endswith(":")
+    # a list head: read for a sub-bullet below it, or as itself when it heads a list; it binds when it ends in a
+    # colon or is nothing but its subject ("Participants with Multiple Myeloma", "NSCLC (cohort 2)")
+    only_subject = not text[end:].strip(" :.")
+    head = (bool(below) and (text.rstrip().endswith(":") or only_subject)) or (is_head and only_subject)
     if not (t.obligation.search(rest) or t.allowance.search(subject) or head):
         return []
     # "Male patients with female partners of childbearing potential and female patients of childbearing potential
@@ -136,11 +140,14 @@ def extract(text: str, offset: int, below: str = "") -> list[Constraint]:
         if g.requires is not None and not g.requires.search(where):
             return []
     names = [g.name for g in groups]
+    params: dict[str, Any] = {"groups": names}
+    if is_head and not below and only_subject:
+        params["cohort_head"] = True  # the heading of a cohort: "is she one of them?" is its whole question
     return [
         Constraint(
             TYPE,
             "required",
-            {"groups": names},
+            params,
             (offset + start, offset + end),
             f'addressed to {" or ".join(_LABELS[n] for n in names)}: "{text[start:end].strip()}"',
         )
