@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from mbcnav.terminology.patterns import alternation
+
 
 @dataclass(frozen=True, slots=True)
 class TumourTypes:
@@ -17,17 +19,18 @@ class TumourTypes:
     # sites still need the cancer word
 
 
-def _alt(items: list[str]) -> str:
-    return "|".join(sorted(items, key=len, reverse=True))
-
-
 @cache
 def tumour_types() -> TumourTypes:
     raw: Any = yaml.safe_load(
         resources.files("mbcnav.terminology").joinpath("tumour_types.yaml").read_text(encoding="utf-8")
     )
     words, bare, sites = raw["with_cancer_word"], raw["bare"], set(raw["site_words"])
-    named = rf"(?:(?:{_alt(words)})\s+{raw['cancer_words']}|{_alt(bare)})"
+    cancer = raw["cancer_words"]
+
+    def alt(items: list[str]) -> str:
+        return alternation(items, longest_first=True)
+
+    named = rf"(?:(?:{alt(words)})\s+{cancer}|{alt(bare)})"
     loose = [w for w in words if w not in sites]
-    subject = rf"(?:(?:{_alt(sorted(sites & set(words)))})\s+{raw['cancer_words']}|{_alt(loose + bare)})"
+    subject = rf"(?:(?:{alt(sorted(sites & set(words)))})\s+{cancer}|{alt(loose + bare)})"
     return TumourTypes(named, subject)
