@@ -22,6 +22,7 @@ QUOTES = Quotes()
 q = QUOTES.q
 ROOT = Path(__file__).resolve().parents[1]
 FRESH5 = ROOT / "benchmarks" / "trials_fresh5" / "patients"
+FRESH6 = ROOT / "benchmarks" / "trials_fresh6" / "patients"
 
 BASKET = (
     "Inclusion Criteria:\n\n"
@@ -134,3 +135,32 @@ def test_an_lvef_from_the_last_three_months_decides() -> None:
 
 def _days(n: int) -> datetime.timedelta:
     return datetime.timedelta(days=n)
+
+
+def test_a_cohort_only_sub_bullet_never_decides_a_head_that_binds_every_cohort() -> None:
+    """NCT04389632 lists "Part A only" and "Part B only" bullets under "Disease indication". For fresh6 o03 (TNBC
+    after one line, standard options remain) Part A fails and Part B fits: the head must not fail with Part A, or
+    the whole study turns ineligible for a patient who fits Part B."""
+    text = (
+        "Inclusion Criteria:\n\n* Disease indication\n\n"
+        "  * "
+        + q(
+            "NCT04389632",
+            "Part A only: Participants must have disease that is relapsed or refractory or be intolerant to "
+            "standard-of-care therapies and should have no appropriate standard-of-care therapeutic options.",
+        )
+        + "\n  * "
+        + q(
+            "NCT04389632",
+            "Part B only: Participants must have disease that is relapsed or refractory or be intolerant to "
+            "standard-of-care therapies.",
+        )
+        + "\n"
+    )
+    p = dataclasses.replace(patient_view(next(FRESH6.glob("o03-*.yaml"))), options_exhausted=False)
+    cs = parse_criteria(text)
+    m = match_trial(study(text), cs, p)
+    by = {r.criterion.text.split(":")[0]: r for r in m.criteria}
+    assert by["Part A only"].verdict == "not_met" and by["Part B only"].verdict == "met"
+    assert m.cohort == "Part B" and m.verdict != "ineligible"
+    assert by["Disease indication"].verdict != "not_met"

@@ -435,7 +435,13 @@ def _heads_from_children(results: list[CriterionResult]) -> None:
         if r.criterion.parent is not None and r.applies:
             children.setdefault(r.criterion.parent, []).append(r)
     for i, kids in children.items():
-        if not 0 <= i < len(results):
+        # a sub-bullet of one cohort ("Part A only: ...") decides only for that cohort, and counts there on its own:
+        # it never decides a head that binds every cohort (NCT04389632: Part A failing made "Disease indication" fail
+        # for a patient who fits Part B)
+        if 0 <= i < len(results) and results[i].criterion.cohort is None:
+            children[i] = [k for k in kids if k.criterion.cohort is None]
+    for i, kids in children.items():
+        if not kids or not 0 <= i < len(results):
             continue
         head = results[i]
         if head.verdict != "unknown" or not head.applies or any(k.criterion.kind != head.criterion.kind for k in kids):
