@@ -126,6 +126,32 @@ def test_generic_secondary_code_uses_body_site() -> None:
     assert classify_site(code, body, [], None).site == "liver"
 
 
+def test_a_coded_body_site_wins_over_other_organs_named_in_its_text() -> None:
+    # fresh7 p10: a distant node whose text says "PET-CT and MRI brain show no other site" was read as brain
+    code = {
+        "coding": [{"system": "http://snomed.info/sct", "code": "128462008"}],
+        "text": "Metastasis to distant lymph node (subcarinal 19 mm; MRI brain 2026-10-26 shows no other site)",
+    }
+    node = {"coding": [{"system": "http://snomed.info/sct", "code": "59441001"}], "text": "subcarinal lymph node"}
+    m = classify_site(code, [node], [], "left")
+    assert (m.site, m.nodal_region) == ("distant_lymph_node", "distant")
+    brain = {"coding": [{"system": "http://snomed.info/sct", "code": "12738006"}], "text": "Brain structure"}
+    assert classify_site({"coding": code["coding"]}, [brain], [], None).site == "brain"
+
+
+def test_metastatic_tissue_from_an_organ_outside_the_site_vocabulary_is_a_metastasis_biopsy() -> None:
+    # fresh7 p06: a gastric biopsy recorded as specimen "other" (2026) lost to a 2024 bone biopsy as "unknown" kind
+    from mbcnav.record.markers import specimen_from
+
+    body = {"text": "metastasis: other"}
+    kind = {"text": "Metastatic tumour tissue"}
+    assert (specimen_from([body, kind], None, None).kind, specimen_from([body, kind], None, None).site) == (
+        "metastasis",
+        "other",
+    )
+    assert specimen_from([{"text": "core biopsy"}], None, None).kind == "unknown"  # nothing says metastatic
+
+
 # ---- presentation -------------------------------------------------------------------------------------------------
 def test_de_novo_within_window() -> None:
     j = run(metastases=[met("bone", "2020-03-01")])
@@ -372,6 +398,17 @@ def test_endocrine_naive_is_sensitive_and_hr_negative_not_applicable() -> None:
 
 
 # ---- lines of therapy ---------------------------------------------------------------------------------------------
+def test_an_ongoing_line_has_no_reason_to_stop_when_a_course_was_paused_and_resumed() -> None:
+    # fresh7 p05: T-DXd held for grade 1 pneumonitis (a course ending "toxicity"), then resumed: one line, running
+    her2 = [receptor("ER", percent=0), receptor("PR", percent=0), receptor("HER2", ihc_score="3+")]
+    therapies = [
+        drug("trastuzumab deruxtecan", "2025-10-06", "2026-04-08", setting="metastatic", reason="toxicity"),
+        drug("trastuzumab deruxtecan", "2026-05-04", None, setting="metastatic"),
+    ]
+    j = run(receptors=her2, therapies=therapies, metastases=[met("lung", "2025-09-20")])
+    assert [(x["ongoing"], x["reason_stopped"]) for x in j["lines"]] == [(True, None)]
+
+
 def test_drugs_started_together_form_one_line_and_progression_starts_next() -> None:
     therapies = [
         drug("letrozole", "2021-01-01", "2022-06-01", reason="progression", ongoing=False),

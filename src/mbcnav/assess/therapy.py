@@ -266,6 +266,9 @@ def build_lines(
             ongoing, end = False, None
         reasons = [m.exposure.reason_stopped for m in members if m.exposure.reason_stopped]
         reason = "progression" if "progression" in reasons else (reasons[-1] if reasons else None)
+        if ongoing:  # a line still running has not stopped: a course paused for toxicity and resumed (fresh7 p05:
+            # T-DXd held for grade 1 pneumonitis, then restarted) is not the line's reason to stop
+            reason = None
         if reason is None and next_start is not None and _progressions_between(statuses, start, next_start):
             reason = "progression"
         drugs = tuple(dict.fromkeys(m.drug for m in members))

@@ -536,6 +536,10 @@ def specimen_from(candidates: list[Any], when: PartialDate | None, desc: str | N
         return Specimen("metastasis", match.site, when, desc or match.detail)
     if match.site == "lymph_node":
         return Specimen("unknown", None, when, desc or match.detail)
+    if re.search(r"metasta", joined, re.I):
+        # metastatic tissue from an organ the site vocabulary does not name (fresh7 p06: a gastric biopsy recorded
+        # as "other"): still a biopsy of a metastasis, preferred as such (ASCO 2015), its site "other"
+        return Specimen("metastasis", "other", when, desc or joined[:60])
     return Specimen("unknown", None, when, desc or joined[:60])
 
 

@@ -52,7 +52,13 @@ def site_table() -> SiteTable:
             site=r["site"],
             detail=r.get("detail"),
             visceral=r.get("visceral"),
-            codes=frozenset((c["system"], c["code"]) for c in r.get("codes", [])),
+            # a bodySite coded with the rule's body structure ("Structure of lymph node") names the site as surely as
+            # a disorder code: read by code before any words (fresh7 p10: "... MRI brain ... show no other site" in
+            # a distant node's text was read as a brain metastasis)
+            codes=frozenset(
+                [(c["system"], c["code"]) for c in r.get("codes", [])]
+                + ([(r["body_structure"]["system"], r["body_structure"]["code"])] if r.get("body_structure") else [])
+            ),
             words=words_pattern(r["words"]) if r.get("words") else None,
             secondary_code=r.get("secondary_code"),
             body_structure=r.get("body_structure"),
