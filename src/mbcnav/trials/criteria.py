@@ -45,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.12.0"
+PARSER_VERSION = "2.13.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -987,6 +987,10 @@ _SETTING_AFTER = re.compile(
     r"palliative|mbc|abc|stage iv|or|and/or|and|/|,)\s*)+(?:setting|disease|breast|bc|cancer|stage|mbc|abc)?"
 )
 _NAIVE_RE = _w(
+    # "(disease) that has not been treated with systemic therapy in the metastatic setting" (NCT02732860)
+    r"(?:ha(?:s|ve) not (?:yet )?(?:been )?(?:previously )?(?:treated|received|had) (?:with )?(?:any )?(?:prior )?"
+    r"(?:systemic |anti-?cancer )+(?:therapy|therapies|treatments?) (?:in|for) (?:the )?(?:metastatic|advanced)"
+    r"(?: or (?:metastatic|advanced))?(?: setting| disease)?)|"
     r"(?:previously untreated|treatment-?naive|treatment-?naïve|untreated|therapy-?naive|systemic therapy-?naive)"
     # "previously untreated with any systemic anticancer therapy for their locally advanced or metastatic ..."
     r"(?:\s+(?:with|by)\s+(?:any\s+)?(?:prior\s+)?(?:systemic\s+)?(?:anti-?cancer\s+|antineoplastic\s+)?"
@@ -2959,6 +2963,23 @@ def _receptor_clash(statuses: list[tuple[str, dict[str, Any]]]) -> bool:
     return len(hr) > 1 or len(her2) > 1
 
 
+def _receptor_cohorts(items: list[_Item], all_c: list[tuple[int, Constraint]]) -> bool:
+    """Inclusion criteria that each require a receptor group the others rule out ("... HR+/HER2- ductal or lobular
+    BC with ..." beside "... TNBC with ...", NCT06562192): one cohort each, so the patient needs to fit one of them.
+    They become one group of alternatives (any_of), each keeping its receptor requirement, when there are at least
+    two, each consistent on its own; True when grouped (else the caller drops the requirements, as before)."""
+    own: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for i, c in all_c:
+        if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None:
+            own.setdefault(i, []).append((c.type, c.params))
+    if len(own) < 2 or any(items[i].section != "inclusion" or _receptor_clash(v) for i, v in own.items()):
+        return False
+    group = f"receptor-cohorts-{min(own)}"
+    for i in own:
+        items[i].alt_group = group
+    return True
+
+
 def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
     """Cross-criterion rules: brain-metastasis allowances, contradictions, cohort-like conflicts."""
     if any(allowance[i] for i, it in enumerate(items) if not it.conditional):
@@ -2987,7 +3008,7 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
     # the same receptor family required with incompatible values in different criteria: cohorts, not all required
     # (a criterion whose cohort is named keeps its own: the matcher applies it to that cohort only, trials/cohorts.py)
     req = [c for i, c in all_c if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None]
-    if _receptor_clash([(c.type, c.params) for c in req]):
+    if _receptor_clash([(c.type, c.params) for c in req]) and not _receptor_cohorts(items, all_c):
         drop.update(id(c) for c in req)
     # a receptor group required elsewhere that fits none of a criterion's alternatives ("HR+/HER2-" beside "TNBC or
     # ER-low"): cohorts again, neither is kept
@@ -3090,6 +3111,10 @@ def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> l
     ("Patients with brain metastases are eligible if:" binds its sub-bullets). A list head that is only its subject
     ("Participants with Multiple Myeloma" over that cohort's bullets) carries it too, marked as a cohort heading."""
     own = subgroups.extract(norm[item.start : item.end], item.start, is_head=is_head)
+    if item.section == "exclusion":
+        # in an exclusion another tumour type's disease is a second cancer of this patient ("Recurrent or metastatic
+        # pancreatic adenocarcinoma"), a comorbidity to ask about, never a cohort she is outside of
+        own = [c for c in own if "other_cancer_disease" not in c.params.get("groups", ())]
     if own:
         return own
     at = item.parent

@@ -310,7 +310,7 @@ def evaluate_criterion(c: Criterion, p: PatientView) -> CriterionResult:
 
 
 def _other_cancer(x: Constraint) -> bool:
-    return "other_cancer_types" in x.params.get("groups", ())
+    return bool({"other_cancer_types", "other_cancer_disease"} & set(x.params.get("groups", ())))
 
 
 def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
@@ -425,6 +425,14 @@ _ANY_HEAD = re.compile(
 )
 
 
+def _only_permission(c: Criterion) -> bool:
+    return (
+        bool(c.constraints)
+        and all(x.type in ("permission", "screening") for x in c.constraints)
+        and any(x.type == "permission" for x in c.constraints)
+    )
+
+
 def _heads_from_children(results: list[CriterionResult]) -> None:
     """A list head the record leaves open ("Adequate organ function as defined by the following:", "Any of the
     following:") takes the verdict of its sub-bullets when they decide it: in an inclusion every sub-bullet must
@@ -439,7 +447,10 @@ def _heads_from_children(results: list[CriterionResult]) -> None:
         # it never decides a head that binds every cohort (NCT04389632: Part A failing made "Disease indication" fail
         # for a patient who fits Part B)
         if 0 <= i < len(results) and results[i].criterion.cohort is None:
-            children[i] = [k for k in kids if k.criterion.cohort is None]
+            kids = [k for k in kids if k.criterion.cohort is None]
+        # a sub-bullet that only allows something ("Concurrent biologic therapy is allowed") says nothing about the
+        # head's own requirement (NCT06268665: "Must be planning to receive paclitaxel weekly", then five allowances)
+        children[i] = [k for k in kids if not _only_permission(k.criterion)]
     for i, kids in children.items():
         if not kids or not 0 <= i < len(results):
             continue

@@ -24,6 +24,7 @@ _LABELS = {
     "women_contraception": "women who can become pregnant",
     "people_of_reproductive_potential": "men and women of reproductive potential",
     "other_cancer_types": "patients with another type of cancer",
+    "other_cancer_disease": "patients with another type of cancer",
 }
 
 
@@ -38,6 +39,7 @@ class _Group:
     requires: re.Pattern[str] | None
     requires_in_subject: bool  # the subject itself may hold it ("Treated brain metastases are allowed")
     members: tuple[dict[str, tuple[Any, ...]], ...]
+    names_cohort: bool = False  # the subject is the whole point: the criterion names a cohort's disease
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ def _table() -> _Table:
                 re.compile(entry["requires"]) if "requires" in entry else None,
                 bool(entry.get("requires_in_subject", False)),
                 members,
+                bool(entry.get("names_cohort", False)),
             )
         )
     return _Table(
@@ -121,7 +124,10 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
     # colon or is nothing but its subject ("Participants with Multiple Myeloma", "NSCLC (cohort 2)")
     only_subject = not text[end:].strip(" :.")
     head = (bool(below) and (text.rstrip().endswith(":") or only_subject)) or (is_head and only_subject)
-    if not (t.obligation.search(rest) or t.allowance.search(subject) or head):
+    # a disease named as the subject with no rule after it ("Metastatic NSCLC with progression after ...") names the
+    # cohort; with one ("Metastatic colorectal cancer patients must ...") it is a rule for that cohort
+    names_cohort = not below and any(g.names_cohort for g in groups) and not t.obligation.search(rest)
+    if not (t.obligation.search(rest) or t.allowance.search(subject) or head or names_cohort):
         return []
     # "Male patients with female partners of childbearing potential and female patients of childbearing potential
     # must ...": a second subject later in the sentence, joined by "and"/"or", before the obligation
@@ -141,7 +147,7 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
             return []
     names = [g.name for g in groups]
     params: dict[str, Any] = {"groups": names}
-    if is_head and not below and only_subject:
+    if (is_head and not below and only_subject) or names_cohort:
         params["cohort_head"] = True  # the heading of a cohort: "is she one of them?" is its whole question
     return [
         Constraint(
