@@ -120,3 +120,34 @@ def test_another_tumour_type_in_an_exclusion_is_never_a_cohort_she_is_outside_of
 
     (c,) = exc(q("NCT05688215", "Recurrent or metastatic pancreatic adenocarcinoma"))
     assert not of([c], "subgroup")  # a second cancer of hers would exclude her: never "not applicable"
+
+
+# ---- parser 2.14 ---------------------------------------------------------------------------------------------------
+
+
+def test_a_numbered_cohort_of_another_tumour_type_is_that_cohorts_indication() -> None:
+    """NCT05059444 lists "Cohort 1: Cohort 1: Muscle invasive carcinoma of the bladder ..." to "Cohort 12: ...
+    adenocarcinoma of the rectum" beside its breast cohort: each names another tumour type's cohort."""
+    for text in (
+        "Cohort 1: Cohort 1: Muscle invasive carcinoma of the bladder, ureter, or renal pelvis (stage II-III),",
+        "Cohort 12: Pathologically confirmed adenocarcinoma of the rectum (located up to 15 cm from the anal verge)",
+    ):
+        (c,) = inc(q("NCT05059444", text))
+        assert of([c], "subgroup") == [{"groups": ["other_cancer_disease"], "cohort_head": True}], text
+
+
+def test_what_is_not_another_tumour_types_indication() -> None:
+    # an organ's tumour burden is about metastases; a list that also names TNBC speaks to breast cancer
+    (burden,) = inc(q("NCT06860815", "Liver tumor burden \\< 50%"))
+    assert not of([burden], "subgroup")
+    (mixed,) = inc(q("NCT04787042", "Melanoma, RCC, TNBC, NSCLC, SCCHN, and MSI-Hi tumors"))
+    assert not of([mixed], "subgroup") and of([mixed], "tnbc") == [{}]
+    # below a head of that tumour type, the bullet refines the cohort: not applicable, not another indication
+    text = (
+        "Inclusion Criteria:\n\n1. Metastatic disease, including\n\n"
+        f"   1. {q('NCT06150664', 'Head and Neck squamous cell carcinoma (HNSCC)')}\n\n"
+        f"      * {q('NCT06150664', 'HNSCC of oral cavity, oropharynx, hypopharynx, or larynx')}\n"
+    )
+    by = {c.text: c for c in parse_criteria(text)}
+    (refined,) = of([by["HNSCC of oral cavity, oropharynx, hypopharynx, or larynx"]], "subgroup")
+    assert "cohort_head" not in refined

@@ -17,6 +17,7 @@ class TumourTypes:
     named: str  # a tumour type named with its cancer word, or a bare type ("ovarian cancer", "nsclc", "melanoma")
     subject: str  # as a subject word ("ovarian patients", "colorectal cohort"): organ names that are metastatic
     # sites still need the cancer word
+    no_breast_after: str = ""  # a lookahead: breast cancer (or all solid tumours) is not named later in the sentence
 
 
 @cache
@@ -30,7 +31,10 @@ def tumour_types() -> TumourTypes:
     def alt(items: list[str]) -> str:
         return alternation(items, longest_first=True)
 
-    named = rf"(?:(?:{alt(words)})\s+{cancer}|{alt(bare)})"
+    # "ovarian cancer", "NSCLC", and "carcinoma of the bladder" / "adenocarcinoma of the rectum"
+    organs = alt(raw["of_the"])
+    named = rf"(?:(?:{alt(words)})\s+{cancer}|{alt(bare)}|{cancer}\s+of\s+the\s+(?:{organs}))"
     loose = [w for w in words if w not in sites]
     subject = rf"(?:(?:{alt(sorted(sites & set(words)))})\s+{cancer}|{alt(loose + bare)})"
-    return TumourTypes(named, subject)
+    no_breast_after = rf"(?![^.;]*\b(?:{alt(raw['breast_words'])})\b)"
+    return TumourTypes(named, subject, no_breast_after)

@@ -45,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.13.0"
+PARSER_VERSION = "2.14.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -3115,6 +3115,10 @@ def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> l
         # in an exclusion another tumour type's disease is a second cancer of this patient ("Recurrent or metastatic
         # pancreatic adenocarcinoma"), a comorbidity to ask about, never a cohort she is outside of
         own = [c for c in own if "other_cancer_disease" not in c.params.get("groups", ())]
+    if own and any(c.params.get("cohort_head") for c in own) and _bound_by_head(items, item, norm):
+        # under a head of another tumour type, a bullet naming that disease again refines the cohort ("HNSCC of oral
+        # cavity, oropharynx ..." below "Head and Neck squamous cell carcinoma (HNSCC)"): not applicable, not a cohort
+        own = [replace(c, params={k: v for k, v in c.params.items() if k != "cohort_head"}) for c in own]
     if own:
         return own
     at = item.parent
@@ -3126,6 +3130,17 @@ def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> l
             return [replace(c, span=(item.start, item.end), cue=c.cue + " (its list head)") for c in found]
         at = head.parent
     return []
+
+
+def _bound_by_head(items: list[_Item], item: _Item, norm: str) -> bool:
+    """Whether a list head above the item binds it to a subgroup (read as for its sub-bullets)."""
+    at = item.parent
+    while at is not None:
+        head = items[at]
+        if subgroups.extract(norm[head.start : head.end], head.start, norm[item.start : item.end]):
+            return True
+        at = head.parent
+    return False
 
 
 def _section_heading(text: str, item: _Item) -> str:

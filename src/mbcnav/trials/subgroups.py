@@ -61,7 +61,11 @@ def _table() -> _Table:
             raise ValueError(f"subgroups.yaml: group {name!r} has no label in trials/subgroups.py")
         members = tuple({k: tuple(v) for k, v in alt.items()} for alt in entry["members"])
         other = tumour_types().named
-        alt = alternation([t.replace("{other_tumour}", other) for t in entry["triggers"]], longest_first=True)
+        no_breast = tumour_types().no_breast_after
+        alt = alternation(
+            [t.replace("{other_tumour}", other).replace("{no_breast_after}", no_breast) for t in entry["triggers"]],
+            longest_first=True,
+        )
         groups.append(
             _Group(
                 name,
