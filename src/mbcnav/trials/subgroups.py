@@ -118,6 +118,9 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
     sub-bullet a list head `text` is read for ("Male participants:" then "- agree to use condoms"); `is_head` that
     `text` heads a list of its own (a heading that is only its subject is then marked `cohort_head`)."""
     groups, start, end = _subject(text)
+    if below:  # another tumour type's indication names its own cohort; it binds no sub-bullet ("Uterine carcinoma",
+        # a bare line the segmenter may hang every later bullet on)
+        groups = [g for g in groups if not g.names_cohort]
     if not groups:
         return []
     t = _table()
