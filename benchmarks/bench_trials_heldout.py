@@ -11,8 +11,8 @@ blind after parser 2.6 (benchmarks/trials_fresh2/; pooled from mbcnav's top 25 a
 verdicts on studies no earlier criteria.tsv covered). Fresh3: ten more, after parser 2.8, the same way
 (benchmarks/trials_fresh3/). Fresh4: ten more, pooled at parser 2.9 (benchmarks/trials_fresh4/). Fresh5: ten
 more, pooled at parser 2.10 (benchmarks/trials_fresh5/). Fresh6: ten more, pooled at parser 2.11
-(benchmarks/trials_fresh6/). Fresh7: ten more, pooled at parser 2.12 (benchmarks/trials_fresh7/). For each set and
-system this
+(benchmarks/trials_fresh6/). Fresh7: ten more, pooled at parser 2.12 (benchmarks/trials_fresh7/). Fresh8: ten more,
+pooled at parser 2.14 (benchmarks/trials_fresh8/). For each set and system this
 prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the condensed variants
 (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for mbcnav,
 criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives no
@@ -21,7 +21,7 @@ criterion verdicts), with the agreement where mbcnav decided (met / not met) and
 mbcnav ranks every stored open study with the same call as bench_trials_match.py (match_patient with
 include_ineligible=True, i.e. `mbcnav trials match --all`). BM25 is benchmarks/trials_heldout/bm25_baseline.py
 (`bm25s`, a query built from the case file).
-Run: `python benchmarks/bench_trials_heldout.py [--strict] [--sets tuning,held-out,fresh,...,fresh7]`.
+Run: `python benchmarks/bench_trials_heldout.py [--strict] [--sets tuning,held-out,fresh,...,fresh8]`.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ FRESH4 = ROOT / "benchmarks" / "trials_fresh4"
 FRESH5 = ROOT / "benchmarks" / "trials_fresh5"
 FRESH6 = ROOT / "benchmarks" / "trials_fresh6"
 FRESH7 = ROOT / "benchmarks" / "trials_fresh7"
+FRESH8 = ROOT / "benchmarks" / "trials_fresh8"
 TODAY = date(2026, 11, 26)
 K = 10
 
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (every set)")
     parser.add_argument(
         "--sets",
-        default="tuning,held-out,fresh,fresh2,fresh3,fresh4,fresh5,fresh6,fresh7",
+        default="tuning,held-out,fresh,fresh2,fresh3,fresh4,fresh5,fresh6,fresh7,fresh8",
         help="comma-separated sets to score",
     )
     args = parser.parse_args()
@@ -166,6 +167,11 @@ def main() -> None:
             read_qrels([FRESH7 / "qrels.tsv"], args.strict),
             FRESH7 / "patients",
             FRESH7 / "criteria.tsv",
+        ),
+        "fresh8": (  # the ninth held-out set: written, pooled at parser 2.14, judged blind (benchmarks/trials_fresh8)
+            read_qrels([FRESH8 / "qrels.tsv"], args.strict),
+            FRESH8 / "patients",
+            FRESH8 / "criteria.tsv",
         ),
     }
     wanted = set(args.sets.split(","))
