@@ -391,6 +391,22 @@ def test_first_line_resistance_counts_from_the_endocrine_course_not_the_line_sta
     assert any("(2020-05-01 to 2020-09-15)" in b for b in a.resistance.basis)
 
 
+@pytest.mark.parametrize(
+    ("progressed", "want"), [("2020-06-01", "primary"), ("2021-06-01", "secondary"), (None, "sensitive")]
+)
+def test_progression_on_a_first_endocrine_line_that_goes_on_counts(progressed: str | None, want: str) -> None:
+    """fresh8 q06: RECIST progression 14.5 months into letrozole + palbociclib, one lesion treated with SBRT, the line
+    continued. ABC4 counts progression on first-line ET whether or not the line then stops."""
+    therapies = [
+        drug("letrozole", "2020-02-10", None, setting="metastatic"),
+        drug("palbociclib", "2020-02-10", None, setting="metastatic"),
+    ]
+    statuses = [DiseaseStatus(d(progressed), "progression", src("status"))] if progressed else []
+    j = run(receptors=HR_POS, therapies=therapies, metastases=[met("bone", "2020-02-01")], disease_statuses=statuses)
+    assert j["lines"][0]["ongoing"] is True
+    assert j["endocrine_resistance"] == want
+
+
 def test_endocrine_naive_is_sensitive_and_hr_negative_not_applicable() -> None:
     assert run(receptors=HR_POS, metastases=[met("bone", "2020-02-01")])["endocrine_resistance"] == "sensitive"
     tn = [receptor("ER", percent=0), receptor("PR", percent=0), receptor("HER2", ihc_score="0")]
@@ -582,3 +598,19 @@ def test_tmb_as_printed_and_msi_low_are_results() -> None:
         {"name": "TMB", "value": "12.5 mutations/megabase", "date": "2026-10-28"},
     ]
     assert "tumour-agnostic markers" not in _case07_with(neg, high)
+
+
+def test_the_esr1_pathway_question_names_only_the_genes_not_yet_tested() -> None:
+    # fresh8 q05: PIK3CA H1047R known, the question still named "ESR1 / PIK3CA / AKT1 / PTEN"
+    from mbcnav.record.model import GenomicFinding, Specimen
+
+    pik3ca = GenomicFinding(
+        "PIK3CA", "somatic", "detected", "H1047R", d("2024-01-10"), Specimen("blood", None, None, None), src("g")
+    )
+    therapies = [
+        drug("letrozole", "2022-02-10", "2023-11-01", setting="metastatic", reason="progression"),
+        drug("fulvestrant", "2023-11-10", None, setting="metastatic"),
+    ]
+    j = run(receptors=HR_POS, therapies=therapies, metastases=[met("bone", "2022-02-01")], genomics=[pik3ca])
+    (u,) = [x for x in j["unknowns"] if x["item"] == "ESR1 / PIK3CA / AKT1 / PTEN status"]
+    assert u["why"].startswith("not yet tested: ESR1.")

@@ -84,7 +84,12 @@ def assess(record: Record, *, as_of: date | None = None, config: AssessmentConfi
     spread = assess_sites(record.metastases, stage.metastatic, cfg)
     courses = resolve_settings(record, stage.first_metastasis, presentation.value)
     lines, line_notes = build_lines(courses, record.disease_statuses, cfg)
-    resistance = assess_resistance(subtype.hr_positive, courses, lines, stage.first_metastasis, cfg)
+    progressions = tuple(
+        d.date
+        for d in record.disease_statuses
+        if d.status == "progression" and d.date is not None and d.date.earliest <= today
+    )
+    resistance = assess_resistance(subtype.hr_positive, courses, lines, stage.first_metastasis, cfg, progressions)
     if subtype.er.value == "low" and resistance.value == "sensitive":
         # fresh5 writer: "endocrine sensitive" for ER 5 % after an ER 95 % primary misleads; the label is ABC timing
         resistance = replace(

@@ -24,6 +24,7 @@ FACTS: dict[str, str] = {
     "her2_category": "positive, low, ultralow, zero, negative_unspecified",
     "her2_low_on_primary": "HER2-0 or ultralow on the metastasis used, HER2-low (1+ or 2+/ISH-) on the primary",
     "her2_primary_result": "the primary's HER2 result and date when it was HER2-low (text)",
+    "esr1_pathway_untested": "ESR1 / PIK3CA / AKT1 / PTEN: those not tested yet (text)",
     "sex": "female, male, other",
     "cancer_type": "the cancer mbcnav follows: breast (a trial rule for another tumour type does not bind the patient)",
     "menopausal_status": "pre, peri, post (assessed: record, oophorectomy, age >= 60, labs); unknown stays unknown",
@@ -285,6 +286,11 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         f[gene.lower()] = _gene(a, gene, somatic)
     trio = [f["pik3ca"], f["akt1"], f["pten"]]
     f["akt_pathway"] = True if True in trio else (False if trio == [False, False, False] else None)
+    # which of them are still to test (fresh8 q01/q05: the question named all four with PIK3CA already known)
+    untested = ["ESR1"] if f["esr1"] is None else []
+    if f["akt_pathway"] is None:
+        untested += [g for g in ("PIK3CA", "AKT1", "PTEN") if f[g.lower()] is None]
+    f["esr1_pathway_untested"] = ", ".join(untested)
     f["msi_high"] = _signature(a, "MSI")
     f["tmb_high"] = _signature(a, "TMB")
     # A recorded negative result is a result (fresh5 n04: NTRK1-3, RET and BRAF not detected on ctDNA left the

@@ -39,6 +39,7 @@ def assess_resistance(
     lines: list[Line],
     first_metastasis: PartialDate | None,
     config: AssessmentConfig,
+    progressions: tuple[PartialDate, ...] = (),
 ) -> Resistance:
     """ABC4 definitions:
     - primary: relapse while on the first 2 years of adjuvant endocrine therapy (ET), or progression within the
@@ -152,6 +153,12 @@ def assess_resistance(
                 )
             else:
                 unknown.append("date precision cannot tell progression before/after 6 months of 1st-line ET")
+    if first_line is not None and first_line.reason_stopped != "progression":
+        # ABC4 counts progression on first-line ET, also when the line goes on (oligoprogression treated locally,
+        # fresh8 q06: RECIST progression 14.5 months into letrozole + palbociclib, SBRT, the line continued)
+        found = _progression_during(first_line, progressions, config)
+        if found is not None:
+            findings.append(found)
     if findings:
         worst = max(findings, key=lambda f: _SEVERITY[f[0]])
         return Resistance(worst[0], tuple(f[1] for f in findings) + tuple(unknown))
@@ -168,4 +175,37 @@ def assess_resistance(
             "endocrine therapy given without relapse on or soon after it, or without "
             "documented progression on first-line endocrine therapy",
         ),
+    )
+
+
+def _progression_during(
+    line: Line, progressions: tuple[PartialDate, ...], config: AssessmentConfig
+) -> tuple[str, str] | None:
+    """The first documented progression (disease status, including RECIST progression) while a first line holding
+    endocrine therapy runs, classed by the time from its first endocrine course (ABC4: primary < 6 months)."""
+    starts = [c.start for c in line.courses if _endocrine(c) and c.start is not None]
+    if not starts:
+        return None
+    et_start = min(starts, key=lambda d: d.earliest)
+    end = line.end
+    during = sorted(
+        (p for p in progressions if p.earliest > et_start.latest and (end is None or p.latest <= end.earliest)),
+        key=lambda d: d.earliest,
+    )
+    if not during:
+        return None
+    side = _side(
+        interval(et_start, during[0]), config.first_line_primary_resistance_months, limit_inclusive_below=False
+    )
+    if side is None:
+        return None
+    went_on = "while the line went on" if line.ongoing else "before the line stopped"
+    if side == "below":
+        return (
+            "primary",
+            f"progression ({during[0]}) within 6 months of first-line endocrine therapy ({et_start}), {went_on}",
+        )
+    return (
+        "secondary",
+        f"progression ({during[0]}) after >=6 months of first-line endocrine therapy ({et_start}), {went_on}",
     )

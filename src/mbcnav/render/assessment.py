@@ -136,6 +136,8 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
                 "; ".join(
                     f"{b['gene']} {b['origin']} {b['result'].replace('_', ' ')}"
                     + (f" {b['variant']}" if b["variant"] else "")
+                    # dated: a gene tested twice (ESR1 not detected, then D538G) shows which is current (fresh8 q09)
+                    + (f" ({b['date']})" if b.get("date") else "")
                     for b in j["biomarkers"]
                 )
             ),
