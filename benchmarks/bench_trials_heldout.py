@@ -50,14 +50,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data" / "trials"
 TUNING = ROOT / "benchmarks" / "trials_judgements"
 HELDOUT = ROOT / "benchmarks" / "trials_heldout"
-FRESH = ROOT / "benchmarks" / "trials_fresh"
-FRESH2 = ROOT / "benchmarks" / "trials_fresh2"
-FRESH3 = ROOT / "benchmarks" / "trials_fresh3"
-FRESH4 = ROOT / "benchmarks" / "trials_fresh4"
-FRESH5 = ROOT / "benchmarks" / "trials_fresh5"
-FRESH6 = ROOT / "benchmarks" / "trials_fresh6"
-FRESH7 = ROOT / "benchmarks" / "trials_fresh7"
-FRESH8 = ROOT / "benchmarks" / "trials_fresh8"
+# held-out set -> folder: fresh after the trials-v2 parser work, fresh2 after parser 2.6, fresh3 2.8, fresh4 2.9,
+# fresh5 2.10, fresh6 2.11, fresh7 2.12, fresh8 2.14 (the parser each was pooled and scored at)
+FRESH_SETS = {
+    name: ROOT / "benchmarks" / f"trials_{name}"
+    for name in ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+}
 TODAY = date(2026, 11, 26)
 K = 10
 
@@ -118,7 +116,7 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="lower [stable-on-current-line] 2s to 1 (every set)")
     parser.add_argument(
         "--sets",
-        default="tuning,held-out,fresh,fresh2,fresh3,fresh4,fresh5,fresh6,fresh7,fresh8",
+        default=",".join(["tuning", "held-out", *FRESH_SETS]),
         help="comma-separated sets to score",
     )
     args = parser.parse_args()
@@ -133,47 +131,10 @@ def main() -> None:
             HELDOUT / "patients",
             HELDOUT / "criteria.tsv",
         ),
-        "fresh": (  # the second held-out set: written, pooled and judged after the trials-v2 parser work
-            read_qrels([FRESH / "qrels.tsv"], args.strict),
-            FRESH / "patients",
-            FRESH / "criteria.tsv",
-        ),
-        "fresh2": (  # the third held-out set: written, pooled and judged after parser 2.6 (benchmarks/trials_fresh2)
-            read_qrels([FRESH2 / "qrels.tsv"], args.strict),
-            FRESH2 / "patients",
-            FRESH2 / "criteria.tsv",
-        ),
-        "fresh3": (  # the fourth held-out set: written, pooled and judged after parser 2.8 (benchmarks/trials_fresh3)
-            read_qrels([FRESH3 / "qrels.tsv"], args.strict),
-            FRESH3 / "patients",
-            FRESH3 / "criteria.tsv",
-        ),
-        "fresh4": (  # the fifth held-out set: written and pooled at parser 2.9, judged blind (benchmarks/trials_fresh4)
-            read_qrels([FRESH4 / "qrels.tsv"], args.strict),
-            FRESH4 / "patients",
-            FRESH4 / "criteria.tsv",
-        ),
-        "fresh5": (  # the sixth held-out set: written, pooled at parser 2.10, judged blind (benchmarks/trials_fresh5)
-            read_qrels([FRESH5 / "qrels.tsv"], args.strict),
-            FRESH5 / "patients",
-            FRESH5 / "criteria.tsv",
-        ),
-        "fresh6": (  # the seventh held-out set: written, pooled at parser 2.11, judged blind (benchmarks/trials_fresh6)
-            read_qrels([FRESH6 / "qrels.tsv"], args.strict),
-            FRESH6 / "patients",
-            FRESH6 / "criteria.tsv",
-        ),
-        "fresh7": (  # the eighth held-out set: written, pooled at parser 2.12, judged blind (benchmarks/trials_fresh7)
-            read_qrels([FRESH7 / "qrels.tsv"], args.strict),
-            FRESH7 / "patients",
-            FRESH7 / "criteria.tsv",
-        ),
-        "fresh8": (  # the ninth held-out set: written, pooled at parser 2.14, judged blind (benchmarks/trials_fresh8)
-            read_qrels([FRESH8 / "qrels.tsv"], args.strict),
-            FRESH8 / "patients",
-            FRESH8 / "criteria.tsv",
-        ),
     }
+    # the later held-out sets, each written, pooled and judged blind after the parser version named (their READMEs)
+    for name, folder in FRESH_SETS.items():
+        sets[name] = (read_qrels([folder / "qrels.tsv"], args.strict), folder / "patients", folder / "criteria.tsv")
     wanted = set(args.sets.split(","))
     sets = {name: spec for name, spec in sets.items() if spec[0] and name in wanted}
     bm25 = BM25Baseline()
