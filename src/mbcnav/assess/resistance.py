@@ -125,34 +125,21 @@ def assess_resistance(
     ):
         # ABC4: time on first-line *endocrine* therapy, so from the first endocrine course of the line, not from the
         # line's start (chemotherapy + anti-HER2 first, endocrine maintenance added months later)
-        starts = [c.start for c in first_line.courses if _endocrine(c) and c.start is not None]
-        line_et_start = min(starts, key=lambda d: d.earliest) if starts else None
+        line_et_start = _et_start(first_line)
         if line_et_start is None or first_line.end is None:
             unknown.append("progression on first-line endocrine therapy, but its dates are incomplete")
         else:
-            side = _side(
-                interval(line_et_start, first_line.end),
-                config.first_line_primary_resistance_months,
-                limit_inclusive_below=False,
-            )
-            if side == "below":
-                findings.append(
-                    (
-                        "primary",
-                        f"progression within 6 months of first-line endocrine therapy "
-                        f"({line_et_start} to {first_line.end})",
-                    )
-                )
-            elif side == "above":
-                findings.append(
-                    (
-                        "secondary",
-                        f"progression after >=6 months of first-line endocrine therapy "
-                        f"({line_et_start} to {first_line.end})",
-                    )
-                )
-            else:
+            cls = _first_line_class(line_et_start, first_line.end, config)
+            if cls is None:
                 unknown.append("date precision cannot tell progression before/after 6 months of 1st-line ET")
+            else:
+                findings.append(
+                    (
+                        cls,
+                        f"progression {_WHEN[cls]} of first-line endocrine therapy "
+                        f"({line_et_start} to {first_line.end})",
+                    )
+                )
     if first_line is not None and first_line.reason_stopped != "progression":
         # ABC4 counts progression on first-line ET, also when the line goes on (oligoprogression treated locally,
         # fresh8 q06: RECIST progression 14.5 months into letrozole + palbociclib, SBRT, the line continued)
@@ -178,34 +165,37 @@ def assess_resistance(
     )
 
 
+_WHEN = {"primary": "within 6 months", "secondary": "after >=6 months"}
+
+
+def _et_start(line: Line) -> PartialDate | None:
+    """The start of the line's first endocrine course (ABC4 counts time on endocrine therapy)."""
+    starts = [c.start for c in line.courses if _endocrine(c) and c.start is not None]
+    return min(starts, key=lambda d: d.earliest) if starts else None
+
+
+def _first_line_class(et_start: PartialDate, event: PartialDate, config: AssessmentConfig) -> str | None:
+    """ABC4: progression within the first 6 months of first-line ET is primary resistance, later secondary; None
+    when the dates cannot tell."""
+    side = _side(interval(et_start, event), config.first_line_primary_resistance_months, limit_inclusive_below=False)
+    return {"below": "primary", "above": "secondary"}.get(side or "")
+
+
 def _progression_during(
     line: Line, progressions: tuple[PartialDate, ...], config: AssessmentConfig
 ) -> tuple[str, str] | None:
     """The first documented progression (disease status, including RECIST progression) while a first line holding
-    endocrine therapy runs, classed by the time from its first endocrine course (ABC4: primary < 6 months)."""
-    starts = [c.start for c in line.courses if _endocrine(c) and c.start is not None]
-    if not starts:
+    endocrine therapy runs, classed by the time from its first endocrine course."""
+    et_start = _et_start(line)
+    if et_start is None:
         return None
-    et_start = min(starts, key=lambda d: d.earliest)
     end = line.end
     during = sorted(
         (p for p in progressions if p.earliest > et_start.latest and (end is None or p.latest <= end.earliest)),
         key=lambda d: d.earliest,
     )
-    if not during:
-        return None
-    side = _side(
-        interval(et_start, during[0]), config.first_line_primary_resistance_months, limit_inclusive_below=False
-    )
-    if side is None:
+    cls = _first_line_class(et_start, during[0], config) if during else None
+    if cls is None:
         return None
     went_on = "while the line went on" if line.ongoing else "before the line stopped"
-    if side == "below":
-        return (
-            "primary",
-            f"progression ({during[0]}) within 6 months of first-line endocrine therapy ({et_start}), {went_on}",
-        )
-    return (
-        "secondary",
-        f"progression ({during[0]}) after >=6 months of first-line endocrine therapy ({et_start}), {went_on}",
-    )
+    return (cls, f"progression ({during[0]}) {_WHEN[cls]} of first-line endocrine therapy ({et_start}), {went_on}")
