@@ -179,3 +179,27 @@ def test_stated_targets_beyond_the_recist_limits_are_kept_with_a_note(tmp_path: 
     first = assess_with_response(read_path(p, today=TODAY), as_of=TODAY)[1].lines[0]
     assert first.baseline_sum == 75
     assert any("3 stated targets in liver" in n and "at most 2 per organ" in n for n in first.notes)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"irradiated": True}, "previously irradiated area (RECIST 1.1 §3.1.3"),
+        ({"size_mm": 8}, "below the 10 mm minimum"),
+    ],
+)
+def test_a_stated_target_that_is_not_measurable_says_why(
+    tmp_path: Path, change: dict[str, object], reason: str
+) -> None:
+    """fresh8 q10: "is a stated target but is not measurable by RECIST 1.1 at baseline (34.0 mm)" read as a size
+    problem for a lesion that was not measurable because it had been irradiated."""
+    case = {**CASE, "id": "recist-stated-not-measurable"}
+    ms = [dict(x) for x in CASE["measurements"][:4]]
+    ms[0] |= {"role": "target", **change}
+    ms[1]["role"] = "target"
+    case["measurements"] = ms
+    p = tmp_path / "stated.yaml"
+    p.write_text(yaml.safe_dump(case))
+    first = assess_with_response(read_path(p, today=TODAY), as_of=TODAY)[1].lines[0]
+    (note,) = [n for n in first.notes if n.startswith("lesion L1 is a stated target")]
+    assert reason in note and note.endswith("kept as a target because the record names it")

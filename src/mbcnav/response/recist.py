@@ -252,8 +252,20 @@ def select_targets(
                     non_targets.append(info)
                     continue
                 if not is_measurable:
+                    # say why (fresh8 q10: "not measurable ... (34.0 mm)" read as a size problem for an irradiated
+                    # lesion); RECIST 1.1 §3.1.3: a lesion in a previously irradiated area is not measurable unless it
+                    # has progressed there
+                    why = (
+                        "it lies in a previously irradiated area (RECIST 1.1 §3.1.3: measurable only with documented "
+                        "progression in it)"
+                        if info.irradiated
+                        else f"it is below the {threshold:g} mm minimum"
+                        if reading.status == "measured" and size < threshold
+                        else "it was not measured"
+                    )
                     notes.append(
-                        f"lesion {lid} is a stated target but is not measurable by RECIST 1.1 at baseline ({size} mm)"
+                        f"lesion {lid} is a stated target but is not measurable by RECIST 1.1 at baseline ({size} mm): "
+                        f"{why}; kept as a target because the record names it"
                     )
                 measurable.append((info, size))
             else:
