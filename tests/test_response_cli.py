@@ -203,3 +203,26 @@ def test_a_stated_target_that_is_not_measurable_says_why(
     first = assess_with_response(read_path(p, today=TODAY), as_of=TODAY)[1].lines[0]
     (note,) = [n for n in first.notes if n.startswith("lesion L1 is a stated target")]
     assert reason in note and note.endswith("kept as a target because the record names it")
+
+
+def test_a_target_irradiated_after_the_baseline_is_noted(tmp_path: Path) -> None:
+    """fresh8 q06: SBRT to the progressing rib target while the line went on; its later sizes reflect the
+    radiotherapy too. A radiotherapy elsewhere, or before the baseline, says nothing."""
+    case = {**CASE, "id": "recist-irradiated-later"}
+    ms = [dict(x) for x in CASE["measurements"]]
+    for x in ms:
+        x["lesion"] = {"L1": "liver segment VI", "L2": "liver segment II"}[x["lesion"]]
+    case["measurements"] = ms
+    case["procedures"] = [
+        {"kind": "radiotherapy", "description": "SBRT", "date": "2024-04-02", "site": "liver segment VI"},
+        {"kind": "radiotherapy", "description": "whole brain", "date": "2024-04-02", "site": "brain"},
+        {"kind": "radiotherapy", "description": "breast", "date": "2019-04-02", "site": "liver segment II"},
+    ]
+    p = tmp_path / "rt.yaml"
+    p.write_text(yaml.safe_dump(case))
+    first = assess_with_response(read_path(p, today=TODAY), as_of=TODAY)[1].lines[0]
+    noted = [n for n in first.notes if "was irradiated on" in n]
+    assert noted == [
+        "target liver segment VI was irradiated on 2024-04-02 (after this line's baseline): its later sizes reflect "
+        "the radiotherapy as well as the line; read the response from then on with that in mind"
+    ]

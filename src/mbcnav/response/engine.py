@@ -3,13 +3,14 @@ progression as documented progression, is mbcnav.pathway.assess_with_response)."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from mbcnav.assess.therapy import Line
 from mbcnav.record.fhir import AS_OF_LOCATION
-from mbcnav.record.model import Record
+from mbcnav.record.model import LocalTreatment, Record
 from mbcnav.response.recist import LineResponse, LineWindow, ResponseConfig, _readings, evaluate_line, lesion_infos
 
 SCHEMA_VERSION = "1.1"
@@ -65,4 +66,32 @@ def evaluate_response(
             if wins[idx] is w:
                 given = baseline
         results.append(evaluate_line(w, infos, readings, record.metastases, cfg, given))
+    for r in results:
+        r.notes += _irradiated_targets(r, record.local_treatments)
     return ResponseReport(record.patient.id, results, notes)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _irradiated_targets(r: LineResponse, treatments: tuple[LocalTreatment, ...]) -> list[str]:
+    """A target lesion irradiated after the line's baseline (fresh8 q06: SBRT to the progressing rib target while the
+    line went on): its later sizes reflect the radiotherapy as well as the line. Matched by the treatment's site,
+    every word of which the lesion's name or site must hold ("right 6th rib" in "bone right 6th rib")."""
+    if r.baseline_date is None:
+        return []
+    out = []
+    for t in treatments:
+        when = t.start.earliest if t.start else None
+        site = _words(t.site or "")
+        if t.kind != "radiotherapy" or when is None or when <= r.baseline_date or not site:
+            continue
+        for info, _ in r.targets:
+            if site <= _words(f"{info.lesion_id} {info.site}"):
+                out.append(
+                    f"target {info.lesion_id} was irradiated on {t.start} (after this line's baseline): its later "
+                    "sizes reflect the radiotherapy as well as the line; read the response from then on with that in "
+                    "mind"
+                )
+    return out
