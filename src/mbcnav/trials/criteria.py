@@ -2963,15 +2963,14 @@ def _receptor_clash(statuses: list[tuple[str, dict[str, Any]]]) -> bool:
     return len(hr) > 1 or len(her2) > 1
 
 
-def _receptor_cohorts(items: list[_Item], all_c: list[tuple[int, Constraint]]) -> bool:
+def _receptor_cohorts(items: list[_Item], req_at: list[tuple[int, Constraint]]) -> bool:
     """Inclusion criteria that each require a receptor group the others rule out ("... HR+/HER2- ductal or lobular
     BC with ..." beside "... TNBC with ...", NCT06562192): one cohort each, so the patient needs to fit one of them.
     They become one group of alternatives (any_of), each keeping its receptor requirement, when there are at least
     two, each consistent on its own; True when grouped (else the caller drops the requirements, as before)."""
     own: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    for i, c in all_c:
-        if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None:
-            own.setdefault(i, []).append((c.type, c.params))
+    for i, c in req_at:  # the required receptor constraints of criteria without a named cohort, by criterion
+        own.setdefault(i, []).append((c.type, c.params))
     if len(own) < 2 or any(items[i].section != "inclusion" or _receptor_clash(v) for i, v in own.items()):
         return False
     group = f"receptor-cohorts-{min(own)}"
@@ -3007,8 +3006,9 @@ def _resolve_document(items: list[_Item], allowance: list[bool]) -> None:
     drop: set[int] = {id(c) for _, c in all_c if key(c) in contradictory}
     # the same receptor family required with incompatible values in different criteria: cohorts, not all required
     # (a criterion whose cohort is named keeps its own: the matcher applies it to that cohort only, trials/cohorts.py)
-    req = [c for i, c in all_c if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None]
-    if _receptor_clash([(c.type, c.params) for c in req]) and not _receptor_cohorts(items, all_c):
+    req_at = [(i, c) for i, c in all_c if c.type in _RECEPTOR and c.polarity == "required" and items[i].cohort is None]
+    req = [c for _, c in req_at]
+    if _receptor_clash([(c.type, c.params) for c in req]) and not _receptor_cohorts(items, req_at):
         drop.update(id(c) for c in req)
     # a receptor group required elsewhere that fits none of a criterion's alternatives ("HR+/HER2-" beside "TNBC or
     # ER-low"): cohorts again, neither is kept
@@ -3115,12 +3115,15 @@ def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> l
         # in an exclusion another tumour type's disease is a second cancer of this patient ("Recurrent or metastatic
         # pancreatic adenocarcinoma"), a comorbidity to ask about, never a cohort she is outside of
         own = [c for c in own if "other_cancer_disease" not in c.params.get("groups", ())]
-    if own and any(c.params.get("cohort_head") for c in own) and _bound_by_head(items, item, norm):
+    if own and any(c.params.get("cohort_head") for c in own) and _head_subgroup(items, item, norm):
         # under a head of another tumour type, a bullet naming that disease again refines the cohort ("HNSCC of oral
         # cavity, oropharynx ..." below "Head and Neck squamous cell carcinoma (HNSCC)"): not applicable, not a cohort
         own = [replace(c, params={k: v for k, v in c.params.items() if k != "cohort_head"}) for c in own]
-    if own:
-        return own
+    return own or _head_subgroup(items, item, norm)
+
+
+def _head_subgroup(items: list[_Item], item: _Item, norm: str) -> list[Constraint]:
+    """The subgroup the nearest list head above the item binds it to (read as for its sub-bullets), or none."""
     at = item.parent
     while at is not None:
         head = items[at]
@@ -3130,17 +3133,6 @@ def _subgroup_of(items: list[_Item], item: _Item, norm: str, is_head: bool) -> l
             return [replace(c, span=(item.start, item.end), cue=c.cue + " (its list head)") for c in found]
         at = head.parent
     return []
-
-
-def _bound_by_head(items: list[_Item], item: _Item, norm: str) -> bool:
-    """Whether a list head above the item binds it to a subgroup (read as for its sub-bullets)."""
-    at = item.parent
-    while at is not None:
-        head = items[at]
-        if subgroups.extract(norm[head.start : head.end], head.start, norm[item.start : item.end]):
-            return True
-        at = head.parent
-    return False
 
 
 def _section_heading(text: str, item: _Item) -> str:
