@@ -40,6 +40,39 @@ def test_a_case_files_comorbidity_is_coded_and_never_a_metastasis(tmp_path: Path
     assert not r.input_issues
 
 
+def test_a_negated_condition_in_the_words_is_not_that_condition() -> None:
+    # written for the ninth held-out set (r09): read as interstitial lung disease, a false contraindication to T-DXd
+    text = "Seropositive rheumatoid arthritis on methotrexate 15 mg weekly; no interstitial lung disease on CT"
+    assert comorbidity_of({"text": text}) == "autoimmune_disease"
+    assert comorbidity_of({"text": "No history of diabetes"}) is None
+    assert comorbidity_of({"text": "Without pneumonitis after pembrolizumab"}) is None
+    # the cue must stand in the same clause, just before the words
+    assert comorbidity_of({"text": "No smoking history, interstitial lung disease since 2019"}) == (
+        "interstitial_lung_disease"
+    )
+    assert comorbidity_of({"text": "Type 2 diabetes, not on insulin"}) == "diabetes"
+
+
+def test_a_case_files_condition_key_wins_over_its_words(tmp_path: Path) -> None:
+    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        case + "\ncomorbidities:\n"
+        '  - {condition: autoimmune_disease, date: "2012", text: "rheumatoid arthritis with interstitial lung '
+        'disease on CT, stable"}\n'
+    )
+    r = read_path(f, today=D)
+    # the key the case file states, not the first condition its words name (ILD comes first in the table)
+    assert [c.name for c in r.comorbidities] == ["autoimmune_disease"]
+    assert comorbidity_of(
+        {"coding": [{"system": "https://mbcnav.org/fhir/CodeSystem/comorbidity", "code": "hiv"}]}
+    ) == ("hiv")
+    # a key that is not ours is not read from that system
+    assert (
+        comorbidity_of({"coding": [{"system": "https://mbcnav.org/fhir/CodeSystem/comorbidity", "code": "x"}]}) is None
+    )
+
+
 def test_every_condition_key_is_in_the_case_file_schema() -> None:
     import json
 

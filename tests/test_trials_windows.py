@@ -120,7 +120,7 @@ def test_major_surgery_and_radiotherapy_outside(h05: PatientView) -> None:
     assert _params(c) == [("excluded", {"therapy": "radiotherapy", "days": 14, "reference": "registration"})]
 
 
-def test_investigational_agent_inside_the_window_is_unknown(h05: PatientView) -> None:
+def test_investigational_agent_is_read_from_the_therapy_list(h05: PatientView) -> None:
     # NCT06691035
     c = _one(
         "exclusion",
@@ -130,12 +130,38 @@ def test_investigational_agent_inside_the_window_is_unknown(h05: PatientView) ->
     assert _params(c) == [("excluded", {"therapy": "investigational", "days": 21, "reference": "first_dose"})]
     r = _eval(c, h05)  # T-DXd ended 31 days before: outside 21 days, the only drug near the window
     assert r.verdict == "not_met" and "no systemic anticancer therapy recorded in the 21 days" in r.evidence[0]
-    # a drug inside the window: the record does not say whether it was investigational
+    # an approved catalogue drug inside the window is not investigational (the therapy list is read as complete)
     wide = _one("exclusion", "Treatment with any investigational compound within 60 days prior to the first dose.")
     r = _eval(wide, h05)
-    assert r.verdict == "unknown" and "does not say whether a drug was investigational" in r.evidence[0]
-    ongoing = _with_last(h05, end=None, ongoing=True)
-    assert _eval(c, ongoing).verdict == "unknown"
+    assert r.verdict == "not_met" and "no investigational agent recorded" in r.evidence[0]
+    assert "trastuzumab deruxtecan" in r.evidence[0]
+    # a drug the catalogue marks investigational (camizestrant: not approved, knowledge/approvals.yaml) counts
+    cami = _with_last(h05, drug="camizestrant", end=None, ongoing=True)
+    r = _eval(c, cami)
+    assert r.verdict == "met" and r.excludes is True and "camizestrant" in r.evidence[0]
+    # a drug the catalogue does not know may be investigational: unknown, never read as the safe value
+    unknown = _with_last(h05, drug="azd-9999", known_drug=False, end=None, ongoing=True)
+    r = _eval(c, unknown)
+    assert r.verdict == "unknown" and "azd-9999" in r.evidence[0]
+
+
+def test_currently_receiving_investigational_agents(h05: PatientView) -> None:
+    # NCT01174121, NCT05150652, NCT05325632: no window, so "currently" (an ongoing course)
+    for text in (
+        "Patients who are receiving any other investigational agents.",
+        "Receiving any other investigational agents that could impact the efficacy of this trial regimen",
+        "Patients may not be receiving any other investigational agents for the treatment of their breast cancer.",
+    ):
+        c = _one("exclusion", text)
+        assert _params(c) == [("excluded", {"therapy": "investigational", "days": 0, "reference": "first_dose"})], text
+        assert _eval(c, h05).verdict == "not_met"  # nothing ongoing
+        ongoing = _with_last(h05, end=None, ongoing=True)
+        r = _eval(c, ongoing)
+        assert r.verdict == "not_met" and "trastuzumab deruxtecan" in r.evidence[0]
+        assert _eval(c, _with_last(h05, drug="camizestrant", end=None, ongoing=True)).verdict == "met"
+    # a permission is not the current-receipt exclusion
+    allowed = _one("inclusion", "Prior investigational agents are allowed.")
+    assert not _params(allowed)
 
 
 def test_inclusion_no_chemo_and_since_forms(h05: PatientView) -> None:

@@ -19,6 +19,10 @@ class Drug:
     rxnorm: str | None
     classes: frozenset[str]
     line_defining: bool
+    # not approved for any use by the FDA or in the EU as approvals.yaml records (a trial exclusion of
+    # "investigational agents" counts it)
+    investigational: bool = False
+    oral: bool = False  # taken by mouth (drugs.yaml `route: oral`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,14 @@ def catalogue() -> Catalogue:
     by_rx: dict[str, tuple[str, ...]] = {}
     phrase_map: dict[str, tuple[str, ...]] = {}
     for d in data["drugs"]:
-        drug = Drug(d["name"], d.get("rxnorm"), frozenset(d["classes"]), d.get("line_defining", True))
+        drug = Drug(
+            d["name"],
+            d.get("rxnorm"),
+            frozenset(d["classes"]),
+            d.get("line_defining", True),
+            d.get("investigational", False),
+            d.get("route") == "oral",
+        )
         drugs[drug.name] = drug
         if drug.rxnorm:
             by_rx[drug.rxnorm] = (drug.name,)

@@ -17,7 +17,7 @@ from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record.inputs import MAX_NUMBER_DIGITS, UnusableInput, read_bounded
 from mbcnav.record.labs import lab_table
 from mbcnav.terminology.codes import AJCC, LOINC, MBCNAV_CS, MBCNAV_SD, RXNORM, SNOMED, UCUM
-from mbcnav.terminology.comorbidities import comorbidity_table
+from mbcnav.terminology.comorbidities import COMORBIDITY_CS, comorbidity_table
 from mbcnav.terminology.sites import site_table
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition"
@@ -894,12 +894,16 @@ class _Builder:
 
     @staticmethod
     def comorbidity_code(condition: str, label: str) -> dict[str, Any]:
-        """Condition.code: the SNOMED CT concept of terminology/comorbidities.yaml where it has one, and the words."""
+        """Condition.code: the SNOMED CT concept of terminology/comorbidities.yaml where it has one, the case file's
+        own key (mbcnav's comorbidity code system, so the key survives words that name another condition: "rheumatoid
+        arthritis; no interstitial lung disease on CT"), and the words."""
         rule = comorbidity_table().rule(condition)
         words = condition.replace("_", " ")
         code: dict[str, Any] = {"text": label if words in label.lower() else f"{words}: {label}"}
+        coding = [{"system": COMORBIDITY_CS, "code": condition, "display": rule.label if rule else words}]
         if rule is not None and rule.snomed and rule.snomed_display:
-            code["coding"] = [{"system": SNOMED, "code": rule.snomed[0], "display": rule.snomed_display}]
+            coding.insert(0, {"system": SNOMED, "code": rule.snomed[0], "display": rule.snomed_display})
+        code["coding"] = coding
         return code
 
     def comorbidity(self, i: int, cm: dict[str, Any]) -> None:

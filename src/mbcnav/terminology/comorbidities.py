@@ -10,7 +10,10 @@ from typing import Any
 
 import yaml
 
-from mbcnav.terminology.codes import codings, texts, words_pattern
+from mbcnav.terminology.codes import MBCNAV_CS, codings, texts, words_pattern
+
+# mbcnav's own comorbidity codes (the condition keys): written by the case-file reader beside any SNOMED CT concept
+COMORBIDITY_CS = f"{MBCNAV_CS}/comorbidity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class ComorbidityTable:
     version: str
     rules: tuple[ComorbidityRule, ...]
     not_words: re.Pattern[str]
+    negated_before: re.Pattern[str]  # a negation cue just before a condition's words, in the same clause
 
     def rule(self, name: str) -> ComorbidityRule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -49,7 +53,8 @@ def comorbidity_table() -> ComorbidityTable:
         )
         for name, r in data["conditions"].items()
     )
-    return ComorbidityTable(str(data["version"]), rules, words_pattern(data["not_words"]))
+    negated = re.compile(rf"(?:{'|'.join(data['negated_before'])})\s*$", re.IGNORECASE)
+    return ComorbidityTable(str(data["version"]), rules, words_pattern(data["not_words"]), negated)
 
 
 def comorbidity_names() -> tuple[str, ...]:
@@ -58,8 +63,13 @@ def comorbidity_names() -> tuple[str, ...]:
 
 
 def comorbidity_coded(code: Any) -> str | None:
-    """The comorbidity a Condition.code names by a SNOMED CT code or an ICD-10-CM prefix (its words not read)."""
+    """The comorbidity a Condition.code names by mbcnav's own key (a case file's), a SNOMED CT code or an ICD-10-CM
+    prefix (its words not read)."""
     coded = list(codings(code))
+    names = {r.name for r in comorbidity_table().rules}
+    own = next((c for system, c, _ in coded if system == COMORBIDITY_CS and c in names), None)
+    if own is not None:
+        return own
     for rule in comorbidity_table().rules:
         for system, c, _ in coded:
             if system == "snomed" and c in rule.snomed:
@@ -75,7 +85,13 @@ def comorbidity_in_words(code: Any) -> str | None:
     words = " ; ".join(texts(code))
     if not words or table.not_words.search(words):
         return None
-    return next((r.name for r in table.rules if r.words.search(words)), None)
+    for rule in table.rules:
+        for m in rule.words.finditer(words):
+            # "no interstitial lung disease on CT": a condition named after a negation cue in its clause is absent
+            clause = re.split(r"[;.,:()]", words[: m.start()])[-1]
+            if not table.negated_before.search(clause):
+                return rule.name
+    return None
 
 
 def comorbidity_of(code: Any) -> str | None:

@@ -45,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.14.0"
+PARSER_VERSION = "2.15.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1293,8 +1293,21 @@ _EARLY_AFTER = re.compile(
 )
 
 
+# "breast or ovarian cancer", "solid tumor": breast cancer as one of the diseases named (criteria_cues.yaml)
+_BREAST_IN_LIST = re.compile(_CUES["breast_in_a_list"])
+_SOLID_TUMOUR = re.compile(_CUES["solid_tumour"])
+
+
 def _find_disease(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
+    if not _BREAST.search(s):
+        for m in (*_BREAST_IN_LIST.finditer(s), *_SOLID_TUMOUR.finditer(s)):
+            before = s[max(0, m.start() - 60) : m.start()]
+            if _BREAST_BLOCK_BEFORE.search(before) or re.match(r"[^.;]{0,25}:\s*$", s[m.end() :]):
+                continue  # "Have one of the following solid tumor cancers:": the list below names which
+            # qualified ("q"): in an exclusion the list or the solid tumour is never breast cancer excluded
+            hits.append(_Hit("disease_breast", {}, m.start(), m.end(), cue=f'"{m.group(0)}"', ctx_types="q"))
+            break
     for m in _BREAST.finditer(s):
         before = s[max(0, m.start() - 60) : m.start()]
         if _BREAST_BLOCK_BEFORE.search(before) or _BREAST_BLOCK_AFTER.search(s[m.end() : m.end() + 30]):
@@ -1884,6 +1897,27 @@ def _treated_before(s: str, doc: _Doc, h: _Hit) -> bool:
 def _find_measurable(s: str) -> list[_Hit]:
     hits: list[_Hit] = []
     either = _EVALUABLE.search(s) or _MEAS_EITHER.search(s)
+    other_allowed = False
+    first = _MEASURABLE.search(s)
+    # "Measurable disease, as per RECIST V1.1 - a. If a patient has bone-only disease, they are eligible as long as
+    # ...", "... measurable lesion ... Patient without measurable but evaluable disease are allowed for dose-escalation
+    # phase": measurable disease first, then another kind allowed (a person reads that alternative)
+    if (
+        either
+        and first is not None
+        and not first.group("non")
+        and first.start() < either.start()
+        and not _MEAS_EITHER.match(s, first.start())
+        and (
+            not re.match(r"measurable|evaluable|assessable", either.group(0))
+            or re.search(r"\b(?:allowed|eligible|permitted|acceptable)\b", s[either.end() : either.end() + 60])
+        )
+    ):
+        # "Non-measurable disease is not allowed": no alternative, measurable disease only
+        other_allowed = not re.search(
+            r"\bnot\s+(?:be\s+)?(?:allowed|eligible|permitted|acceptable)\b", s[either.start() : either.end() + 60]
+        )
+        either = None
     if either and not re.match(r"measurable|evaluable|assessable", either.group(0)):
         return hits  # "bone-only disease is allowed": an allowance, not a requirement
     if either:
@@ -1893,9 +1927,9 @@ def _find_measurable(s: str) -> list[_Hit]:
         return [_Hit("measurable_disease", {"evaluable": True}, either.start(), either.end(), cue=cue)]
     for m in _MEASURABLE.finditer(s):
         if re.search(r"residual|levels?", s[m.end() : m.end() + 20]) or re.search(
-            r"\bonly\b", s[m.end() : m.end() + 40]
+            r"\bonly\b", re.split(r"[.;]\s", s[m.end() : m.end() + 40])[0]
         ):
-            continue
+            continue  # "measurable disease only in the liver" (not "Measurable disease. Bone only disease ...")
         standard: str | None = None
         if re.search(r"irecist", s):
             standard = "iRECIST"
@@ -1906,10 +1940,13 @@ def _find_measurable(s: str) -> list[_Hit]:
                 standard = "RECIST 1.1"
         elif re.search(r"\b(?:rano|mrecist|lugano|pcwg\w*|gcig|iwg|choi|inrc|imwg|cheson|ihcc)\b", s):
             continue  # another standard (lymphoma, brain tumours, prostate ...): not modelled
+        params: dict[str, Any] = {"standard": standard}
+        if other_allowed:
+            params["or_other"] = True
         hits.append(
             _Hit(
                 "measurable_disease",
-                {"standard": standard},
+                params,
                 m.start(),
                 m.end(),
                 cue=f'"{m.group(0).strip()}"',
@@ -2646,12 +2683,17 @@ def _polarity(scan: _Scan, h: _Hit, counts: list[_Hit]) -> tuple[str, str, tuple
         if ctx.allow is not None:
             return None
     elif ctx.allow is not None and not (
-        h.type == "prior_lines" and h.params.get("max") is not None and h.params.get("min") is None
+        (h.type == "prior_lines" and h.params.get("max") is not None and h.params.get("min") is None)
+        or h.params.get("or_other")  # the allowance is the alternative to the measurable disease required
     ):
         return None  # "prior X is allowed" (but "may have received up to 2 prior lines" is still a bound)
     if h.type in _THERAPY and (ctx.block is not None) and not h.params.get("current") and h.ctx_types != "timing":
         return None
-    if h.type not in ("brain_mets", "pregnancy") and doc.condition_after(h.start, h.end):
+    if (
+        h.type not in ("brain_mets", "pregnancy")
+        and not h.params.get("or_other")
+        and doc.condition_after(h.start, h.end)
+    ):
         return None  # "Age 30 or older if HER2 positive": the whole statement holds only under a condition
     if h.fixed_polarity is not None:
         return h.fixed_polarity, f"{scan.section_cue}; {h.cue}", None, True

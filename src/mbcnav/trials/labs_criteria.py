@@ -477,7 +477,7 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     return has, evidence
 
 
-def _not_current(lab: LabSummary, p: PatientView) -> str | None:
+def not_current(lab: LabSummary, p: PatientView) -> str | None:
     """Why a value cannot decide today (undated, after the as-of date, older than stale_days), or None."""
     stale = _table().stale_days_lvef if lab.analyte == "lvef" else _table().stale_days
     if lab.date is None or p.as_of is None or lab.date.latest > p.as_of:
@@ -496,7 +496,7 @@ def check_measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None,
     lab = next((x for x in p.labs if x.analyte == analyte), None)
     if lab is None:
         return None, f"{test}: not in the record (measured at screening)"
-    why = _not_current(lab, p)
+    why = not_current(lab, p)
     if why is not None:
         return None, why
     if "min" in params:
@@ -519,7 +519,7 @@ def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) 
         names = " / ".join(t.display.get(a, a) for a in alts)
         if lab is None:
             return None, f"{names}: not in the record; adequate {', '.join(systems)} function is checked at screening"
-        why = _not_current(lab, p)
+        why = not_current(lab, p)
         if why is not None:
             return None, why
         if lab.reference_range is None:

@@ -155,6 +155,11 @@ def check(c: Constraint, p: PatientView) -> Check:
         return result(
             True if p.sites else None, f"metastatic sites recorded: {sites}" if sites else "no sites recorded"
         )
+    if t == "measurable_disease" and params.get("or_other") and p.measurable is not True:
+        # measurable disease or another kind the criterion allows (bone-only with a lytic lesion, evaluable disease
+        # in one phase): without a measurable lesion, a person reads the alternative
+        why = "no measurable lesion recorded" if p.measurable is False else "no tumour measurements recorded"
+        return Check(None, f"{why}; the criterion allows another kind of disease, which a person reads")
     if t == "measurable_disease":
         return result(
             p.measurable,

@@ -35,6 +35,8 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "standard_therapy",  # trials/standard_therapy.py: progressed on standard therapy / no standard option left
     "subgroup",  # trials/subgroups.py: the criterion binds only a subgroup (men, women of childbearing potential ...)
     "permission",  # trials/permissions.py: the criterion only allows something ("prior fulvestrant is allowed")
+    "histology",  # trials/histology.py: a feature of the breast tumour (inflammatory, metaplastic, neuroendocrine)
+    "menopausal_status",  # trials/menopause.py: postmenopausal / pre- or perimenopausal required
 )
 POLARITIES = ("required", "excluded")
 

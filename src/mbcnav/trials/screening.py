@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.terminology.comorbidities import comorbidity_names
+from mbcnav.trials import labs_criteria
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
 
@@ -40,6 +41,9 @@ class _Category:
     record: tuple[str, ...]
     related: tuple[str, ...]
     presupposes: tuple[str, ...] = ()  # drug catalogue classes without which the condition cannot have arisen
+    presupposes_sites: tuple[str, ...] = ()  # metastatic sites without which it cannot have arisen
+    oral_course: bool = False  # a current oral anticancer course answers no (she swallows oral medication)
+    normal_lab: str | None = None  # an analyte whose current in-range value answers no
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,9 @@ def _table() -> _Table:
                     tuple(entry.get("record", ())),
                     tuple(entry.get("related", ())),
                     tuple(entry.get("presupposes", ())),
+                    tuple(entry.get("presupposes_sites", ())),
+                    bool(entry.get("oral_course", False)),
+                    entry.get("normal_lab"),
                 )
             )
     unknown_classes = sorted({k for c in cats for k in c.presupposes} - set(catalogue().classes))
@@ -219,8 +226,12 @@ def _extras(text: str, h: _Hit) -> dict[str, Any]:
     if w is not None:
         n = w.group(1)
         out[w.group(2) + "s"] = int(n) if n.isdigit() else _NUMBERS[n]
-    if h.cat.name == "hypersensitivity" and (drugs := _named_drugs_only(text[h.end : sb])):
-        out["drugs"] = drugs
+    if h.cat.name == "hypersensitivity":
+        drugs, excipients = _named_drugs_only(text[h.end : sb])
+        if drugs:
+            out["drugs"] = drugs
+        if excipients:
+            out["excipients"] = True
     if h.cat.name == "long_qt" and (q := _QTC.search(text, h.end, min(sb, h.end + 60))) is not None:
         out["qtc_ms"] = f"{_sym(q.group(1))} {q.group(2)}"
     g = _GRADE.search(text, max(sa, h.start - 30), min(sb, h.end + 80))
@@ -242,16 +253,19 @@ _DRUG_LIST_WORDS = frozenset(
 )
 
 
-def _named_drugs_only(after: str) -> list[str]:
+def _named_drugs_only(after: str) -> tuple[list[str], bool]:
     """The catalogue drugs a hypersensitivity is to ("reactions to fluorouracil or capecitabine"), when the words
-    after the trigger name only catalogue drugs (a class, "study drug", "excipients" or a drug the catalogue does not
-    know leave it unread: []). The record's therapy list is complete, so a drug never given cannot have caused one."""
+    after the trigger name only catalogue drugs, and whether their excipients are named too ("to fulvestrant or to
+    any of the excipients"). A class, "study drug" or a drug the catalogue does not know leave it unread ([]). The
+    record's therapy list is complete, so a drug never given cannot have caused one."""
     m = re.match(r"\s*(?:\w+\s+){0,2}?(?:to|with)\s+(.+)$", after)
     if m is None:
-        return []
+        return [], False
     found, rest = catalogue().scan(m.group(1))
-    leftover = [w for w in rest.split() if w not in _DRUG_LIST_WORDS]
-    return [] if leftover else found
+    words = rest.split()
+    excipients = any(w.startswith("excipient") for w in words)
+    leftover = [w for w in words if w not in _DRUG_LIST_WORDS and not w.startswith("excipient")]
+    return ([], False) if leftover or not found else (found, excipients)
 
 
 def _sym(op: str) -> str:
@@ -347,9 +361,23 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     if name == "hypersensitivity":
         named = [str(d) for d in c.params.get("drugs", [])]
         given = {th.drug for th in p.record.therapies}
-        if named and not given & set(named):
+        if named and not given & set(named) and not c.params.get("excipients"):
+            # (excipients are shared with other products: a drug never given does not rule out a reaction to them)
             return False, f"hypersensitivity to {', '.join(named)}: never given (the record's therapy list)"
+        courses = [th for th in p.record.therapies if th.drug in named]
+        if named and set(named) <= given and all(th.reason_stopped != "toxicity" for th in courses):
+            # every drug named was given and none was stopped for toxicity: a reaction to it is not what happened
+            said = "; ".join(
+                f"{th.drug} {th.start or '?'} to {'ongoing' if th.ongoing else th.end or '?'}"
+                + (f", stopped for {th.reason_stopped}" if th.reason_stopped else "")
+                for th in courses
+            )
+            return False, f"hypersensitivity to {', '.join(named)}: given and not stopped for toxicity ({said})"
         return None, f"hypersensitivity: no allergies recorded; {ASK}"
+    if cat.presupposes_sites and p.sites and not set(p.sites) & set(cat.presupposes_sites):
+        where = " or ".join(s.replace("_", " ") for s in cat.presupposes_sites)
+        sites = ", ".join(s.replace("_", " ") for s in p.sites)
+        return False, f"{label}: no {where} metastasis among the recorded sites ({sites}), so none from the cancer"
     if cat.presupposes:
         cl = catalogue()
         of_class = [th.drug for th in p.record.therapies if any(cl.has_class(th.drug, k) for k in cat.presupposes)]
@@ -360,6 +388,20 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     own = [x for x in p.record.comorbidities if x.name in cat.record]
     related = [x for x in p.record.comorbidities if x.name in cat.related]
     if not own and not related:
+        if cat.oral_course:
+            cl = catalogue()
+            oral = [
+                th.drug for th in p.record.therapies if th.ongoing and th.drug in cl.drugs and cl.drugs[th.drug].oral
+            ]
+            if oral:
+                return (
+                    False,
+                    f"{label}: currently takes oral {', '.join(dict.fromkeys(oral))} (the record's therapy list)",
+                )
+        if cat.normal_lab:
+            lab = next((x for x in p.labs if x.analyte == cat.normal_lab), None)
+            if lab is not None and labs_criteria.not_current(lab, p) is None and lab.flag == "normal":
+                return False, f"{label}: {lab.describe()} in the reference range"
         return None, f"{label}: {ASK}"
     x = (own or related)[0]
     when = f" ({x.date.isoformat()})" if x.date is not None else ""

@@ -20,6 +20,8 @@ _LABELS = {
     "men": "men",
     "women_of_childbearing_potential": "women of childbearing potential",
     "premenopausal_women": "pre- or perimenopausal women",
+    "premenopausal_definition": "pre- or perimenopausal women",
+    "men_of_reproductive_potential": "men of reproductive potential",
     "brain_metastases": "patients with brain metastases",
     "women_contraception": "women who can become pregnant",
     "people_of_reproductive_potential": "men and women of reproductive potential",

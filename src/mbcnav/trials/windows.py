@@ -17,6 +17,8 @@ from mbcnav.trials.numbers import NUMBER_WORDS, number
 from mbcnav.trials.tables import alternation, read_table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mbcnav.record.model import LocalTreatment, TherapyExposure
     from mbcnav.trials.patient_view import PatientView
 
@@ -44,6 +46,7 @@ class _Table:
     events: tuple[tuple[str, re.Pattern[str]], ...]
     non_endocrine: re.Pattern[str]
     de_novo: re.Pattern[str]
+    current_investigational: re.Pattern[str]
 
 
 def _alt(phrases: list[str]) -> str:
@@ -83,6 +86,7 @@ def _table() -> _Table:
         events=tuple((k, _words(v)) for k, v in iv["events"].items()),
         non_endocrine=re.compile(iv["non_endocrine"]),
         de_novo=re.compile(iv["de_novo"]),
+        current_investigational=re.compile(rf"(?<![a-z0-9])(?:{data['current_investigational']})(?![a-z0-9])"),
     )
 
 
@@ -444,7 +448,26 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     intervals = _intervals(text, offset, section, negated)
     if intervals:  # "recurrence within 12 months of completing adjuvant therapy" is not also a washout
         return intervals
-    return _washouts(text, offset, section, negated, bool(head) and bool(_LIST_CONTEXT.search(head)))
+    washouts = _washouts(text, offset, section, negated, bool(head) and bool(_LIST_CONTEXT.search(head)))
+    if washouts or section != "exclusion":
+        return washouts
+    return _current_investigational(text, offset, negated)
+
+
+def _current_investigational(text: str, offset: int, negated: bool) -> list[Constraint]:
+    """ "Patients who are receiving any other investigational agents" (an exclusion with no window): an ongoing
+    investigational course excludes, read as a washout of 0 days."""
+    m = _table().current_investigational.search(text)
+    if (
+        m is None
+        or _ALLOWED_POST.search(text[m.end() :])
+        or re.search(r"\b(?:while|when|during)\s+$", text[: m.start()])
+    ):
+        return []  # an allowance, or a time ("should not receive a live vaccine while receiving investigational ...")
+    params: dict[str, Any] = {"therapy": "investigational", "days": 0, "reference": "first_dose"}
+    polarity = _flip("excluded") if negated else "excluded"
+    cue = f'investigational currently: "{m.group(0)}" (no window: an ongoing course)'
+    return [Constraint("washout", polarity, params, (offset + m.start(), offset + m.end()), cue)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -496,6 +519,41 @@ def _window_status(
     return None, read + " (partial date)"
 
 
+def _check_investigational(
+    therapies: Sequence[TherapyExposure], as_of: date, days: int, label: str, window: str
+) -> tuple[bool | None, str]:
+    """An investigational agent inside the window, read from the therapy list (complete, as for every washout): a
+    catalogue drug is investigational only when the catalogue marks it so (drugs.yaml, from approvals.yaml); a drug
+    the catalogue does not know may be one, so the record cannot say. Bone-modifying agents are supportive care that
+    protocols let continue: never a candidate. `days` 0: currently receiving."""
+    cat = catalogue()
+    inside: list[tuple[bool | None, TherapyExposure, str]] = []
+    for th in therapies:
+        drug = cat.drugs.get(th.drug)
+        if drug is not None and "bone_modifying" in drug.classes:
+            continue
+        within, read = _window_status(th.end, th.start, th.ongoing, as_of, days)
+        if within is not False:
+            inside.append((within, th, read))
+    span = "currently" if days == 0 else f"in the {days} days before {as_of.isoformat()}"
+    if not inside:
+        return False, f"no systemic anticancer therapy recorded {span} ({window})"
+    flagged = [(w, th, r) for w, th, r in inside if th.drug in cat.drugs and cat.drugs[th.drug].investigational]
+    unknown = [(w, th, r) for w, th, r in inside if th.drug not in cat.drugs]
+    certain = [(th, r) for w, th, r in flagged if w]
+    if certain:
+        th, read = certain[0]
+        return True, f"{th.drug} ({read}) is investigational (not approved: knowledge/approvals.yaml)"
+    if flagged or unknown or any(w is None for w, _, _ in inside):
+        names = ", ".join(th.drug for _, th, _ in flagged + unknown) or "a course with a partial date"
+        return None, f"{label}: the record does not say whether {names} {span} was investigational"
+    names = ", ".join(sorted({th.drug for _, th, _ in inside}))
+    return False, (
+        f"no investigational agent recorded {span}: {names} approved (drug catalogue; the therapy list is read as "
+        f"complete) ({window})"
+    )
+
+
 def _check_washout(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     rec, as_of = p.record, p.as_of
     if rec is None or as_of is None:
@@ -509,20 +567,8 @@ def _check_washout(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         f"the {ref} is later)"
     )
     rule = next((r for k, _, r in _table().therapies if k == therapy), None)
-    if rule is not None and rule.get("none"):
-        # the record does not say whether a drug was investigational; but with no systemic therapy at all inside the
-        # window (the therapy list is read as complete, as below), no investigational one was given there either
-        # bone-modifying agents are supportive care that protocols let continue: not an investigational candidate
-        cat = catalogue()
-        anticancer = [
-            th for th in rec.therapies if th.drug not in cat.drugs or "bone_modifying" not in cat.drugs[th.drug].classes
-        ]
-        inside = [_window_status(th.end, th.start, th.ongoing, as_of, days)[0] for th in anticancer]
-        if all(x is False for x in inside):
-            return False, (
-                f"no systemic anticancer therapy recorded in the {days} days before {as_of.isoformat()} ({window})"
-            )
-        return None, f"{label}: the record does not say whether a drug was investigational"
+    if rule is not None and rule.get("investigational"):
+        return _check_investigational(rec.therapies, as_of, days, label, window)
     results: list[tuple[bool | None, str, date]] = []  # (within, evidence, the date read: latest first in the evidence)
     if rule is not None and "local" in rule:
         # The record's local-treatment list is what the options engine reads as the surgery / radiotherapy history,
