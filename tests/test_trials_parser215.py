@@ -329,3 +329,15 @@ def test_a_premenopausal_requirement(post_woman: PatientView) -> None:
 )
 def test_no_status_required(sentence: str) -> None:
     assert "menopausal_status" not in [k.type for c in inc(sentence) for k in c.constraints]
+
+
+NCI_AGE = q(
+    "NCT04704661",
+    "Age \\>= 18 years. Because no dosing or adverse event data are currently available on the use of AZD6738 in "
+    "combination with DS-8201a in patients \\< 18 years of age, children are excluded from this study",
+)
+
+
+def test_the_nci_age_wording_reads_its_first_sentence() -> None:
+    ages = [k.params for k in inc(NCI_AGE)[0].constraints if k.type == "age"]
+    assert ages == [{"min": 18}]  # not "< 18" from the sentence on children

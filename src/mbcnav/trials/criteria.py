@@ -1060,7 +1060,12 @@ _AGE_ANCHOR = re.compile(r"\b(?:age[ds]?|old|older|younger|adults?|birthday)\b")
 # ages in definitions of menopause / childbearing potential or in family histories are not age limits
 _AGE_SKIP = re.compile(
     r"menopaus|amenorrh|menses|childbearing|child-bearing|reproductive|family history|relatives?\b|sudden death|"
-    r"qtc|paediatric|pediatric|lansky|children"
+    r"qtc|lansky"
+)
+# ... and in the sentence of the age only: "Age >= 18 years. Because no dosing ... data are currently available ...,
+# children are excluded from this study" (the NCI wording) reads the first sentence, not the second
+_AGE_SKIP_SENTENCE = re.compile(
+    r"paediatric|pediatric|children|adolescents|no dosing|adverse event \(?(?:ae\)? )?data|not relevant to"
 )
 _AGE_RANGE = re.compile(
     r"(?<![\w.])(?:between\s*(?:the\s*ages?\s*of\s*)?|from\s*|aged?\s*)?(?P<a>\d{1,3})\s*(?:years?|yrs?)?\s*"
@@ -2144,8 +2149,14 @@ def _find_age(s: str, doc: _Doc) -> list[_Hit]:
         params = {"min": n} if op in ("ge", "gt") else {"max": n} if op == "le" else {"max": n - 1}
         cue = f'"{m.group(0).strip()}"' + (' (">" read as at least)' if op == "gt" else "")
         hits.append(_Hit("age", params, m.start(), m.end(), cue=cue, numeric=True))
-    # an age inside parentheses further on ("(... aged 12 to < 18 years)") qualifies something else
-    return [h for h in hits if (g := doc.group_of(h.start)) is None or g[0] < 15]
+    # an age inside parentheses further on ("(... aged 12 to < 18 years)") qualifies something else; an age in a
+    # sentence on children is not the study's age limit
+    return [
+        h
+        for h in hits
+        if ((g := doc.group_of(h.start)) is None or g[0] < 15)
+        and not _AGE_SKIP_SENTENCE.search(s[slice(*doc.sentence(h.start))])
+    ]
 
 
 def _find_sex(s: str, exclusion: bool) -> list[_Hit]:
