@@ -45,7 +45,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.15.0"
+PARSER_VERSION = "2.15.1"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1223,6 +1223,11 @@ _ORGAN = re.compile(
     r"renal|kidney|cardiac|heart|organ|end[- ]organ|major organ|pulmonary|lung|coagulation|blood|cardiovascular)"
     r"\s*,?\s*(?:and/or|and|/|or)?\s*)+)(?:functions?|reserve|status|parameters|counts?|values)\b"
 )
+_LAB_PROTOCOL = re.compile(
+    r"\b(?:adequate|acceptable)\s+(?:\w+\s+(?:and\s+)?)?laboratory\s+(?:values|parameters|results)\b|"
+    r"\blaboratory\s+(?:values|parameters|results)\s+(?:meeting|within|as defined|that meet|fulfil\w*)\b"
+    r"(?=[^.;]{0,60}\b(?:protocol|criteria|study|defined|limits?)\b)"
+)
 _ORGAN_MAP = (
     ("bone_marrow", re.compile(r"marrow|hematolog|haematolog|blood")),
     ("hepatic", re.compile(r"hepatic|liver")),
@@ -2390,6 +2395,14 @@ def _find_organ(s: str) -> list[_Hit]:
         if m.group("adj") == "normal":
             found["normal"] = True  # every value in the reference range: a grade-1 value does not pass
         hits.append(_Hit("organ_function", found, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    if not hits and (lm := _LAB_PROTOCOL.search(s)) and not s.rstrip().endswith(":"):  # a head: its values decide
+        # "Laboratory values meeting the criteria laid out in the protocol", "Adequate performance and laboratory
+        # parameters": the usual organ panel, read like "adequate organ function" (met only when every value is in
+        # range)
+        lab: dict[str, Any] = {"systems": ["organ"]}
+        if re.search(r"\bnormal\b", s[lm.end() : lm.end() + 30]):
+            lab["normal"] = True  # "within normal limits": every value in the reference range
+        hits.append(_Hit("organ_function", lab, lm.start(), lm.end(), cue=f'"{lm.group(0)}"'))
     # "by echocardiogram or MUGA": two ways of measuring, not a condition or an alternative bound
     plain = _MODALITIES.sub(" ", s)
     conditional = re.search(r"\bor\b|lln|lower limit|normal limits|institutional|\bif\b|unless", plain)
