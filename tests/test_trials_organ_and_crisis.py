@@ -13,10 +13,10 @@ import pytest
 
 from mbcnav.assess.labs import Flag
 from mbcnav.trials.criteria import Criterion
-from mbcnav.trials.match import CriterionResult, evaluate_criterion
+from mbcnav.trials.match import evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import AS_OF, Quotes, exc, inc, needs_corpus, not_verbatim, patient_view
+from .trials_corpus import AS_OF, Quotes, exc, inc, needs_corpus, not_verbatim, one, patient_view
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "benchmarks" / "trials_heldout" / "patients"
@@ -37,11 +37,6 @@ def abnormal_labs() -> PatientView:  # h05: ANC 1.6 (low), platelets 148 (low, L
 @pytest.fixture(scope="module")
 def no_labs() -> PatientView:  # bone and liver relapse on adjuvant AI, no laboratory values, ECOG 0
     return patient_view(ROOT / "examples" / "cases" / "02-recurrence-on-adjuvant-ai.yaml")
-
-
-def one(cs: list[Criterion], p: PatientView) -> CriterionResult:
-    assert len(cs) == 1
-    return evaluate_criterion(cs[0], p)
 
 
 ADEQUATE = q("NCT06016738", "Adequate hematologic, hepatic, and renal functions.")

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mbcnav.trials.criteria import Criterion
-from mbcnav.trials.match import CriterionResult, evaluate_criterion
+from mbcnav.trials.match import evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim, patient_view
+from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim, one, patient_view
 
 ROOT = Path(__file__).resolve().parents[1]
 QUOTES = Quotes()
@@ -31,11 +30,6 @@ def stable() -> PatientView:  # f02: on first-line letrozole + palbociclib since
 @pytest.fixture(scope="module")
 def progressed() -> PatientView:  # h05: progressed on fulvestrant + palbociclib, capecitabine, T-DXd; surgery 2017
     return patient_view(ROOT / "benchmarks" / "trials_heldout" / "patients" / "h05-her2-low-after-two-chemo.yaml")
-
-
-def one(cs: list[Criterion], p: PatientView) -> CriterionResult:
-    assert len(cs) == 1
-    return evaluate_criterion(cs[0], p)
 
 
 PROGRESSION = q(

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mbcnav.trials.criteria import Criterion, parse_criteria
-from mbcnav.trials.match import CriterionResult, evaluate_criterion
+from mbcnav.trials.criteria import parse_criteria
+from mbcnav.trials.match import evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
-from .trials_corpus import Quotes, exc, inc, needs_corpus, not_verbatim, patient_view
+from .trials_corpus import Quotes, exc, groups, inc, needs_corpus, not_verbatim, patient_view
+from .trials_corpus import one as verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 QUOTES = Quotes()
@@ -33,15 +34,6 @@ def pre_woman_brain() -> PatientView:  # premenopausal, treated brain metastases
 @pytest.fixture(scope="module")
 def man() -> PatientView:
     return patient_view(ROOT / "examples" / "cases" / "09-male-hr-positive.yaml")
-
-
-def groups(cs: list[Criterion]) -> list[list[str]]:
-    return [k.params["groups"] for c in cs for k in c.constraints if k.type == "subgroup"]
-
-
-def verdict(cs: list[Criterion], p: PatientView) -> CriterionResult:
-    assert len(cs) == 1
-    return evaluate_criterion(cs[0], p)
 
 
 MALE_CONTRACEPTION = q("NCT04302025", "Male participants must be willing to use acceptable methods of contraception")

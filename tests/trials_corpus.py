@@ -14,6 +14,7 @@ import pytest
 from mbcnav.pathway import assess_with_response
 from mbcnav.record import read_path
 from mbcnav.trials.criteria import Criterion, parse_criteria
+from mbcnav.trials.match import CriterionResult, evaluate_criterion
 from mbcnav.trials.patient_view import PatientView
 
 PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "trials" / "ctgov-v2-2026-01"
@@ -73,3 +74,14 @@ def patient_view(path: Path, as_of: datetime.date = AS_OF) -> PatientView:
     """What the matcher reads of a case file, assessed as of the judged sets' reference date."""
     a, _ = assess_with_response(read_path(path, today=as_of), as_of=as_of)
     return PatientView.of(a)
+
+
+def one(cs: list[Criterion], p: PatientView) -> CriterionResult:
+    """The verdict of the only criterion of a one-criterion parse."""
+    assert len(cs) == 1
+    return evaluate_criterion(cs[0], p)
+
+
+def groups(cs: list[Criterion]) -> list[list[str]]:
+    """The subgroups each criterion is addressed to (trials/subgroups.py)."""
+    return [k.params["groups"] for c in cs for k in c.constraints if k.type == "subgroup"]

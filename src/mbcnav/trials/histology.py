@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.terminology.codes import words_pattern
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import alternation, read_table
 
@@ -36,10 +37,6 @@ class _Table:
     not_before: re.Pattern[str]
 
 
-def _words(items: list[str] | None) -> re.Pattern[str] | None:
-    return re.compile(rf"\b(?:{alternation(items)})\b", re.I) if items else None
-
-
 @cache
 def _table() -> _Table:
     raw: Any = read_table("histology.yaml")
@@ -49,8 +46,8 @@ def _table() -> _Table:
             str(f["label"]),
             re.compile(rf"(?<![\w-])(?:{alternation(f['triggers'], longest_first=True)})(?![\w])"),
             tuple(str(t).upper() for t in f.get("t_category", [])),
-            _words(f.get("histology")),
-            _words(f.get("words")),
+            words_pattern(f["histology"]) if f.get("histology") else None,
+            words_pattern(f["words"]) if f.get("words") else None,
         )
         for name, f in raw["features"].items()
     )

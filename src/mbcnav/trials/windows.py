@@ -549,8 +549,8 @@ def _check_investigational(
         return None, f"{label}: the record does not say whether {names} {span} was investigational"
     names = ", ".join(sorted({th.drug for _, th, _ in inside}))
     return False, (
-        f"no investigational agent recorded {span}: {names} approved (drug catalogue; the therapy list is read as "
-        f"complete) ({window})"
+        f"no investigational agent recorded {span}: {names} not marked investigational in the drug catalogue (the "
+        f"therapy list is read as complete) ({window})"
     )
 
 
