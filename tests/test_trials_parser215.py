@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from mbcnav.trials.criteria import Criterion, parse_criteria
-from mbcnav.trials.match import evaluate_criterion
+from mbcnav.trials.match import evaluate_criterion, match_trial
 from mbcnav.trials.patient_view import PatientView
 
+from .test_trials_list_heads import study
 from .trials_corpus import Quotes, exc, groups, inc, needs_corpus, not_verbatim, one, patient_view
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,3 +365,20 @@ def test_laboratory_values_per_protocol_are_the_organ_panel(sentence: str) -> No
     assert organ == [{"systems": ["organ"]}]
     # a list head's own values decide, not the head
     assert not [k for k in inc(q("NCT04585477", "Acceptable laboratory parameters:"))[0].constraints]
+
+
+def test_bullets_hung_below_another_tumours_indication_stay_hers(post_woman: PatientView) -> None:
+    # NCT03987555: the segmenter hangs the consent bullet below "Vulvar cancer (squamous cell carcinoma)", a cohort's
+    # indication (parser 2.15.1 knows vulvar cancer); it binds no sub-bullet, so consent stays hers to give
+    vulvar = q("NCT03987555", "Vulvar cancer (squamous cell carcinoma)")
+    consent = q(
+        "NCT03987555",
+        "Ability to understand and the willingness to sign an IRB-approved informed consent document (either directly "
+        "or via a legally authorized representative)",
+    )
+    text = f"Inclusion Criteria:\n\n{vulvar}\n\n* {consent}\n"
+    cs = parse_criteria(text)
+    assert cs[1].parent == 0  # hung below the indication
+    m = match_trial(study(text), cs, post_woman)
+    assert m.criteria[0].verdict == "not_met"
+    assert not m.criteria[1].not_applicable and m.criteria[1].verdict == "unknown"

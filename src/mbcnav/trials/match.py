@@ -635,6 +635,9 @@ def _inherit_not_applicable(results: list[CriterionResult]) -> None:
         if i is None or not 0 <= i < len(results) or r.verdict != "unknown" or r.not_applicable:
             continue
         head = results[i]
+        cohort_only = [x for x in head.criterion.constraints if x.type == subgroups.TYPE]
+        if cohort_only and all(subgroups.names_a_cohort(x) for x in cohort_only):
+            continue  # another tumour type's indication binds no sub-bullet (subgroups.yaml other_cancer_disease)
         if head.not_applicable and head.criterion.kind == r.criterion.kind:
             r.verdict = "met" if r.criterion.kind == "inclusion" else "not_met"
             r.excludes = False

@@ -169,6 +169,14 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
     ]
 
 
+def names_a_cohort(c: Constraint) -> bool:
+    """The constraint is another tumour type's indication naming its own cohort ("Vulvar cancer (squamous cell
+    carcinoma)"): it binds no sub-bullet, so what the segmenter hangs below it is not made moot by it."""
+    by_name = {g.name: g for g in _table().groups}
+    names = [n for n in c.params.get("groups", []) if n in by_name]
+    return bool(names) and all(by_name[n].names_cohort for n in names)
+
+
 def _holds(value: Any, allowed: tuple[Any, ...]) -> bool | None:
     return None if value is None else value in allowed
 
