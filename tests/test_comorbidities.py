@@ -81,3 +81,25 @@ def test_every_condition_key_is_in_the_case_file_schema() -> None:
     )
     enum = schema["properties"]["comorbidities"]["items"]["properties"]["condition"]["enum"]
     assert enum == list(comorbidity_names())
+
+
+def test_a_transplant_and_another_primary_cancer_have_keys(tmp_path: Path) -> None:
+    # writer findings of three held-out sets: a kidney transplant on tacrolimus and a treated thyroid cancer had no key
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    assert comorbidity_of({"coding": [{"system": icd, "code": "Z94.0"}]}) == "organ_transplant"
+    assert comorbidity_of({"coding": [{"system": icd, "code": "Z85.850"}]}) == "other_malignancy"
+    assert comorbidity_of({"coding": [{"system": icd, "code": "Z85.3"}]}) is None  # history of breast cancer: hers
+    assert comorbidity_of({"text": "Kidney transplant recipient (2014) on tacrolimus"}) == "organ_transplant"
+    assert comorbidity_of({"text": "Papillary thyroid carcinoma 2015, thyroidectomy and radioiodine"}) == (
+        "other_malignancy"
+    )
+    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        case + "\ncomorbidities:\n"
+        '  - {condition: other_malignancy, date: "2015", text: "papillary thyroid carcinoma, thyroidectomy + RAI"}\n'
+        '  - {condition: organ_transplant, date: "2014", text: "deceased-donor kidney transplant, on tacrolimus"}\n'
+    )
+    r = read_path(f, today=D)
+    assert [c.name for c in r.comorbidities] == ["other_malignancy", "organ_transplant"]
+    assert not r.input_issues

@@ -382,3 +382,14 @@ def test_bullets_hung_below_another_tumours_indication_stay_hers(post_woman: Pat
     m = match_trial(study(text), cs, post_woman)
     assert m.criteria[0].verdict == "not_met"
     assert not m.criteria[1].not_applicable and m.criteria[1].verdict == "unknown"
+
+
+def test_a_recorded_second_cancer_or_transplant_answers_the_exclusion(post_woman: PatientView) -> None:
+    from mbcnav.record.model import Comorbidity, Source
+
+    assert post_woman.record is not None
+    other = q("NCT06242470", "Prior autologous or allogeneic stem cell or solid organ transplant.")
+    assert one(exc(other), post_woman).verdict == "unknown"  # nothing recorded: a problem list is never complete
+    tx = Comorbidity("organ_transplant", "kidney transplant 2014", None, Source("Condition/tx", "test"))
+    with_tx = replace(post_woman, record=replace(post_woman.record, comorbidities=(tx,)))
+    assert one(exc(other), with_tx).verdict == "met"

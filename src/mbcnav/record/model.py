@@ -220,7 +220,8 @@ class DiseaseStatus:
 
 @dataclass(frozen=True, slots=True)
 class Comorbidity:
-    """A non-cancer condition that changes treatment choices (interstitial lung disease, heart failure...)."""
+    """A condition that changes treatment choices or trial eligibility (interstitial lung disease, heart failure, a
+    transplant, another primary cancer ...)."""
 
     name: str  # a condition key of terminology/comorbidities.yaml (interstitial_lung_disease, hepatitis_b ...)
     text: str

@@ -355,7 +355,7 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         return _visceral(name, p)
     if name == "surgical_recovery":
         return _surgical_recovery(p)
-    if name == "other_malignancy":
+    if name == "other_malignancy" and not any(x.name == "other_malignancy" for x in p.record.comorbidities):
         # the record's primaries are the breast cancer being treated; a second primary is not recorded there
         return None, f"other malignancy: no second primary recorded (the breast cancer is not 'other'); {ASK}"
     if name == "hypersensitivity":
