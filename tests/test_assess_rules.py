@@ -614,3 +614,22 @@ def test_the_esr1_pathway_question_names_only_the_genes_not_yet_tested() -> None
     j = run(receptors=HR_POS, therapies=therapies, metastases=[met("bone", "2022-02-01")], genomics=[pik3ca])
     (u,) = [x for x in j["unknowns"] if x["item"] == "ESR1 / PIK3CA / AKT1 / PTEN status"]
     assert u["why"].startswith("not yet tested: ESR1.")
+
+
+def test_a_subtype_from_two_specimens_shows_each_date() -> None:
+    # fresh9 writer (r01): ER from the bone biopsy, HER2 from the primary, one date printed for both
+    from mbcnav.assess.assessment import assessment_json
+
+    rec = record(
+        metastases=[met("bone", "2025-08-22")],
+        receptors=[
+            receptor("ER", when="2025-08-26", specimen="metastasis", site="bone", status="positive", percent=90),
+            receptor("PR", when="2025-08-26", specimen="metastasis", site="bone", status="positive", percent=40),
+            receptor("HER2", when="2025-08-12", ihc_score="0"),
+        ],
+    )
+    st = assessment_json(assess(rec, as_of=TODAY))["subtype"]
+    assert st["specimen_dated"] == "ER: metastasis (bone), 2025-08-26; HER2: primary tumour, 2025-08-12"
+    assert st["date"] == "2025-08-26"  # the contract's field keeps its meaning: the later date
+    one = record(receptors=[receptor("ER", status="positive", percent=90), receptor("HER2", ihc_score="0")])
+    assert assessment_json(assess(one, as_of=TODAY))["subtype"]["specimen_dated"] == "primary tumour, 2020-01-15"

@@ -170,6 +170,13 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
     else:
         specimen = f"ER: {st.er.specimen}; HER2: {st.her2.specimen}"
     dates = [d for d in (st.er.date, st.her2.date) if d]
+    if specimen.startswith("ER: "):  # two specimens, each with its own date (fresh9 writer, r01)
+        dated = "; ".join(
+            f"{name}: {call.specimen}" + (f", {call.date}" if call.date else "")
+            for name, call in (("ER", st.er), ("HER2", st.her2))
+        )
+    else:
+        dated = specimen + (f", {max(dates)}" if dates else "")
     return {
         "schema_version": SCHEMA_VERSION,
         "as_of": a.as_of.isoformat(),
@@ -198,6 +205,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
             "hr_positive": st.hr_positive,
             "specimen": specimen,
             "date": max(dates) if dates else None,
+            "specimen_dated": dated,
             "sources": {"er": list(st.er.sources), "pr": list(st.pr.sources), "her2": list(st.her2.sources)},
             "discordance": list(st.discordance),
             "pdl1_cps": st.pdl1_cps,

@@ -235,9 +235,7 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
         f"{low_primary[0]['primary']}, {low_primary[0]['primary_date'] or 'undated'}" if low_primary else ""
     )
     for k in ("group", "her2", "her2_category", "er", "hr_positive", "her2_positive", "hr_positive_her2_negative"):
-        basis[k] = f"{st['group']}: ER {st['er']}, PR {st['pr']}, HER2 {st['her2']} — {st['specimen']}" + (
-            f", {st['date']}" if st["date"] else ""
-        )
+        basis[k] = f"{st['group']}: ER {st['er']}, PR {st['pr']}, HER2 {st['her2']} — {st['specimen_dated']}"
     p = a.record.patient
     f["sex"] = None if p.sex == "unknown" else p.sex
     f["cancer_type"] = "breast"  # mbcnav reads breast cancer records (record/fhir.py)

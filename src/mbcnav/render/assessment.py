@@ -82,7 +82,7 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         + f", PR {st['pr']}, HER2 {st['her2']} ({st['her2_category'].replace('_', ' ')})"
         + (f", PD-L1 CPS {st['pdl1_cps']:g}" if st["pdl1_cps"] is not None else "")
     )
-    why = [f"from {st['specimen']}{', ' + st['date'] if st['date'] else ''}"]
+    why = [f"from {st['specimen_dated']}"]
     why += [
         f"discordance {d['marker']}: primary {d['primary']} ({d['primary_date']}) vs metastasis "
         f"{d['metastasis']} ({d['metastasis_site']}, {d['metastasis_date']}); metastasis result used (ASCO 2015)"

@@ -104,6 +104,7 @@ class Subtype:
     hr_positive: bool | None
     specimen: str | None
     date: str | None
+    specimen_dated: str | None  # the specimen(s) with their date(s): "ER: metastasis (bone), d1; HER2: primary, d2"
     pdl1_cps: float | None
     notes: tuple[str, ...]
     sources: tuple[str, ...]
@@ -495,6 +496,7 @@ def _subtype(record: Record, a: dict[str, Any]) -> Subtype:
         hr_positive=st.get("hr_positive"),
         specimen=_s(st.get("specimen")),
         date=_s(st.get("date")),
+        specimen_dated=_s(st.get("specimen_dated")),
         pdl1_cps=_f(st.get("pdl1_cps")),
         notes=tuple(str(n) for n in st.get("notes", [])),
         sources=sources,

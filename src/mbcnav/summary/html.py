@@ -361,7 +361,8 @@ def patient_view(summary: CaseSummary) -> dict[str, Any]:
         "sites": sites_text,
         "subtype": plain.subtype(st.group),
         "subtype_from": _subtype_from(st.specimen),
-        "subtype_date": plain.date_text(st.date) if st.date else None,
+        # two specimens have two dates (the table shows each): no single date for the subtype
+        "subtype_date": plain.date_text(st.date) if st.date and not (st.specimen or "").startswith("ER: ") else None,
         "samples": samples,
         "changes": changes,
         "genes": genes,

@@ -334,7 +334,7 @@ def _disease_line(s: CaseSummary) -> str:
     )
     return (
         f"Breast cancer, stage {_u(d.stage)} ({pres}{mfi}); subtype {_u(st.group)} — ER {_u(st.er)}, PR {_u(st.pr)}, "
-        f"HER2 {_u(st.her2)} — from {_u(st.specimen)}, {_u(st.date)}; active distant sites: {sites}; "
+        f"HER2 {_u(st.her2)} — from {_u(st.specimen_dated)}; active distant sites: {sites}; "
         f"ECOG {_u(d.ecog)}{f' ({d.ecog_date})' if d.ecog_date else ''}."
     )
 
