@@ -6,12 +6,21 @@ import datetime
 from pathlib import Path
 
 from mbcnav.record import read_path
+from mbcnav.record.model import Record
 from mbcnav.terminology.comorbidities import comorbidity_names, comorbidity_of
 
 D = datetime.date(2026, 11, 26)
 CASES = Path(__file__).resolve().parents[1] / "examples" / "cases"
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _case_with(tmp_path: Path, *comorbidities: str) -> Record:
+    """Example case 07 read with these `comorbidities` entries (YAML flow mappings) added."""
+    f = tmp_path / "c.yaml"
+    entries = "".join(f"  - {c}\n" for c in comorbidities)
+    f.write_text((CASES / "07-her2-low-after-cdk46.yaml").read_text() + "\ncomorbidities:\n" + entries)
+    return read_path(f, today=D)
 
 
 def test_read_by_code_before_words() -> None:
@@ -26,14 +35,11 @@ def test_read_by_code_before_words() -> None:
 
 
 def test_a_case_files_comorbidity_is_coded_and_never_a_metastasis(tmp_path: Path) -> None:
-    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
-    f = tmp_path / "c.yaml"
-    f.write_text(
-        case + "\ncomorbidities:\n"
-        '  - {condition: peripheral_neuropathy, date: "2024", text: "grade 2, paclitaxel for metastatic disease"}\n'
-        '  - {condition: hepatitis_b, date: "2013", text: "chronic hepatitis B on entecavir"}\n'
+    r = _case_with(
+        tmp_path,
+        '{condition: peripheral_neuropathy, date: "2024", text: "grade 2, paclitaxel for metastatic disease"}',
+        '{condition: hepatitis_b, date: "2013", text: "chronic hepatitis B on entecavir"}',
     )
-    r = read_path(f, today=D)
     assert [c.name for c in r.comorbidities] == ["peripheral_neuropathy", "hepatitis_b"]
     plain = read_path(CASES / "07-her2-low-after-cdk46.yaml", today=D)
     assert len(r.metastases) == len(plain.metastases)  # "metastatic disease" in the note is no site
@@ -54,14 +60,11 @@ def test_a_negated_condition_in_the_words_is_not_that_condition() -> None:
 
 
 def test_a_case_files_condition_key_wins_over_its_words(tmp_path: Path) -> None:
-    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
-    f = tmp_path / "c.yaml"
-    f.write_text(
-        case + "\ncomorbidities:\n"
-        '  - {condition: autoimmune_disease, date: "2012", text: "rheumatoid arthritis with interstitial lung '
-        'disease on CT, stable"}\n'
+    r = _case_with(
+        tmp_path,
+        '{condition: autoimmune_disease, date: "2012", text: "rheumatoid arthritis with interstitial lung disease on '
+        'CT, stable"}',
     )
-    r = read_path(f, today=D)
     # the key the case file states, not the first condition its words name (ILD comes first in the table)
     assert [c.name for c in r.comorbidities] == ["autoimmune_disease"]
     assert comorbidity_of(
@@ -85,21 +88,17 @@ def test_every_condition_key_is_in_the_case_file_schema() -> None:
 
 def test_a_transplant_and_another_primary_cancer_have_keys(tmp_path: Path) -> None:
     # writer findings of three held-out sets: a kidney transplant on tacrolimus and a treated thyroid cancer had no key
-    icd = "http://hl7.org/fhir/sid/icd-10-cm"
-    assert comorbidity_of({"coding": [{"system": icd, "code": "Z94.0"}]}) == "organ_transplant"
-    assert comorbidity_of({"coding": [{"system": icd, "code": "Z85.850"}]}) == "other_malignancy"
-    assert comorbidity_of({"coding": [{"system": icd, "code": "Z85.3"}]}) is None  # history of breast cancer: hers
+    assert comorbidity_of({"coding": [{"system": ICD, "code": "Z94.0"}]}) == "organ_transplant"
+    assert comorbidity_of({"coding": [{"system": ICD, "code": "Z85.850"}]}) == "other_malignancy"
+    assert comorbidity_of({"coding": [{"system": ICD, "code": "Z85.3"}]}) is None  # history of breast cancer: hers
     assert comorbidity_of({"text": "Kidney transplant recipient (2014) on tacrolimus"}) == "organ_transplant"
     assert comorbidity_of({"text": "Papillary thyroid carcinoma 2015, thyroidectomy and radioiodine"}) == (
         "other_malignancy"
     )
-    case = (CASES / "07-her2-low-after-cdk46.yaml").read_text()
-    f = tmp_path / "c.yaml"
-    f.write_text(
-        case + "\ncomorbidities:\n"
-        '  - {condition: other_malignancy, date: "2015", text: "papillary thyroid carcinoma, thyroidectomy + RAI"}\n'
-        '  - {condition: organ_transplant, date: "2014", text: "deceased-donor kidney transplant, on tacrolimus"}\n'
+    r = _case_with(
+        tmp_path,
+        '{condition: other_malignancy, date: "2015", text: "papillary thyroid carcinoma, thyroidectomy + RAI"}',
+        '{condition: organ_transplant, date: "2014", text: "deceased-donor kidney transplant, on tacrolimus"}',
     )
-    r = read_path(f, today=D)
     assert [c.name for c in r.comorbidities] == ["other_malignancy", "organ_transplant"]
     assert not r.input_issues

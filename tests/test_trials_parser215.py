@@ -283,18 +283,15 @@ def test_a_postmenopausal_requirement(sentence: str, post_woman: PatientView, ma
     cs = inc(sentence)
     meno = [k for k in cs[0].constraints if k.type == "menopausal_status"]
     assert [(k.polarity, k.params["status"]) for k in meno] == [("required", "post")]
-    assert evaluate_criterion(Criterion("inclusion", sentence, 0, 1, (meno[0],)), post_woman).verdict == "met"
-    pre = _status(post_woman, "pre")
-    assert evaluate_criterion(Criterion("inclusion", sentence, 0, 1, (meno[0],)), pre).verdict == "not_met"
+    status_only = Criterion("inclusion", sentence, 0, 1, (meno[0],))  # the status alone (no sex constraint)
+    assert evaluate_criterion(status_only, post_woman).verdict == "met"
+    assert evaluate_criterion(status_only, _status(post_woman, "pre")).verdict == "not_met"
     # on goserelin she is still premenopausal, unless the criterion accepts ovarian suppression
-    on_ofs = _status(post_woman, "pre", ofs=True)
-    assert evaluate_criterion(Criterion("inclusion", sentence, 0, 1, (meno[0],)), on_ofs).verdict == "not_met"
-    unknown = _status(post_woman, None)
-    assert evaluate_criterion(Criterion("inclusion", sentence, 0, 1, (meno[0],)), unknown).verdict == "unknown"
+    assert evaluate_criterion(status_only, _status(post_woman, "pre", ofs=True)).verdict == "not_met"
+    assert evaluate_criterion(status_only, _status(post_woman, None)).verdict == "unknown"
     # a status for women: a man is not asked it (his sex is the sex criterion's question); with no sex word he is not
     # of the status
-    man_verdict = evaluate_criterion(Criterion("inclusion", sentence, 0, 1, (meno[0],)), man).verdict
-    assert man_verdict == ("not_met" if sentence is NO_PRE else "met")
+    assert evaluate_criterion(status_only, man).verdict == ("not_met" if sentence is NO_PRE else "met")
 
 
 def test_ovarian_suppression_when_the_criterion_accepts_it(post_woman: PatientView) -> None:
