@@ -24,17 +24,14 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import resources
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.terminology.tumour_types import tumour_types
 from mbcnav.trials import cohorts, kinds, subgroups
 from mbcnav.trials.context import Trigger, find_triggers, tokens_between
+from mbcnav.trials.drug_names import find_drugs as _find_drugs
 from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
 from mbcnav.trials.model import POLARITIES as POLARITIES
 from mbcnav.trials.model import Constraint as Constraint
@@ -45,7 +42,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.15.1"
+PARSER_VERSION = "2.16.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1246,50 +1243,6 @@ _CRCL = re.compile(
 )
 
 
-@cache
-def _drug_index() -> dict[str, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]:
-    """Catalogue drug names and synonyms (drugs.yaml), indexed by first word, longest phrase first."""
-    catalogue()  # validates the catalogue (schema and references) before its phrases are read
-    text = resources.files("mbcnav.knowledge").joinpath("drugs.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    phrases: dict[str, tuple[str, ...]] = {}
-    for d in data["drugs"]:
-        for p in [d["name"], *d.get("synonyms", [])]:
-            phrases[re.sub(r"\s+", " ", p.lower())] = (d["name"],)
-    for c in data.get("combinations", []):
-        for p in c["names"]:
-            # a single drug's own name wins: drugs.yaml writes "pertuzumab, trastuzumab, and hyaluronidase" inside a
-            # flow sequence, which YAML splits into three names ("trastuzumab" would otherwise mean both drugs)
-            if not p.lower().startswith("and "):
-                phrases.setdefault(re.sub(r"\s+", " ", p.lower()), tuple(c["drugs"]))
-    index: dict[str, list[tuple[int, re.Pattern[str], tuple[str, ...]]]] = {}
-    for p, names in phrases.items():
-        first = re.match(r"[a-z0-9]+", p)
-        if first is None:
-            continue
-        pat = re.compile(re.escape(p).replace(r"\ ", r"[\s-]+") + r"(?![a-z0-9])")
-        index.setdefault(first.group(0), []).append((len(p), pat, names))
-    return {k: tuple((pat, n) for _, pat, n in sorted(v, key=lambda x: -x[0])) for k, v in index.items()}
-
-
-def _find_drugs(s: str) -> Iterable[tuple[int, int, tuple[str, ...]]]:
-    """(start, end, generic names) of catalogue drugs named in `s`, longest name first."""
-    index = _drug_index()
-    pos = 0
-    for tm in _TOKEN.finditer(s):
-        if tm.start() < pos or (tm.start() > 0 and s[tm.start() - 1].isalnum()):
-            continue
-        cands = index.get(tm.group(0))
-        if not cands:
-            continue
-        for pat, names in cands:
-            dm = pat.match(s, tm.start())
-            if dm:
-                yield dm.start(), dm.end(), names
-                pos = dm.end()
-                break
-
-
 # ------------------------------------------------------------------------------------------------ finders
 
 
@@ -2247,7 +2200,7 @@ def _find_biomarkers(s: str, doc: _Doc) -> list[_Hit]:
             continue  # "prior testing for BRAF V600 mutations", "known BRCA status": a test, not a finding
         ctx = s[ss:se]
         germ = bool(re.search(r"germline|\bgbrca|hereditary|inherited|constitutional", ctx))
-        som = bool(re.search(r"somatic|\bsbrca|tumou?r[- ]only", ctx))
+        som = bool(re.search(r"somatic|\bsbrca|tumou?r[- ]only|\btumou?r (?:mutations?|variants?|alterations?)", ctx))
         origin = "germline" if germ and not som else "somatic" if som and not germ else "any"
         end = m.end()
         am = re.match(

@@ -7,7 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mbcnav.trials import histology, labs_criteria, menopause, permissions, screening, standard_therapy, windows
+from mbcnav.trials import (
+    histology,
+    labs_criteria,
+    menopause,
+    permissions,
+    plans,
+    screening,
+    standard_therapy,
+    windows,
+)
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.patient_view import Check, PatientView
 
@@ -32,7 +41,7 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = tuple(
     Kind(m.TYPES, m.extract, m.check)
-    for m in (labs_criteria, windows, screening, standard_therapy, permissions, histology, menopause)
+    for m in (labs_criteria, windows, screening, standard_therapy, permissions, histology, menopause, plans)
 )
 _BY_TYPE: dict[str, Kind] = {t: k for k in KINDS for t in k.types}
 

@@ -77,6 +77,7 @@ class _Table:
     plausible: dict[str, tuple[float, float]]  # analyte -> labs.yaml `plausible` bounds (canonical unit)
     organ_panels: dict[str, tuple[tuple[str, ...], ...]]  # system -> tests (each: alternatives) of "adequate"
     grade1: dict[str, dict[str, float]]  # analyte -> CTCAE grade-1 bound still "adequate" (min / max_times_uln)
+    grade3: dict[str, dict[str, float]]  # analyte -> CTCAE grade-3 bound never "adequate" (below / above_times_uln)
     elided: re.Pattern[str]  # "≤ 2.5 × ULN or 5 × ULN ...": a second × ULN bound without its comparator
 
 
@@ -143,6 +144,7 @@ def _table() -> _Table:
         {k: (float(v["plausible"][0]), float(v["plausible"][1])) for k, v in labs.items()},
         {k: tuple(tuple(alts) for alts in v) for k, v in data["organ_panels"].items()},
         {k: {b: float(x) for b, x in v.items()} for k, v in data["adequate_grade1"].items()},
+        {k: {b: float(x) for b, x in v.items()} for k, v in data["inadequate_grade3"].items()},
         elided,
     )
 
@@ -507,12 +509,18 @@ def check_measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None,
 def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) -> tuple[bool | None, str]:
     """ "Adequate <systems> function" without values: True when every test of the systems' panels (lab_criteria.yaml
     organ_panels) has a current value inside the record's reference range (or CTCAE grade 1 at most, except for
-    "normal ... function"); otherwise unknown, never False (the protocol's thresholds decide what is inadequate)."""
+    "normal ... function"); False when a current value of the panels is CTCAE grade 3 or worse (inadequate under any
+    protocol's threshold); otherwise unknown (the protocol's thresholds decide)."""
     t = _table()
     unknown = [s for s in systems if s not in t.organ_panels]
     if not systems or unknown:
         return None, f"{', '.join(unknown or ['organ']).replace('_', ' ')} function: not read from the record"
     tests = list(dict.fromkeys(alts for s in systems for alts in t.organ_panels[s]))
+    for analyte in dict.fromkeys(a for alts in tests for a in alts):
+        latest = next((x for x in p.labs if x.analyte == analyte), None)  # p.labs: latest value first
+        current = latest is not None and not_current(latest, p) is None
+        if current and latest and _grade3(latest, t.grade3.get(analyte), t.canonical.get(analyte)):
+            return False, f"{latest.describe()}: CTCAE grade 3 or worse, inadequate under any usual threshold"
     shown: list[str] = []
     for alts in tests:
         lab = next((x for x in p.labs if x.analyte in alts), None)
@@ -533,6 +541,15 @@ def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) 
     return True, ("in the reference range: " if normal else "in the reference range or CTCAE grade 1 at most: ") + (
         "; ".join(shown)
     )
+
+
+def _grade3(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None) -> bool:
+    """A value at CTCAE v5.0 grade 3 or worse (lab_criteria.yaml inadequate_grade3)."""
+    if bound is None:
+        return False
+    if "below" in bound:
+        return lab.unit == canonical and lab.value < bound["below"]
+    return lab.times_uln is not None and lab.times_uln > bound["above_times_uln"]
 
 
 def _grade1(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None) -> bool:

@@ -117,6 +117,17 @@ def check(c: Constraint, p: PatientView) -> Check:
             n -= 1  # "before or during first line": the ongoing line is not counted
         lo, hi = params.get("min"), params.get("max")
         has = None if n is None else ((lo is None or n >= lo) and (hi is None or n <= hi))
+        if params.get("kind") == "chemotherapy" and isinstance(n, int) and _adc_line(f, params):
+            # an antibody-drug conjugate carries a cytotoxic payload: protocols differ on whether its line is a
+            # "chemotherapy" line (fresh9 judges counted trastuzumab deruxtecan); when counting it would change the
+            # answer, the record cannot decide
+            m = n + 1
+            if has != ((lo is None or m >= lo) and (hi is None or m <= hi)):
+                return result(
+                    None,
+                    f"{key} = {n}, plus an antibody-drug conjugate line: whether the protocol counts it "
+                    f"as chemotherapy, ask ({p.basis.get('lines_so_far', '')})",
+                )
         return result(has, f"{key} = {_yn(n)} ({p.basis.get('lines_so_far', '')})")
     if t == "prior_therapy":
         name = params.get("drug") or params.get("class")
@@ -133,6 +144,13 @@ def check(c: Constraint, p: PatientView) -> Check:
             return result(pv, f"progressed on {name} = {_yn(pv)}")
         scope = "prior_met" if params.get("setting") == "metastatic" else "prior_any"
         v = f.get(f"{scope}.{name}")
+        if name == "chemotherapy" and v is False and f.get(f"{scope}.adc"):
+            # as for lines above: an antibody-drug conjugate may or may not count as chemotherapy
+            return result(
+                None,
+                "no chemotherapy, but an antibody-drug conjugate was given: whether the protocol "
+                "counts it as chemotherapy, ask",
+            )
         where = " for metastatic disease" if scope == "prior_met" else ""
         if v and want and f.get(f"current.{name}") and not _ended_course(p, str(name)):
             # "previously received X" asks for X given before; a patient on X now, in her first course of it, has
@@ -199,21 +217,15 @@ def check(c: Constraint, p: PatientView) -> Check:
             return result(
                 None if status is None else status == params.get("status", "positive"), f"PD-L1 CPS = {_yn(cps)}"
             )
-        if gene.startswith("BRCA"):
-            gene = "BRCA"
-        fact_key = {
-            "BRCA": "gbrca",
-            "PALB2": "gpalb2",
-            "PIK3CA": "pik3ca",
-            "ESR1": "esr1",
-            "AKT1": "akt1",
-            "PTEN": "pten",
-        }.get(gene)
-        if fact_key is None:
-            return Check(None, f"{gene} not in the record")
-        v = f.get(fact_key)
-        mutated = params.get("state", "mutated") == "mutated"
-        return result(None if v is None else v == mutated, f"{gene}: {_yn(v)}")
+        # "mutated" and "altered" ask for a finding, "wild_type" for its absence (before, "altered" was read as
+        # wild type: "BRCA1/2 alterations" was met by a negative test); several genes ("PIK3CA/AKT1/PTEN") ask for a
+        # finding in any of them
+        present = params.get("state", "mutated") in ("mutated", "altered")
+        genes = list(dict.fromkeys("BRCA" if g.startswith("BRCA") else g for g in gene.split("/")))
+        found = [_gene_finding(g, str(params.get("origin", "any")), p) for g in genes]
+        values = [x for x, _ in found]
+        finding = True if True in values else (False if all(x is False for x in values) else None)
+        return result(None if finding is None else finding == present, "; ".join(e for _, e in found))
     if t == "organ_function" and "systems" in params:
         return result(*labs_criteria.check_adequate(list(params["systems"]), p, normal=bool(params.get("normal"))))
     if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance"):
@@ -245,6 +257,43 @@ def _brain_check(
         # the exception ("treated, stable, off steroids ...") usually asks more than imaging shows
         return Check(None, f"excluded unless treated and stable: {ev}; symptoms and steroids not recorded")
     return result(True, f"brain metastases in the record ({ev})" if ev else "brain metastases in the record")
+
+
+_GENE_FACTS = {"BRCA": "gbrca", "PALB2": "gpalb2", "PIK3CA": "pik3ca", "ESR1": "esr1", "AKT1": "akt1", "PTEN": "pten"}
+
+
+def _gene_finding(gene: str, origin: str, p: PatientView) -> tuple[bool | None, str]:
+    """Whether the record has a finding in `gene` (BRCA = BRCA1 or BRCA2), with its evidence; None when untested."""
+    key = _GENE_FACTS.get(gene)
+    if key is None:
+        return None, f"{gene} not in the record"
+    v = p.facts.get(key)
+    if key in ("gbrca", "gpalb2") and v is False and origin != "germline":
+        # the fact is the germline test: a negative one does not answer a tumour (somatic) alteration
+        tumour = _tumour_gene(p, ("BRCA1", "BRCA2") if gene == "BRCA" else (gene,))
+        if tumour is None:
+            return None, f"germline {gene} negative; tumour {gene} not tested"
+        return tumour, f"tumour {gene}: {tumour} (germline negative)"
+    return v, f"{gene}: {_yn(v)}"
+
+
+def _adc_line(f: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Whether the record has an antibody-drug conjugate line in the criterion's setting."""
+    return bool(f.get("prior_met.adc" if params.get("setting") == "metastatic" else "prior_any.adc"))
+
+
+def _tumour_gene(p: PatientView, genes: tuple[str, ...]) -> bool | None:
+    """A somatic (tumour or ctDNA) finding in any of `genes`: True when one is pathogenic or detected, False when
+    every gene was reported negative on a tumour test, None when a gene was not tested that way."""
+    if p.record is None:
+        return None
+    found: list[bool | None] = []
+    for gene in genes:
+        rows = [g for g in p.record.genomics if g.gene == gene and g.origin in ("somatic", "unknown")]
+        if any(g.result in ("pathogenic", "likely_pathogenic", "detected") for g in rows):
+            return True
+        found.append(False if rows and all(g.result in ("not_detected", "benign") for g in rows) else None)
+    return False if all(x is False for x in found) else None
 
 
 def _ended_course(p: PatientView, name: str) -> bool:

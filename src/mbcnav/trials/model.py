@@ -37,6 +37,9 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "permission",  # trials/permissions.py: the criterion only allows something ("prior fulvestrant is allowed")
     "histology",  # trials/histology.py: a feature of the breast tumour (inflammatory, metaplastic, neuroendocrine)
     "menopausal_status",  # trials/menopause.py: postmenopausal / pre- or perimenopausal required
+    "planned_therapy",  # trials/plans.py: a treatment the patient is to receive ("anticipated to receive paclitaxel")
+    "trial_enrolment",  # trials/plans.py: currently enrolled in a treatment trial
+    "tracer_uptake",  # trials/plans.py: a lesion positive on PET with a study tracer (SSTR, PSMA, FES ...)
 )
 POLARITIES = ("required", "excluded")
 

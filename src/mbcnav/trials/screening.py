@@ -408,6 +408,9 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     fact = f"recorded {x.name.replace('_', ' ')}: {x.text!r}{when}"
     qualifier = c.params.get("qualifier")
     bound = next((f"{k.split('_')[0]} {c.params[k]}" for k in ("grade", "qtc_ms") if k in c.params), None)
+    graded = _grade_against(str(c.params["grade"]), x.text) if "grade" in c.params and own else None
+    if graded is not None and qualifier in _PLAIN_QUALIFIERS and "qtc_ms" not in c.params:
+        return graded, f"{fact}: grade {_recorded_grade(x.text)} against the criterion's grade {c.params['grade']}"
     if qualifier not in _PLAIN_QUALIFIERS or bound is not None:
         what = bound or str(qualifier).replace("_", " ")
         return None, f"{fact}; whether it is {what} as the criterion says: ask at screening"
@@ -422,6 +425,37 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
             return True, f"{fact}, within {window[1]} {window[0]}"
         return None, f"{fact}, before the {window[1]} {window[0]} window (a chronic condition may persist): ask"
     return True, fact
+
+
+# the grade a recorded condition states ("grade 2 sensory neuropathy"); with several, the one said to hold now
+# ("grade 2 in 2026-05, grade 1 now", "grade 1 by 2026-09", "improved to grade 1"); a range ("grade 1-2") is none
+_TEXT_GRADE = re.compile(r"\bgrade\s*([0-4])(?![-\d])", re.I)
+_GRADE_NOW = re.compile(
+    r"\bgrade\s*([0-4])(?![-\d])\s*(?:now|currently|at present|today|by\s+\d{4})\b"
+    r"|\b(?:now|currently|improved to|resolved to|down to)\s+grade\s*([0-4])(?![-\d])",
+    re.I,
+)
+
+
+def _recorded_grade(text: str) -> int | None:
+    """The CTCAE grade a recorded condition's text states now (None: none, or several without one said to hold now)."""
+    now = _GRADE_NOW.search(text)
+    if now is not None:
+        return int(now.group(1) or now.group(2))
+    if re.search(r"\bgrade\s*[0-4]\s*[-–]\s*[0-4]\b", text, re.I):
+        return None  # "improved to grade 1-2": not one grade
+    grades = {int(g) for g in _TEXT_GRADE.findall(text)}
+    return grades.pop() if len(grades) == 1 else None
+
+
+def _grade_against(bound: str, text: str) -> bool | None:
+    """Whether the recorded grade is within the criterion's grade bound ("≥ 2": grade 2 or worse); None: no grade."""
+    grade = _recorded_grade(text)
+    m = re.match(r"\s*(≥|>|≤|<)\s*(\d)", bound)
+    if grade is None or m is None:
+        return None
+    n = int(m.group(2))
+    return {"≥": grade >= n, ">": grade > n, "≤": grade <= n, "<": grade < n}[m.group(1)]
 
 
 def _visceral(name: str, p: PatientView) -> tuple[bool | None, str]:
