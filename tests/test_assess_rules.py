@@ -443,6 +443,27 @@ def test_drugs_started_together_form_one_line_and_progression_starts_next() -> N
     assert j["exposures"]["bone_modifying"]["any"] is True
 
 
+def test_ovarian_suppression_continued_into_the_next_line_is_part_of_both_regimens() -> None:
+    # fresh10 s10: goserelin + anastrozole + ribociclib, progression, then goserelin + fulvestrant. Line 2 is not
+    # fulvestrant alone (a premenopausal woman on fulvestrant without OFS would be under-treated).
+    therapies = [
+        drug("goserelin", "2024-11-04", setting="metastatic"),
+        drug("anastrozole", "2024-11-04", "2026-06-29", setting="metastatic", reason="progression", ongoing=False),
+        drug("ribociclib", "2024-11-04", "2026-06-29", setting="metastatic", reason="progression", ongoing=False),
+        drug("fulvestrant", "2026-07-06", setting="metastatic"),
+    ]
+    j = run(therapies=therapies, metastases=[met("bone", "2024-10-20")])
+    assert [(x["number"], sorted(x["drugs"]), x["ongoing"]) for x in j["lines"]] == [
+        (1, ["anastrozole", "goserelin", "ribociclib"], False),
+        (2, ["fulvestrant", "goserelin"], True),
+    ]
+    assert j["lines"][0]["end"] == "2026-06-29"
+    # stopped with line 1: it does not join line 2
+    stopped = [drug("goserelin", "2024-11-04", "2026-06-29", setting="metastatic", ongoing=False), *therapies[1:]]
+    j = run(therapies=stopped, metastases=[met("bone", "2024-10-20")])
+    assert [x["drugs"] for x in j["lines"]][1] == ["fulvestrant"]
+
+
 def test_maintenance_after_dropping_chemo_is_same_line() -> None:
     therapies = [
         drug("trastuzumab", "2021-01-01"),

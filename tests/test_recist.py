@@ -157,11 +157,30 @@ def test_unconfirmed_pr_followed_by_pd() -> None:
     assert overall(r) == ["PR", "PD"]
     # PR at 26 days is before the 42-day SD minimum and never confirmed: best response PD
     assert r.best_overall_response == "PD" and r.confirmed is False
+    assert any("PR on 2024-02-05" in n and "not confirmed" in n for n in r.notes)
 
 
 def test_unconfirmed_pr_after_sd_minimum_is_sd() -> None:
     r = line(m("L1", "2024-01-05", 50), m("L1", "2024-03-01", 30), m("L1", "2024-03-20", 45))
     assert r.best_overall_response == "SD" and r.confirmed is False
+
+
+def test_an_unconfirmed_response_is_named_with_confirmation_pending_or_not_confirmed() -> None:
+    # fresh10 s09: -45.5 % at the only scan after baseline: best overall response SD, and the note says the PR awaits
+    # its confirmation scan (RECIST 1.1 §4.6) rather than leaving "SD" alone
+    r = line(m("L1", "2024-01-05", 44), m("L1", "2024-03-01", 24))
+    assert r.best_overall_response == "SD" and r.confirmed is False
+    assert any("PR on 2024-03-01" in n and "confirmation pending" in n for n in r.notes)
+    # a scan 3 weeks later is too early to confirm: still pending
+    r = line(m("L1", "2024-01-05", 44), m("L1", "2024-03-01", 24), m("L1", "2024-03-20", 25))
+    assert any("confirmation pending" in n for n in r.notes)
+    # a later scan at >= 4 weeks that is SD: not confirmed
+    r = line(m("L1", "2024-01-05", 44), m("L1", "2024-03-01", 24), m("L1", "2024-04-20", 36))
+    assert r.best_overall_response == "SD"
+    assert any("PR on 2024-03-01" in n and "not confirmed" in n for n in r.notes)
+    # a confirmed PR carries no such note
+    r = line(m("L1", "2024-01-05", 50), m("L1", "2024-03-05", 30), m("L1", "2024-05-05", 28))
+    assert not any("confirm" in n for n in r.notes)
 
 
 def test_sd_minimum_duration_is_configurable() -> None:

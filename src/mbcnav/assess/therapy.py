@@ -180,7 +180,8 @@ def build_lines(
 ) -> tuple[list[Line], list[str]]:
     """Group metastatic-setting courses into regimens and lines (rules in docs/assessment.md, 'Lines of therapy').
 
-    1. Bone-modifying agents never form or join a line; ovarian suppression joins the line it accompanies.
+    1. Bone-modifying agents never form or join a line; ovarian suppression joins every line it accompanies
+       (started with the line, or still given when the line starts).
     2. Drugs started within `regimen_window_days` of a line's start belong to that line.
     3. A new line starts when a new drug begins after a drug of the current line stopped for progression, or after
        documented progression, or after every drug of the current line has stopped (a switch) — except a switch
@@ -251,9 +252,11 @@ def build_lines(
         next_start = groups[i][0][0].start if i < len(groups) else None
         for comp in companions:
             assert comp.start is not None
-            if comp.start.earliest >= start.earliest - _days(config.regimen_window_days) and (
-                next_start is None or comp.start.earliest < next_start.earliest
-            ):
+            began_with_line = comp.start.earliest >= start.earliest - _days(config.regimen_window_days)
+            # ovarian suppression given without a break into the next line is part of that regimen too
+            # (goserelin + anastrozole + ribociclib, then goserelin + fulvestrant: line 2 is not fulvestrant alone)
+            still_running = comp.end is None or comp.exposure.ongoing or comp.end.latest >= start.earliest
+            if (began_with_line or still_running) and (next_start is None or comp.start.earliest < next_start.earliest):
                 members = [*members, comp]
         ongoing = any(
             m.exposure.ongoing or m.end is None

@@ -441,6 +441,33 @@ def best_overall(
     return "NE", False, None, None
 
 
+def _unconfirmed_response_notes(timepoints: list[Timepoint], bor: str, cfg: ResponseConfig) -> list[str]:
+    """Say so when a CR/PR time point did not become the best overall response for want of confirmation (RECIST 1.1
+    §4.6): 'confirmation pending' when no assessment has followed it yet, 'not confirmed' when one has. A reader
+    seeing 'best overall response: SD' for a tumour that shrank by 45 % must not be misled (fresh10 s09)."""
+    rank = {"CR": 2, "PR": 1}
+    if bor in rank:
+        better = [t for t in timepoints if rank.get(t.overall, 0) > rank[bor]]
+    else:
+        better = [t for t in timepoints if t.overall in rank]
+    better = [t for t in better if not any(x.overall == "PD" and x.date < t.date for x in timepoints)]
+    if not better:
+        return []
+    t = max(better, key=lambda x: (rank[x.overall], x.date))
+    change = f", {t.change_from_baseline_pct:+.1f}% from baseline" if t.change_from_baseline_pct is not None else ""
+    later = [
+        x
+        for x in timepoints
+        if x.date > t.date and (x.overall == "PD" or (x.date - t.date).days >= cfg.confirmation_days)
+    ]
+    if not later:
+        return [
+            f"{t.overall} on {t.date}{change}: confirmation pending (RECIST 1.1 §4.6 needs a repeat assessment at "
+            f"least {cfg.confirmation_days} days later); best overall response {bor} until then"
+        ]
+    return [f"{t.overall} on {t.date}{change} was not confirmed by a later assessment (RECIST 1.1 §4.6)"]
+
+
 def evaluate_line(
     window: LineWindow,
     infos: dict[str, LesionInfo],
@@ -520,6 +547,7 @@ def evaluate_line(
             nadir = total
         timepoints.append(tp)
     bor, confirmed, pd_date, resp_start = best_overall(timepoints, start, cfg)
+    notes.extend(_unconfirmed_response_notes(timepoints, bor, cfg))
     stopped_otherwise = window.reason_stopped != "progression"
     if pd_date is not None and window.end is not None and pd_date > window.end.latest and stopped_otherwise:
         # The event still closes this line's PFS/DoR (trial convention), but it is not progression *on* the drugs:
