@@ -107,6 +107,35 @@ def test_nodal_region(text: str, laterality: str | None, site: str, region: str 
 
 
 @pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("ipsilateral (left) chest-wall nodule in the mastectomy scar, 26 mm", "regional"),
+        ("skin nodule, locoregional recurrence", "regional"),
+        ("ipsilateral chest wall recurrence", "regional"),
+        ("chest wall nodule", None),  # no side, no word for a local recurrence: stays distant (M1)
+        ("contralateral chest wall skin nodules", None),
+        ("abdominal wall subcutaneous nodule", None),
+    ],
+)
+def test_a_chest_wall_recurrence_of_the_treated_breast_is_locoregional(text: str, region: str | None) -> None:
+    # fresh10 s09: a mastectomy-scar nodule is locoregional (AJCC 8th ch. 48: T4 territory, not M1)
+    m = classify_site({"text": f"Metastasis to skin soft tissue ({text})"}, [], [], "left")
+    assert (m.site, m.nodal_region) == ("skin_soft_tissue", region)
+
+
+def test_a_locoregional_recurrence_is_shown_but_not_counted_as_a_distant_site() -> None:
+    scar = met("skin_soft_tissue", "2026-07-01", lesions=1, region="regional", detail="mastectomy scar nodule")
+    rib = met("bone", "2026-07-13", lesions=1)
+    j = run(metastases=[scar, rib], stage_groups=[stage("IIB", "2021-06-14")])
+    assert j["stage"]["group"] == "IV" and j["sites"] == ["bone"]
+    assert j["bone_only"] is True and j["lesion_count"] == 1
+    assert [x["detail"] for x in j["locoregional_disease"]] == ["mastectomy scar nodule"]
+    # alone, a locoregional recurrence is not stage IV
+    j = run(metastases=[scar], stage_groups=[stage("IIB", "2021-06-14")])
+    assert j["metastatic"] is False and j["sites"] == []
+
+
+@pytest.mark.parametrize(
     ("code", "site"),
     [
         ({"coding": [{"system": "http://snomed.info/sct", "code": "94225005"}]}, "brain"),

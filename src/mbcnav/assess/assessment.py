@@ -213,6 +213,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         },
         "sites": list(a.spread.sites),
         "site_details": list(a.spread.details),
+        "locoregional_disease": list(a.spread.locoregional),
         "bone_only": a.spread.bone_only,
         "visceral": a.spread.visceral,
         "cns": a.spread.cns,

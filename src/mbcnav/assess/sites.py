@@ -21,6 +21,8 @@ class Spread:
     lesion_count: int | None
     details: tuple[dict[str, Any], ...]
     basis: str
+    # regional nodes and chest-wall recurrences of the treated breast: not M1, not among `sites`, still shown
+    locoregional: tuple[dict[str, Any], ...] = ()
 
 
 def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, config: AssessmentConfig) -> Spread:
@@ -33,18 +35,9 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     active = [m for m in metastases if distant(m) and m.status != "resolved" and m.site != "unspecified"]
     resolved = [m for m in metastases if distant(m) and m.status == "resolved"]
     sites = tuple(sorted({m.site for m in active}))
-    details = tuple(
-        {
-            "site": m.site,
-            "detail": m.detail,
-            "date": str(m.date) if m.date else None,
-            "lesions": m.lesion_count,
-            "status": m.status,
-            "source": m.source.resource,
-        }
-        for m in sorted(metastases, key=lambda m: (m.date.earliest.isoformat() if m.date else "9", m.site))
-        if distant(m)
-    )
+    ordered = sorted(metastases, key=lambda m: (m.date.earliest.isoformat() if m.date else "9", m.site))
+    details = tuple(_detail(m) for m in ordered if distant(m))
+    locoregional = tuple(_detail(m) for m in ordered if not distant(m) and m.nodal_region == "regional")
     if not metastatic:
         return Spread(
             (),
@@ -55,10 +48,11 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
             None,
             details,
             "not metastatic",
+            locoregional,
         )
     if not active:
         basis = "all recorded metastases resolved" if resolved else "metastatic, but no site recorded"
-        return Spread((), None, None, None, None, None, details, basis)
+        return Spread((), None, None, None, None, None, details, basis, locoregional)
     visceral_hits = [
         m for m in active if vocab.get(m.site, {}).get("visceral") or (m.site == "other" and _other_visceral(m))
     ]
@@ -84,7 +78,19 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
         total,
         details,
         f"{len(active)} active distant metastasis record(s)",
+        locoregional,
     )
+
+
+def _detail(m: Metastasis) -> dict[str, Any]:
+    return {
+        "site": m.site,
+        "detail": m.detail,
+        "date": str(m.date) if m.date else None,
+        "lesions": m.lesion_count,
+        "status": m.status,
+        "source": m.source.resource,
+    }
 
 
 def _other_visceral(m: Metastasis) -> bool:

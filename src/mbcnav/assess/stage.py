@@ -31,7 +31,8 @@ class StageResult:
 
 
 def distant(m: Metastasis) -> bool:
-    """A metastasis that makes the disease M1: any distant site; lymph nodes only when non-regional.
+    """A metastasis that makes the disease M1: any distant site; lymph nodes only when non-regional; a chest-wall
+    recurrence of the treated breast is locoregional, not M1.
 
     AJCC 8th ch. 48: ipsilateral axillary, internal mammary and supraclavicular nodes are regional (N3c for
     supraclavicular), contralateral or other non-regional nodes are M1."""

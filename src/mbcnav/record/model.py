@@ -118,8 +118,9 @@ class Metastasis:
     date: PartialDate | None
     method: str | None
     lesion_count: int | None
-    # Lymph nodes only: "regional" (ipsilateral axillary / internal mammary / supraclavicular, AJCC N) or
+    # Lymph nodes: "regional" (ipsilateral axillary / internal mammary / supraclavicular, AJCC N) or
     # "distant" (contralateral / cervical / other non-regional, AJCC M1) or None when the record does not say.
+    # Skin / chest wall: "regional" when the record calls it a locoregional recurrence (sites.yaml `locoregional`).
     nodal_region: Literal["regional", "distant"] | None
     status: Literal["active", "resolved", "unknown"]
     source: Source

@@ -103,6 +103,12 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     ]
     sites = ", ".join(s.replace("_", " ") for s in j["sites"]) or "none active"
     grid.add_row("Sites", escape(sites + (f" ({', '.join(flags)})" if flags else "")))
+    locoregional = [x for x in j.get("locoregional_disease", []) if x.get("status") != "resolved"]
+    if locoregional:
+        grid.add_row(
+            "Locoregional",
+            escape("; ".join(x["detail"] for x in locoregional) + " (not distant: not counted among the sites)"),
+        )
     grid.add_row(
         "Endocrine resistance",
         _fact(j["endocrine_resistance"].replace("_", " "), *map(escape, j["endocrine_resistance_basis"])),

@@ -36,6 +36,8 @@ class SiteTable:
     distant_icd10: frozenset[str]
     diffuse_sites: frozenset[str]
     diffuse_words: re.Pattern[str]
+    locoregional_sites: frozenset[str]
+    locoregional_words: re.Pattern[str]
 
     def rule_for_site(self, site: str) -> SiteRule | None:
         for r in self.rules:
@@ -77,6 +79,8 @@ def site_table() -> SiteTable:
         distant_icd10=frozenset(nodal["distant_icd10"]),
         diffuse_sites=frozenset(data["diffuse"]["sites"]),
         diffuse_words=words_pattern(data["diffuse"]["words"]),
+        locoregional_sites=frozenset(data["locoregional"]["sites"]),
+        locoregional_words=words_pattern(data["locoregional"]["words"]),
     )
 
 
@@ -85,6 +89,8 @@ class SiteMatch:
     site: str  # vocabulary key, or "lymph_node" before the nodal region is decided
     detail: str
     visceral: bool
+    # lymph nodes: regional (N) or distant (M1); skin / chest wall: "regional" when the record calls it a
+    # locoregional recurrence of the treated breast (sites.yaml `locoregional`)
     nodal_region: Literal["regional", "distant"] | None
     matched_by: Literal["code", "words", "none"]
 
@@ -123,6 +129,10 @@ def classify_site(code: Any, body_sites: list[Any], extra_text: list[str], prima
         region = nodal_region(code, words, primary_laterality)
         if region == "distant":
             site = "distant_lymph_node"
+    elif site in table.locoregional_sites:
+        joined = " ; ".join(words)
+        if table.locoregional_words.search(joined) and not table.contralateral.search(joined):
+            region = "regional"  # a chest-wall / scar recurrence of the treated breast: locoregional, not M1
     return SiteMatch(site, detail, visceral, region, how)
 
 
