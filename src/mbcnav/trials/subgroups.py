@@ -27,6 +27,9 @@ _LABELS = {
     "people_of_reproductive_potential": "men and women of reproductive potential",
     "other_cancer_types": "patients with another type of cancer",
     "other_cancer_disease": "patients with another type of cancer",
+    "breast_hr_positive_her2_negative": "the HR-positive HER2-negative breast cancer cohort",
+    "breast_her2_positive": "the HER2-positive breast cancer cohort",
+    "breast_triple_negative": "the triple-negative breast cancer cohort",
 }
 
 
