@@ -253,12 +253,16 @@ RENAL = q(
     "Epidemiology Collaboration (CKD-EPI) equation",
 )
 HAEM_HEP = q("NCT06590857", "Adequate hematologic and hepatic function")
+ADEQUATE_HHR = q("NCT06016738", "Adequate hematologic, hepatic, and renal functions.")
 
 
 def test_grade_3_fails_adequate_function(egfr_28: PatientView, on_paclitaxel: PatientView) -> None:
-    r = one(inc(RENAL), egfr_28)
+    r = one(inc(ADEQUATE_HHR), egfr_28)
     assert r.verdict == "not_met"  # eGFR 28: CTCAE chronic kidney disease grade 3, under any usual threshold
     assert "grade 3" in " ".join(r.evidence)
+    # since 2.18 the sentence's own bound is read ("as evidenced by eGFR >= 60"): eGFR 28 fails it, 86 meets it
+    r = one(inc(RENAL), egfr_28)
+    assert r.verdict == "not_met" and "criterion ≥ 60" in " ".join(r.evidence)
     assert one(inc(RENAL), on_paclitaxel).verdict == "met"  # eGFR 86, creatinine in range
     # a value between grade 1 and grade 3 is the protocol's to judge; bone marrow and liver are in range here
     assert one(inc(HAEM_HEP), egfr_28).verdict in ("met", "unknown")

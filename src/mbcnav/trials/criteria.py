@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.terminology.tumour_types import tumour_types
-from mbcnav.trials import cohorts, kinds, subgroups
+from mbcnav.trials import cohorts, kinds, novel_therapies, subgroups
 from mbcnav.trials.context import Trigger, find_triggers, tokens_between
 from mbcnav.trials.drug_names import find_drugs as _find_drugs
 from mbcnav.trials.model import CONSTRAINT_TYPES as CONSTRAINT_TYPES
@@ -42,7 +42,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.17.0"
+PARSER_VERSION = "2.18.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -867,6 +867,12 @@ _CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     ("chemotherapy", r"chemotherap(?:y|ies)|cytotoxic(?:\s+(?:chemotherapy|therapy|agents?|drugs?|treatments?))?"),
 )
+# treatments named beside radiotherapy that no prior-therapy constraint reads (novel_therapies.rule_out_only)
+_OTHER_LOCAL = re.compile(
+    r"\b(?:surgery|surgical|resection|systemic (?:anti-?cancer )?(?:therapy|therapies|treatments?)|any (?:prior )?"
+    r"treatment|ablation|ablative|locoregional|loco-regional|local therap\w*|biologic\w*|other (?:therapy|therapies|"
+    r"treatments?)|anti-?cancer (?:therapy|therapies|treatments?))\b"
+)
 # the words a class phrase can start with: the class pattern is tried only there (speed)
 _CLASS_START_WORDS = (
     "cdk cdk4 cyclin oral serd serds selective serm serms non nonsteroidal steroidal aromatase ai ais nsai nsais sai "
@@ -1225,6 +1231,10 @@ _LAB_PROTOCOL = re.compile(
     r"\blaboratory\s+(?:values|parameters|results)\s+(?:meeting|within|as defined|that meet|fulfil\w*)\b"
     r"(?=[^.;]{0,60}\b(?:protocol|criteria|study|defined|limits?)\b)"
 )
+_ORGAN_MORE = re.compile(
+    r"\s*,?\s*(?:and/or|and|or|as well as)\s+((?:(?:adequate|normal|acceptable)\s+)?(?:coagulation|(?:cardiac|heart|"
+    r"pulmonary|lung|cardiovascular)\s+(?:functions?|parameters|profile|status|tests?|values)))\b"
+)
 _ORGAN_MAP = (
     ("bone_marrow", re.compile(r"marrow|hematolog|haematolog|blood")),
     ("hepatic", re.compile(r"hepatic|liver")),
@@ -1239,8 +1249,16 @@ _LVEF = re.compile(
     rf"ejection fraction)\b[^.;%]{{0,60}}?(?P<op>{_CMP})\s*(?P<n>\d{{2}})\s*%"
 )
 _CRCL = re.compile(
-    rf"(?:creatinine clearance|crcl|clcr)\b[^.;]{{0,40}}?(?P<op>{_CMP})\s*(?P<n>\d{{2,3}})\s*(?:ml|cc)\s*/\s*min"
+    rf"(?:creatinine clearance|crcl|clcr)\b[^.;]{{0,40}}?(?P<op>{_CMP})\s*(?P<n>\d{{2,3}})\s*/?\s*(?:ml|cc)\s*/\s*min"
+    r"(?P<bsa>\s*/\s*1\.73)?"
 )
+# an estimated GFR bound ("Estimated glomerular filtration rate of >= 60 mL/min/1.73m2", "eGFR >= 45 mL/min")
+_EGFR = re.compile(
+    rf"(?:estimated glomerular filtration rate|glomerular filtration rate|\begfr|\bgfr)\b(?:\s*\((?:e?gfr)\))?"
+    rf"(?:(?!mutat|positiv|negativ|amplif|variant)[^.;]){{0,30}}?(?P<op>{_CMP})\s*(?P<n>\d{{2,3}})\s*(?:ml|cc)\s*/\s*min"
+)
+_RENAL_METHODS = re.compile(_CUES["renal_methods"])
+_GFR_ALLOWED = re.compile(_CUES["renal_gfr_allowed"])
 
 
 # ------------------------------------------------------------------------------------------------ finders
@@ -1564,6 +1582,11 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
     for a, b, names in _find_drugs(s):
         for name in names:
             raw.append((a, b, {"drug": name}, s[a:b]))
+    # classes no catalogue class names ("ATR inhibitor", "CAR-T") and agents named by code (novel_therapies.yaml)
+    for a, b, key in novel_therapies.find(s):
+        if key.startswith(novel_therapies.AGENT_PREFIX) and any(r[0] < b and a < r[1] for r in raw):
+            continue  # a code that is a catalogue drug's synonym ("DS-8201a") is that drug
+        raw.append((a, b, {"class": key}, s[a:b]))
     # a shorter match inside a longer one ("chemotherapy" in "platinum-based chemotherapy") is dropped
     raw.sort(key=lambda r: (r[0], -(r[1] - r[0])))
     kept: list[tuple[int, int, dict[str, Any], str]] = []
@@ -1627,6 +1650,13 @@ def _find_therapies(s: str, doc: _Doc, parent_prior: bool) -> list[_Hit]:
         if cue_m is None and not post and not naive and not parent_prior:
             continue
         if cue_m is not None and before[cue_m.end() :].count(" ") > 25 and not post and not naive:
+            continue
+        if novel_therapies.rule_out_only(str(klass)) and (
+            cue_m is None or before[cue_m.end() :].count(" ") > 6 or _OTHER_LOCAL.search(s[ss:se])
+        ):
+            # "prior pelvic radiation", "history of chest wall radiation": the cue right before it; and not in a list
+            # with treatments no constraint reads ("any prior treatment, including radiation, systemic therapy and/or
+            # surgery"), where no radiotherapy would not answer the rest
             continue
         p = dict(params)
         setting = _setting(s, ss, se, doc, a)
@@ -2344,6 +2374,10 @@ def _find_organ(s: str) -> list[_Hit]:
                 if name == "organ" and systems and "organ" not in m.group("sys").replace("end-organ", ""):
                     continue
                 systems.append(name)
+        # "Adequate bone marrow, liver, renal function, and coagulation parameters": a system named after the noun
+        # is one more system to check (coagulation is not read from the record: it stays unknown)
+        if more := _ORGAN_MORE.match(s, m.end()):
+            systems += [name for name, rx in _ORGAN_MAP if rx.search(more.group(1)) and name not in systems]
         found: dict[str, Any] = {"systems": systems}
         if m.group("adj") == "normal":
             found["normal"] = True  # every value in the reference range: a grade-1 value does not pass
@@ -2358,9 +2392,21 @@ def _find_organ(s: str) -> list[_Hit]:
         hits.append(_Hit("organ_function", lab, lm.start(), lm.end(), cue=f'"{lm.group(0)}"'))
     # "by echocardiogram or MUGA": two ways of measuring, not a condition or an alternative bound
     plain = _MODALITIES.sub(" ", s)
+    # "using either the Cockcroft-Gault equation or the CKD-EPI formula", "GFR can also be used in place of CrCl":
+    # ways of obtaining the clearance, not an alternative bound; a GFR method lets an eGFR answer
+    gfr_ok = bool(_GFR_ALLOWED.search(s))
+    plain = _GFR_ALLOWED.sub(" ", _RENAL_METHODS.sub(" ", plain))
     conditional = re.search(r"\bor\b|lln|lower limit|normal limits|institutional|\bif\b|unless", plain)
-    for rx, test, unit in ((_LVEF, "LVEF", "%"), (_CRCL, "creatinine clearance", "mL/min")):
+    for rx, test, unit in (
+        (_LVEF, "LVEF", "%"),
+        (_CRCL, "creatinine clearance", "mL/min"),
+        (_EGFR, "eGFR", "mL/min/1.73 m2"),
+    ):
         lm = rx.search(s)
+        if lm and test == "eGFR" and (_CRCL.search(s) or re.search(r"\bor\b[\s(]*(?:an?\s+)?$", s[: lm.start()])):
+            # "creatinine clearance >= 50 mL/min ... (eGFR)": the clearance is the bound read; "creatinine <= 1.5 mg/dL
+            # (or glomerular filtration rate >= 30 ml/min)": an alternative to the bound read by the lab reader
+            continue
         if lm and not conditional:
             n = int(lm.group("n"))
             op = _op(lm.group("op"))
@@ -2369,7 +2415,22 @@ def _find_organ(s: str) -> list[_Hit]:
                 params["min"] = n
             else:
                 params["below"] = n
+            if test == "creatinine clearance" and (gfr_ok or lm.groupdict().get("bsa")):
+                # an eGFR may stand for it: the criterion names a GFR method, or gives the clearance per 1.73 m2
+                params["gfr_ok"] = True
             hits.append(_Hit("organ_function", params, lm.start(), lm.end(), cue=f'"{lm.group(0)}"', numeric=True))
+    # "Sufficient renal function, as evidenced by eGFR >= 60": the bound is what "sufficient" means here
+    bounded = {
+        "renal" if h.params.get("test") in ("eGFR", "creatinine clearance") else "cardiac"
+        for h in hits
+        if h.params.get("test")
+    }
+    for h in [h for h in hits if "systems" in h.params and set(h.params["systems"]) & bounded]:
+        rest = [x for x in h.params["systems"] if x not in bounded]
+        if rest:
+            h.params["systems"] = rest
+        else:
+            hits.remove(h)
     return hits
 
 
@@ -2870,6 +2931,12 @@ def _tidy(out: list[Constraint], s: str, offset: int) -> list[Constraint]:
     uniq: list[Constraint] = []
     seen: set[str] = set()
     for c in out:
+        if (
+            c.type == "prior_therapy"
+            and novel_therapies.rule_out_only(str(c.params.get("class", "")))
+            and (c.polarity != "excluded" or set(c.params) - {"class", "setting"})
+        ):
+            continue  # radiotherapy is read only as a prior exposure that excludes (novel_therapies.yaml)
         key = f"{c.type}|{c.polarity}|{sorted(c.params.items())!r}"
         if key not in seen:
             seen.add(key)

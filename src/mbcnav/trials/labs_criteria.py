@@ -489,21 +489,74 @@ def not_current(lab: LabSummary, p: PatientView) -> str | None:
     return None
 
 
+@cache
+def _ckd_epi() -> dict[str, Any]:
+    table: dict[str, Any] = read_table("lab_criteria.yaml")["ckd_epi_2021"]
+    return table
+
+
+def computed_egfr(p: PatientView) -> tuple[float, float, str] | None:
+    """The eGFR (mL/min/1.73 m2) from the current serum creatinine, age and sex by the CKD-EPI 2021 equation
+    (lab_criteria.yaml ckd_epi_2021): lowest and highest over the age the birth date allows, and how it was computed;
+    None without a current creatinine in mg/dL, a birth date or the sex."""
+    creat = next((x for x in p.labs if x.analyte == "creatinine"), None)
+    sex = p.facts.get("sex")
+    if creat is None or not_current(creat, p) is not None or p.age is None or sex not in ("female", "male"):
+        return None
+    if creat.unit != "mg/dL" or creat.value <= 0:
+        return None
+    k = _ckd_epi()
+    kappa, alpha = float(k["kappa"][sex]), float(k["alpha"][sex])
+    ratio = creat.value / kappa
+
+    def at(age: float) -> float:
+        v = float(k["intercept"]) * min(ratio, 1.0) ** alpha * max(ratio, 1.0) ** float(k["above_kappa_exponent"])
+        v *= float(k["age_base"]) ** age
+        return float(v * (float(k["female_factor"]) if sex == "female" else 1.0))
+
+    # older: lower; a whole number, as laboratories report an eGFR (KDIGO 2012 CKD guideline, 1.4.3)
+    lo, hi = float(round(at(p.age[1]))), float(round(at(p.age[0])))
+    shown = f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}"
+    said = (
+        f"eGFR {shown} mL/min/1.73 m2 computed from creatinine {display_number(creat.value)} mg/dL ({creat.date}), "
+        f"age {p.age[0]:.0f}, {sex} (CKD-EPI 2021, Inker NEJM 2021; no eGFR recorded)"
+    )
+    return lo, hi, said
+
+
 def check_measured(params: dict[str, Any], p: PatientView) -> tuple[bool | None, str]:
-    """ "LVEF >= N %", "creatinine clearance < N mL/min": the record's latest LVEF or creatinine clearance (a
-    measured or calculated clearance recorded as such; never estimated here from creatinine), when current."""
+    """ "LVEF >= N %", "creatinine clearance < N mL/min", "eGFR >= N mL/min/1.73 m2": the record's latest LVEF,
+    creatinine clearance (a measured or calculated clearance recorded as such; never estimated here from creatinine)
+    or eGFR, when current. A clearance criterion that names a GFR method (`gfr_ok`) is answered by a current eGFR
+    when no current clearance is recorded."""
     test = str(params["test"])
-    analyte = "lvef" if test == "LVEF" else "creatinine_clearance"
+    analyte = {"LVEF": "lvef", "eGFR": "egfr"}.get(test, "creatinine_clearance")
     unit = str(params.get("unit", "%"))
     lab = next((x for x in p.labs if x.analyte == analyte), None)
+    stand_in = ""
+    wants_gfr = test == "eGFR" or bool(params.get("gfr_ok"))
+    if (lab is None or not_current(lab, p) is not None) and wants_gfr:
+        # an eGFR is asked for, or the criterion names a GFR method (CKD-EPI, MDRD, "GFR can also be used"): a current
+        # eGFR answers it, else one computed from a current creatinine (CKD-EPI 2021)
+        egfr = next((x for x in p.labs if x.analyte == "egfr"), None)
+        if egfr is not None and not_current(egfr, p) is None:
+            lab, stand_in = egfr, "" if test == "eGFR" else " (the criterion accepts an estimated GFR)"
+        else:
+            computed = computed_egfr(p)
+            if computed is not None:
+                lo, hi, said = computed
+                bound = float(params.get("min", params.get("below", 0)))
+                ok = (lo >= bound, hi >= bound) if "min" in params else (hi < bound, lo < bound)
+                sign = "≥" if "min" in params else "<"
+                return (ok[0] if ok[0] == ok[1] else None), f"{said} (criterion {sign} {bound:g} {unit})"
     if lab is None:
         return None, f"{test}: not in the record (measured at screening)"
-    why = not_current(lab, p)
-    if why is not None:
-        return None, why
+    stale = not_current(lab, p)
+    if stale is not None:
+        return None, stale
     if "min" in params:
-        return lab.value >= float(params["min"]), f"{lab.describe()} (criterion ≥ {params['min']} {unit})"
-    return lab.value < float(params["below"]), f"{lab.describe()} (criterion < {params['below']} {unit})"
+        return lab.value >= float(params["min"]), f"{lab.describe()}{stand_in} (criterion ≥ {params['min']} {unit})"
+    return lab.value < float(params["below"]), f"{lab.describe()}{stand_in} (criterion < {params['below']} {unit})"
 
 
 def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) -> tuple[bool | None, str]:

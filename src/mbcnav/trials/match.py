@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from mbcnav.assess import Assessment
 from mbcnav.knowledge.drugs import catalogue
-from mbcnav.trials import kinds, labs_criteria, permissions, subgroups
+from mbcnav.trials import kinds, labs_criteria, novel_therapies, permissions, subgroups
 from mbcnav.trials.cohorts import applies, candidates, split_labels
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
@@ -131,6 +131,15 @@ def check(c: Constraint, p: PatientView) -> Check:
         return result(has, f"{key} = {_yn(n)} ({p.basis.get('lines_so_far', '')})")
     if t == "prior_therapy":
         name = params.get("drug") or params.get("class")
+        if isinstance(name, str) and novel_therapies.is_novel(name) and not params.get("current"):
+            if params.get("progressed_on"):
+                got, why = novel_therapies.received(name, p)
+                return result(False if got is False else None, why)  # never given: never progressed on it
+            return result(
+                *novel_therapies.received(
+                    name, p, metastatic_only=params.get("setting") == "metastatic", excluded=c.polarity == "excluded"
+                )
+            )
         if params.get("current"):
             cv = f.get(f"current.{name}")
             return result(cv, f"currently on {name} = {_yn(cv)}")
@@ -228,7 +237,7 @@ def check(c: Constraint, p: PatientView) -> Check:
         return result(None if finding is None else finding == present, "; ".join(e for _, e in found))
     if t == "organ_function" and "systems" in params:
         return result(*labs_criteria.check_adequate(list(params["systems"]), p, normal=bool(params.get("normal"))))
-    if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance"):
+    if t == "organ_function" and params.get("test") in ("LVEF", "creatinine clearance", "eGFR"):
         return result(*labs_criteria.check_measured(params, p))
     if t == "pregnancy":
         preg = f.get("pregnant")
@@ -487,6 +496,12 @@ def _only_permission(c: Criterion) -> bool:
     )
 
 
+def _thresholdless_organ(c: Criterion) -> bool:
+    """A criterion whose only reading is "adequate <system> function" without values (labs_criteria.check_adequate)."""
+    own = _own(c)
+    return bool(own) and all(x.type == "organ_function" and "systems" in x.params for x in own)
+
+
 def _heads_from_children(results: list[CriterionResult]) -> None:
     """A list head the record leaves open ("Adequate organ function as defined by the following:", "Any of the
     following:") takes the verdict of its sub-bullets when they decide it: in an inclusion every sub-bullet must
@@ -509,7 +524,11 @@ def _heads_from_children(results: list[CriterionResult]) -> None:
         if not kids or not 0 <= i < len(results):
             continue
         head = results[i]
-        if head.verdict != "unknown" or not head.applies or any(k.criterion.kind != head.criterion.kind for k in kids):
+        if not head.applies or any(k.criterion.kind != head.criterion.kind for k in kids):
+            continue
+        # a head decided on its own reading stays so, but for "adequate organ function" read without values: the
+        # values it is "defined by" are its sub-bullets, which decide it when they can
+        if head.verdict != "unknown" and not _thresholdless_organ(head.criterion):
             continue
         # read through `excludes` so that alternatives already resolved (_apply_alternatives) count as resolved
         blocks = [k.excludes for k in kids]

@@ -26,6 +26,7 @@ _LABELS = {
     "women_contraception": "women who can become pregnant",
     "people_of_reproductive_potential": "men and women of reproductive potential",
     "other_cancer_types": "patients with another type of cancer",
+    "other_cancer_rule": "patients with another type of cancer",
     "other_cancer_disease": "patients with another type of cancer",
     "breast_hr_positive_her2_negative": "the HR-positive HER2-negative breast cancer cohort",
     "breast_her2_positive": "the HER2-positive breast cancer cohort",
@@ -33,6 +34,7 @@ _LABELS = {
 }
 
 
+_SEPARATOR = re.compile(r"\s*(?:•|\*|\s-\s|\s–\s)\s*\S")  # "•" is "*" once normalised
 # a second subject is joined to the first: "... and female patients of childbearing potential must ..."
 _JOINED_BEFORE = re.compile(r"(?:\band|\bor|,|/|&)\s*(?:(?:sexually active|fertile|all)\s+)?$")
 
@@ -45,6 +47,7 @@ class _Group:
     requires_in_subject: bool  # the subject itself may hold it ("Treated brain metastases are allowed")
     members: tuple[dict[str, tuple[Any, ...]], ...]
     names_cohort: bool = False  # the subject is the whole point: the criterion names a cohort's disease
+    separator_rule: bool = False  # "<tumour type> • <its rule>": the separator after the subject makes it a rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ def _table() -> _Table:
                 bool(entry.get("requires_in_subject", False)),
                 members,
                 bool(entry.get("names_cohort", False)),
+                bool(entry.get("separator_rule", False)),
             )
         )
     return _Table(
@@ -139,7 +143,9 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
     # a disease named as the subject with no rule after it ("Metastatic NSCLC with progression after ...") names the
     # cohort; with one ("Metastatic colorectal cancer patients must ...") it is a rule for that cohort
     names_cohort = not below and any(g.names_cohort for g in groups) and not t.obligation.search(rest)
-    if not (t.obligation.search(rest) or t.allowance.search(subject) or head or names_cohort):
+    # "Cervical cancer • Patients considered for ...": another tumour type's rule after a separator
+    separated = any(g.separator_rule for g in groups) and bool(_SEPARATOR.match(text, end))
+    if not (t.obligation.search(rest) or t.allowance.search(subject) or head or names_cohort or separated):
         return []
     # "Male patients with female partners of childbearing potential and female patients of childbearing potential
     # must ...": a second subject later in the sentence, joined by "and"/"or", before the obligation
