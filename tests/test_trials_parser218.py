@@ -268,3 +268,11 @@ def test_a_clearance_per_1_73_m2_is_an_estimated_gfr(s04: PatientView) -> None:
     (c,) = inc(text)
     assert [x.params.get("gfr_ok") for x in c.constraints] == [True]
     assert one([c], s04).verdict == "met"  # eGFR 74
+
+
+def test_a_stage_range_before_the_disease_with_a_comma_is_early_stage(s04: PatientView) -> None:
+    # fresh10 s04 x NCT04886531: "clinical stage I-III, invasive breast cancer" was met by a stage IV patient
+    text = q("NCT04886531", "Anatomic, clinical stage I-III, invasive breast cancer, greater than 10mm")
+    (c,) = inc(text)
+    assert ("advanced_disease", "excluded") in [(x.type, x.polarity) for x in c.constraints]
+    assert one([c], s04).verdict == "not_met"

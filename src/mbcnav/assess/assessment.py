@@ -269,6 +269,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
                 "condition": c.name,
                 "text": c.text,
                 "date": str(c.date) if c.date else None,
+                "status": c.status,
                 "source": c.source.resource,
             }
             for c in r.comorbidities

@@ -365,8 +365,10 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["trastuzumab_within_7_months"] = any(
         c.exposure.ongoing or c.end is None or (a.as_of - c.end.latest).days < 213 for c in trast
     )
-    names = {c.name for c in a.record.comorbidities}
-    f["ild_history"] = True if "interstitial_lung_disease" in names else None
+    # a resolved condition (Condition.clinicalStatus) is history: it counts for ILD history, not for a current state
+    ever = {c.name for c in a.record.comorbidities}
+    names = {c.name for c in a.record.comorbidities if c.status == "active"}
+    f["ild_history"] = True if "interstitial_lung_disease" in ever else None
     for key in ("heart_failure", "long_qt", "diabetes", "autoimmune_disease"):
         f[key] = True if key in names else None
     if f["lvef"] is not None and f["lvef"] < 50:

@@ -912,7 +912,12 @@ class _Builder:
             "resourceType": "Condition",
             "id": self.rid("comorbidity", i),
             "clinicalStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": cm.get("status", "active"),
+                    }
+                ]
             },
             "category": [
                 {

@@ -626,10 +626,18 @@ class _Reader:
                 status = first_code(
                     res.get("clinicalStatus"), "http://terminology.hl7.org/CodeSystem/condition-clinical"
                 )
-                if como is not None and status not in ("resolved", "inactive", "remission"):
+                if como is not None:
+                    # a resolved condition is kept as history ("history of ILD" holds; "active hepatitis B" does not)
                     text = next(iter(texts(code)), como)
+                    past = status in ("resolved", "inactive", "remission")
                     self.comorbidities.append(
-                        Comorbidity(como, text, self.effective(res, item.location), self.source(item))
+                        Comorbidity(
+                            como,
+                            text,
+                            self.effective(res, item.location),
+                            self.source(item),
+                            "resolved" if past else "active",
+                        )
                     )
                 continue
             onset = self.effective(res, item.location)

@@ -228,6 +228,9 @@ class Comorbidity:
     text: str
     date: PartialDate | None
     source: Source
+    # Condition.clinicalStatus: "resolved" for resolved / remission / inactive (a past condition: "history of" it holds,
+    # "active" it does not); "active" otherwise, and when the record gives no status (a listed problem is current)
+    status: Literal["active", "resolved"] = "active"
 
 
 @dataclass(frozen=True, slots=True)

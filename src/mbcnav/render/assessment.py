@@ -156,6 +156,7 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
                     c["condition"].replace("_", " ")
                     + (f" ({c['text']})" if c["text"] and c["text"] != c["condition"].replace("_", " ") else "")
                     + (f", {c['date']}" if c["date"] else "")
+                    + (", resolved" if c.get("status") == "resolved" else "")
                     for c in j["comorbidities"]
                 )
             ),

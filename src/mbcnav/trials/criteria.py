@@ -42,7 +42,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.18.0"
+PARSER_VERSION = "2.18.1"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -692,7 +692,7 @@ _NONMET = _w(
 )
 _EARLY = _w(
     r"(?:early(?:[- ]stage)?|stage\s*(?:0|i{1,3}|[1-3])[abc]?(?:\s*(?:-|to|through|or|,|and|/)\s*(?:stage\s*)?"
-    r"(?:i{1,3}|[1-3])[abc]?)*|operable|(?<!un)(?<!non-)(?<!non)resectable)\s++[\s/-]*+"
+    r"(?:i{1,3}|[1-3])[abc]?)*|operable|(?<!un)(?<!non-)(?<!non)resectable),?\s++[\s/-]*+"
     # up to 3 words between (a hyphenated word is one word): word and separator classes are disjoint and
     # possessive, so a run of dashes or spaces has one reading (linear; `[\w()-]+[\s/-]+` backtracked
     # catastrophically on "early" + a run of dashes)

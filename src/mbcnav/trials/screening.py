@@ -24,6 +24,8 @@ SCREENING_EVIDENCE = "confirmed by the study team at screening"
 # Qualifiers a recorded condition answers on its own: "history of diabetes" is met by recorded diabetes, while
 # "uncontrolled diabetes" is not (the record says the patient has diabetes, not whether it is controlled).
 _PLAIN_QUALIFIERS = (None, "history", "known")
+# qualifiers a resolved condition does not have (screening.yaml qualifiers)
+_CURRENT_QUALIFIERS = ("active", "uncontrolled", "symptomatic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,10 +405,20 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
             if lab is not None and labs_criteria.not_current(lab, p) is None and lab.flag == "normal":
                 return False, f"{label}: {lab.describe()} in the reference range"
         return None, f"{label}: {ASK}"
-    x = (own or related)[0]
+    # an active condition answers before a resolved one (Condition.clinicalStatus)
+    x = sorted(own or related, key=lambda r: r.status != "active")[0]
     when = f" ({x.date.isoformat()})" if x.date is not None else ""
-    fact = f"recorded {x.name.replace('_', ' ')}: {x.text!r}{when}"
+    past = " (resolved)" if x.status == "resolved" else ""
+    fact = f"recorded {x.name.replace('_', ' ')}{past}: {x.text!r}{when}"
     qualifier = c.params.get("qualifier")
+    if x.status == "resolved" and not any(r.status == "active" for r in own):
+        # a past condition: "history of" it holds; "active", "uncontrolled", "symptomatic" do not; a bare or
+        # "known" condition may mean the current one only (hepatitis B cured vs chronic): a person reads it
+        if qualifier == "history" and own:
+            return True, fact
+        if qualifier in _CURRENT_QUALIFIERS:
+            return False, f"{fact}; resolved, so not {str(qualifier).replace('_', ' ')}"
+        return None, f"{fact}; whether a past {label} counts, as the criterion says: ask at screening"
     bound = next((f"{k.split('_')[0]} {c.params[k]}" for k in ("grade", "qtc_ms") if k in c.params), None)
     graded = _grade_against(str(c.params["grade"]), x.text) if "grade" in c.params and own else None
     if graded is not None and qualifier in _PLAIN_QUALIFIERS and "qtc_ms" not in c.params:
