@@ -352,6 +352,11 @@ def test_diffuse_spread_is_never_oligometastatic_whatever_the_count() -> None:
     assert j["oligometastatic"] is False
     nodules = met("pleura", "2026-06-01", lesions=2, detail="two pleural nodules")
     assert run(metastases=[nodules, met("bone", "2026-06-01", lesions=2)])["oligometastatic"] is True
+    # fresh11 writer: "no pleural effusion" in a lung site's text made three nodules "diffuse"; a negated word is not
+    lung = met("lung", "2026-06-01", lesions=3, detail="three right lung nodules, largest 14 mm; no pleural effusion")
+    assert run(metastases=[lung])["oligometastatic"] is True
+    lymph = met("lung", "2026-06-01", lesions=3, detail="lymphangitic spread, no effusion")
+    assert run(metastases=[lymph])["oligometastatic"] is False
 
 
 def test_oligometastatic_unknown_without_counts() -> None:
@@ -541,6 +546,23 @@ def test_documented_progression_starts_a_new_line() -> None:
     status = DiseaseStatus(d("2021-07-20"), "progression", src("status"))
     j = run(therapies=therapies, metastases=[met("liver", "2020-12-01")], disease_statuses=[status])
     assert len(j["lines"]) == 2 and j["lines"][0]["reason_stopped"] == "progression"
+
+
+def test_an_ongoing_line_with_documented_progression_says_so() -> None:
+    # fresh11 writer (t04): elacestrant still taken pending the tumour board after RECIST progression; the line read
+    # "ongoing" with nothing to say it is not working
+    therapies = [drug("elacestrant", "2025-11-17")]
+    pd = DiseaseStatus(d("2026-11-16"), "progression", src("status"))
+    j = run(therapies=therapies, metastases=[met("liver", "2021-02-01")], disease_statuses=[pd])
+    (line,) = j["lines"]
+    assert line["ongoing"] is True and line["progression_documented"]["date"] == "2026-11-16"
+    # a later stable status, or one from before the line, is not progression on it
+    later = DiseaseStatus(d("2026-11-20"), "stable", src("status2"))
+    j = run(therapies=therapies, metastases=[met("liver", "2021-02-01")], disease_statuses=[pd, later])
+    assert j["lines"][0]["progression_documented"] is None
+    before = DiseaseStatus(d("2025-11-10"), "progression", src("status"))
+    j = run(therapies=therapies, metastases=[met("liver", "2021-02-01")], disease_statuses=[before])
+    assert j["lines"][0]["progression_documented"] is None
 
 
 def test_progression_after_a_stop_for_toxicity_is_off_treatment_not_on_the_drug() -> None:

@@ -224,7 +224,10 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         "ecog": a.ecog[0] if a.ecog else None,
         "ecog_date": a.ecog[1] if a.ecog else None,
         "karnofsky": a.karnofsky[0] if a.karnofsky else None,
-        "lines": [line.as_json() for line in a.lines],
+        # 1.1 (additive, 2026-12-06): an ongoing line on which the record documents progression (a disease status of
+        # progression dated on or after the line's start, the latest status since then): the drug may go on while the
+        # next step is decided, but the line is not working — `progression_documented` {date, source}, else null
+        "lines": [{**line.as_json(), "progression_documented": _progression_on(line, r)} for line in a.lines],
         "therapies": [
             {
                 "drug": c.drug,
@@ -284,3 +287,16 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
             "regimen_window_days": a.config.regimen_window_days,
         },
     }
+
+
+def _progression_on(line: Line, record: Record) -> dict[str, str] | None:
+    """For an ongoing line: the record's latest disease status since the line started, when it says progression."""
+    if not line.ongoing or line.start is None:
+        return None
+    since = [d for d in record.disease_statuses if d.date is not None and d.date.earliest >= line.start.earliest]
+    if not since:
+        return None
+    latest = max(since, key=lambda d: d.date.earliest if d.date else line.start.earliest)  # type: ignore[union-attr]
+    if latest.status != "progression":
+        return None
+    return {"date": str(latest.date), "source": latest.source.resource}

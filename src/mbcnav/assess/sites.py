@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from mbcnav.assess.config import AssessmentConfig
 from mbcnav.assess.stage import distant
 from mbcnav.record.model import Metastasis
+from mbcnav.terminology.comorbidities import comorbidity_table
 from mbcnav.terminology.sites import site_table
 
 
@@ -60,7 +62,7 @@ def assess_sites(metastases: tuple[Metastasis, ...], metastatic: bool | None, co
     counts = [m.lesion_count for m in active]
     total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
     oligo: bool | None
-    diffuse = [m for m in active if m.site in table.diffuse_sites or table.diffuse_words.search(f"{m.detail} {m.site}")]
+    diffuse = [m for m in active if m.site in table.diffuse_sites or _names_diffuse(f"{m.detail} {m.site}")]
     if diffuse:
         oligo = False  # serosal, lymphangitic or leptomeningeal spread is not low-volume disease (ABC)
     elif total is not None:
@@ -96,5 +98,17 @@ def _detail(m: Metastasis) -> dict[str, Any]:
 def _other_visceral(m: Metastasis) -> bool:
     for rule in site_table().rules:
         if rule.site == "other" and rule.visceral and rule.words is not None and rule.words.search(m.detail):
+            return True
+    return False
+
+
+def _names_diffuse(text: str) -> bool:
+    """The text names diffuse spread (sites.yaml `diffuse` words) other than after a negation cue in its clause:
+    "right upper lobe nodule, no pleural effusion" does not (fresh11 writer: it made three lung nodules "diffuse"); the
+    cues are those of the problem list (comorbidities.yaml `negated_before`)."""
+    negated = comorbidity_table().negated_before
+    for m in site_table().diffuse_words.finditer(text):
+        clause = re.split(r"[;.,:()]", text[: m.start()])[-1]
+        if not negated.search(clause):
             return True
     return False

@@ -195,7 +195,18 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
                 escape(", ".join(line["drugs"])),
                 line["start"] or "?",
                 line["end"] or ("ongoing" if line["ongoing"] else "?"),
-                escape(line_stops(obj)),
+                escape(
+                    "; ".join(
+                        x
+                        for x in (
+                            line_stops(obj),
+                            f"progression documented {line['progression_documented']['date']}"
+                            if line.get("progression_documented")
+                            else "",
+                        )
+                        if x
+                    )
+                ),
             )
         con.print(t)
     else:
