@@ -55,7 +55,7 @@ HELDOUT = ROOT / "benchmarks" / "trials_heldout"
 # fresh5 2.10, fresh6 2.11, fresh7 2.12, fresh8 2.14, fresh9 2.15, fresh10 2.16 (parser pooled and scored at)
 FRESH_SETS = {
     name: ROOT / "benchmarks" / f"trials_{name}"
-    for name in ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10")
+    for name in ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11")
 }
 TODAY = date(2026, 11, 26)
 K = 10
