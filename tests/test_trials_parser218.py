@@ -276,3 +276,36 @@ def test_a_stage_range_before_the_disease_with_a_comma_is_early_stage(s04: Patie
     (c,) = inc(text)
     assert ("advanced_disease", "excluded") in [(x.type, x.polarity) for x in c.constraints]
     assert one([c], s04).verdict == "not_met"
+
+
+def test_lab_units_written_in_words(s04: PatientView) -> None:
+    # 2.18.2, fresh11 (NCT05563220): "10^9/liter" and "grams/deciliter" left both bounds as free text
+    anc = q("NCT05563220", "Absolute neutrophil count ≥1.5 × 10\\^9/liter (L)")
+    hb = q("NCT05563220", "Hemoglobin ≥9.0 grams/deciliter (g/dL)")
+    for text, unit in ((anc, "10*9/L"), (hb, "g/dL")):
+        (c,) = inc(text)
+        assert [(x.type, x.params["unit"]) for x in c.constraints] == [("lab", unit)]
+        assert one([c], s04).verdict == "met"
+
+
+def test_antiandrogens_and_a_pneumonectomy_are_answered_from_the_record(s04: PatientView) -> None:
+    anti = q("NCT06099769", "Prior antiandrogen therapy (AR antagonist or CYP17 inhibitors).")
+    assert one(exc(anti), s04).verdict == "not_met"
+    assert one(exc(anti), with_unknown_drug(s04, "enzalutamide")).verdict == "met"  # its name says the class
+    lung = q("NCT06439693", "Prior pneumonectomy.")
+    r = one(exc(lung), s04)
+    assert r.verdict == "not_met" and "local treatments" in r.evidence[0]
+
+
+def test_a_history_of_breast_cancer_is_a_recurrence(s04: PatientView, s06: PatientView) -> None:
+    # 2.18.2: in a de novo study, "Prior history of invasive breast carcinoma" excludes a recurrence (fresh8, fresh11)
+    for nct, text in (
+        ("NCT06439693", "Prior history of invasive breast carcinoma"),
+        ("NCT06139107", "History of ipsilateral breast cancer"),
+    ):
+        (c,) = exc(q(nct, text))
+        assert [(x.type, x.params) for x in c.constraints] == [("advanced_disease", {"kind": "recurrent"})]
+        assert one([c], s04).verdict == "met"  # relapsed 8 years after her early breast cancer
+        assert one([c], s06).verdict == "not_met"  # de novo stage IV
+    # another primary in the other breast is not her recurrence
+    assert not [x for c in exc("History of contralateral breast cancer") for x in c.constraints]

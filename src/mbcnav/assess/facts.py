@@ -353,6 +353,7 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     total = _latest_lab(a, "calcium")
     calcium = [corrected] if corrected is not None else ([total] if total is not None else [])
     f["de_novo"] = None if a.presentation.value == "unknown" else a.presentation.value == "de_novo"
+    basis["presentation"] = a.presentation.basis  # the trial readers quote it ("de novo", "recurrent")
     f["breast_surgery_done"] = any(
         t.kind == "surgery"
         and ("breast" in (t.site or "").lower() or re.search(r"mastectomy|lumpectomy|breast", t.description, re.I))

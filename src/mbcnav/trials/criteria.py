@@ -42,7 +42,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.18.1"
+PARSER_VERSION = "2.18.2"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000
@@ -1428,10 +1428,28 @@ def _find_setting(s: str) -> list[_Hit]:
         if re.search(r"\b(?:recurrent|relapsed|secondary|recurrence)\b|\bsuspected\b", near):
             continue
         hits.append(_Hit("advanced_disease", {"kind": "de_novo"}, m.start(), m.end(), cue=f'"{m.group(0)}"'))
+    # "Prior history of invasive breast carcinoma", "History of ipsilateral breast cancer" as the whole criterion (a de
+    # novo study's exclusion): an earlier breast cancer, i.e. recurrent, not de novo, disease (fresh8, fresh11 judges)
+    if hm := _BC_HISTORY.fullmatch(s.strip(" .;:*-")):
+        hits.append(
+            _Hit(
+                "advanced_disease",
+                {"kind": "recurrent"},
+                hm.start(),
+                hm.end(),
+                cue=f'"{hm.group(0)}": an earlier breast cancer, i.e. recurrent (not de novo) disease',
+            )
+        )
     return hits
 
 
-# "tumor with 1+ level of expression of HER2 by immunohistochemistry": IHC 1+ only (not 2+/ISH-, not 0)
+_BC_HISTORY = re.compile(
+    # an earlier cancer said so ("prior history of", "history of ipsilateral / previous breast cancer"); a bare "History
+    # of invasive breast cancer" (a prevention study's exclusion) still excludes any breast cancer (disease_breast)
+    r"(?:a\s+)?(?:prior|previous|past)\s+history\s+of\s+(?:an?\s+)?(?:(?:invasive|early[- ]stage)\s+)*breast\s+"
+    r"(?:cancer|carcinoma)|(?:a\s+)?(?:(?:personal|prior|previous|past)\s+)?history\s+of\s+(?:an?\s+)?(?:prior|previous|"
+    r"ipsilateral)\s+(?:(?:invasive|early[- ]stage)\s+)*breast\s+(?:cancer|carcinoma)"
+)
 _HER2_IHC1 = re.compile(_CUES["her2_ihc_1plus"])
 _HER2_OTHER_SCORE = re.compile(_CUES["her2_other_score"])
 

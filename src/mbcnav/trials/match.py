@@ -62,6 +62,10 @@ def check(c: Constraint, p: PatientView) -> Check:
         if kind == "de_novo":
             dn = f.get("de_novo")
             return result(dn, f"de novo metastatic = {_yn(dn)} ({p.basis.get('presentation', '')[:100]})")
+        if kind == "recurrent":  # an earlier (early) breast cancer: the metastatic disease is a recurrence
+            dn = f.get("de_novo")
+            rec = None if dn is None else not dn
+            return result(rec, f"recurrent (not de novo) = {_yn(rec)} ({p.basis.get('presentation', '')[:100]})")
         if kind == "locally_advanced_unresectable" and met:
             return result(False, "metastatic (stage IV), not only locally advanced")
         return result(met, f"metastatic = {_yn(met)} ({p.basis.get('metastatic', '')[:120]})")

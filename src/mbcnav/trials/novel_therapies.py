@@ -26,6 +26,7 @@ class NovelClass:
     procedures: re.Pattern[str] | None  # a local treatment of this kind ("radium-223", "Y-90 radioembolization")
     rule_out_only: bool = False  # read only to rule out, in exclusions (radiotherapy: its field is a person's reading)
     local_kind: str | None = None  # every local treatment of this kind (LocalTreatment.kind) is one of the class
+    procedure_only: bool = False  # a procedure ("pneumonectomy"): answered from the local treatments alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ def _table() -> _Table:
                 re.compile(entry["procedures"]) if entry.get("procedures") else None,
                 bool(entry.get("rule_out_only", False)),
                 entry.get("local_kind"),
+                bool(entry.get("procedure_only", False)),
             )
         )
     finder = "|".join(f"(?P<n{i}>{c.phrases.pattern})" for i, c in enumerate(classes))
@@ -146,6 +148,8 @@ def received(
         for lt in p.record.local_treatments:
             if cls.procedures.search(f"{lt.description} {lt.site or ''}".lower()):
                 return True, f"{lt.description} {lt.start or '?'}: {what} received"
+    if cls is not None and cls.procedure_only:
+        return False, f"no {what} among the record's local treatments"
     unknown = sorted({th.drug for th in courses if th.drug not in cat.drugs})
     if unknown:
         return None, f"{what}: {', '.join(unknown)} not in the drug catalogue, so the record cannot say"
