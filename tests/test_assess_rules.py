@@ -123,6 +123,13 @@ def test_a_chest_wall_recurrence_of_the_treated_breast_is_locoregional(text: str
     assert (m.site, m.nodal_region) == ("skin_soft_tissue", region)
 
 
+def test_an_other_visceral_site_keeps_its_organ() -> None:
+    # fresh11 writer (t08): "bilateral ovarian metastases" was shown as "other visceral organ" only
+    m = classify_site({"text": "Secondary malignant neoplasm of ovary (bilateral, 46 and 32 mm)"}, [], [], "left")
+    assert (m.site, m.visceral) == ("other", True)
+    assert m.detail.startswith("other visceral organ: ") and "ovary" in m.detail
+
+
 def test_a_locoregional_recurrence_is_shown_but_not_counted_as_a_distant_site() -> None:
     scar = met("skin_soft_tissue", "2026-07-01", lesions=1, region="regional", detail="mastectomy scar nodule")
     rib = met("bone", "2026-07-13", lesions=1)

@@ -122,7 +122,14 @@ def classify_site(code: Any, body_sites: list[Any], extra_text: list[str], prima
         detail = next((w for w in words if w), "unspecified site")
         return SiteMatch("other", detail, False, None, "none")
     site = rule.site
-    detail = rule.detail or next((w for w in words if w), table.vocabulary.get(site, {}).get("label", site))
+    said = next((w for w in words if w), None)
+    # a category label ("other visceral organ") keeps the record's own words beside it: which organ matters to a reader
+    # (fresh11 writer: "bilateral ovarian metastases" was shown as "other visceral organ" only)
+    detail = (
+        (f"{rule.detail}: {said}" if said and said.lower() != rule.detail.lower() else rule.detail)
+        if rule.detail
+        else (said or table.vocabulary.get(site, {}).get("label", site))
+    )
     visceral = rule.visceral if rule.visceral is not None else bool(table.vocabulary.get(site, {}).get("visceral"))
     region: Literal["regional", "distant"] | None = None
     if site == "lymph_node":
