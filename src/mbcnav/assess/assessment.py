@@ -15,7 +15,7 @@ from mbcnav.assess.resistance import Resistance, assess_resistance
 from mbcnav.assess.sites import Spread, assess_sites
 from mbcnav.assess.stage import StageResult, assess_stage
 from mbcnav.assess.subtype import Subtype, assess_subtype
-from mbcnav.assess.therapy import Course, Line, build_lines, exposures, resolve_settings
+from mbcnav.assess.therapy import Course, Line, build_lines, exposures, latest_status_on, resolve_settings
 from mbcnav.assess.visceral import VisceralCrisis, assess_visceral_crisis
 from mbcnav.record.model import Record
 
@@ -293,10 +293,7 @@ def _progression_on(line: Line, record: Record) -> dict[str, str] | None:
     """For an ongoing line: the record's latest disease status since the line started, when it says progression."""
     if not line.ongoing or line.start is None:
         return None
-    since = [d for d in record.disease_statuses if d.date is not None and d.date.earliest >= line.start.earliest]
-    if not since:
-        return None
-    latest = max(since, key=lambda d: d.date.earliest if d.date else line.start.earliest)  # type: ignore[union-attr]
-    if latest.status != "progression":
+    latest = latest_status_on(line, record.disease_statuses)
+    if latest is None or latest.status != "progression":
         return None
     return {"date": str(latest.date), "source": latest.source.resource}

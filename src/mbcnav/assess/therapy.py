@@ -306,3 +306,15 @@ def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
             if drug.name not in names:
                 names.append(drug.name)
     return out
+
+
+def latest_status_on(line: Line, statuses: tuple[DiseaseStatus, ...]) -> DiseaseStatus | None:
+    """The latest dated disease status on or after the line's start (any dated one when the start is unknown): what
+    the record last said about the disease during this line."""
+    since = line.start.earliest if line.start is not None else None
+    dated = sorted(
+        ((s.date.earliest, i, s) for i, s in enumerate(statuses) if s.date is not None),
+        key=lambda x: (x[0], x[1]),
+    )
+    on = [s for d, _, s in dated if since is None or d >= since]
+    return on[-1] if on else None

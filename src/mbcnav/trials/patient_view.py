@@ -10,6 +10,7 @@ from typing import Any
 from mbcnav.assess import Assessment
 from mbcnav.assess.facts import build_facts
 from mbcnav.assess.labs import LabSummary
+from mbcnav.assess.therapy import latest_status_on
 from mbcnav.dates import PartialDate, interval
 from mbcnav.record.model import LocalTreatment, Record
 
@@ -147,12 +148,9 @@ def _progressing_now(a: Assessment) -> tuple[bool | None, str]:
         if last.reason_stopped == "progression":
             return True, f"line {last.number} ({', '.join(last.drugs)}) stopped for progression ({last.end})"
         return None, f"line {last.number} stopped: {last.reason_stopped or 'reason not recorded'}"
-    since = last.start.earliest if last.start is not None else None
-    dated = [(s.date.earliest, s) for s in a.record.disease_statuses if s.date is not None]
-    statuses = sorted(((d, s) for d, s in dated if since is None or d >= since), key=lambda x: x[0])
-    if not statuses:
+    latest = latest_status_on(last, a.record.disease_statuses)
+    if latest is None:
         return None, f"no disease status recorded since line {last.number} started ({last.start})"
-    latest = statuses[-1][1]
     if latest.status == "undetermined":
         return None, f"latest disease status undetermined ({latest.date})"
     said = latest.status.replace("_", " ")
