@@ -590,6 +590,25 @@ def test_progression_after_a_stop_for_toxicity_is_off_treatment_not_on_the_drug(
     assert j["lines"][1]["why_new_line"] == "started after progression on line 1"
 
 
+def test_the_interval_from_early_treatment_to_relapse_is_given_per_class() -> None:
+    # fresh11 writer (t07, t10, t02): only the interval from diagnosis was shown, not the one trials time (KEYNOTE-355
+    # >= 6 months since curative treatment; DESTINY-Breast04 / ASCENT count an early relapse as a line)
+    therapies = [
+        drug("doxorubicin", "2024-01-08", "2024-03-04", setting="adjuvant", ongoing=False),
+        drug("paclitaxel", "2024-03-18", "2024-06-03", setting="adjuvant", ongoing=False),
+        drug("anastrozole", "2024-07-01", None, setting="adjuvant"),
+    ]
+    j = run(therapies=therapies, metastases=[met("lung", "2025-02-03")], stage_groups=[stage("IIB", "2023-12-01")])
+    rows = {r["class"]: r for r in j["relapse_after_early_treatment"]}
+    assert rows["chemotherapy"]["drug"] == "paclitaxel" and rows["chemotherapy"]["ended"] == "2024-06-03"
+    assert rows["chemotherapy"]["months"] == 8.0 and rows["chemotherapy"]["approximate"] is False
+    assert rows["endocrine"]["on_treatment"] is True  # relapse on adjuvant anastrozole
+    assert "her2_directed" not in rows
+    # de novo disease has no early treatment to time from
+    j = run(therapies=[drug("letrozole", "2025-01-01")], metastases=[met("bone", "2025-01-01")])
+    assert j["relapse_after_early_treatment"] == []
+
+
 def test_adjuvant_therapy_is_not_a_metastatic_line() -> None:
     therapies = [drug("anastrozole", "2020-03-01", "2022-01-01", ongoing=False)]
     j = run(therapies=therapies, metastases=[met("bone", "2023-01-01")])

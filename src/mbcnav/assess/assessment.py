@@ -15,7 +15,15 @@ from mbcnav.assess.resistance import Resistance, assess_resistance
 from mbcnav.assess.sites import Spread, assess_sites
 from mbcnav.assess.stage import StageResult, assess_stage
 from mbcnav.assess.subtype import Subtype, assess_subtype
-from mbcnav.assess.therapy import Course, Line, build_lines, exposures, latest_status_on, resolve_settings
+from mbcnav.assess.therapy import (
+    Course,
+    Line,
+    build_lines,
+    exposures,
+    latest_status_on,
+    relapse_after_early_treatment,
+    resolve_settings,
+)
 from mbcnav.assess.visceral import VisceralCrisis, assess_visceral_crisis
 from mbcnav.record.model import Record
 
@@ -194,6 +202,11 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
         "presentation_basis": a.presentation.basis,
         "metastasis_free_interval_months": a.presentation.mfi_months,
         "metastasis_free_interval_approximate": a.presentation.mfi_approximate,
+        # 1.1 (additive, 2026-12-06): recurrent disease only — per class of (neo)adjuvant treatment, its last course and
+        # the months from its end to the first distant metastasis, or that the relapse came on it (assess/therapy.py)
+        "relapse_after_early_treatment": relapse_after_early_treatment(list(a.courses), a.stage.first_metastasis)
+        if a.presentation.value == "recurrent"
+        else [],
         "subtype": {
             "er": st.er.value,
             "er_percent": st.er.percent,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from mbcnav.assess.config import AssessmentConfig
-from mbcnav.dates import PartialDate
+from mbcnav.dates import PartialDate, interval
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.record.model import DiseaseStatus, LocalTreatment, Record, TherapyExposure
 
@@ -318,3 +318,66 @@ def latest_status_on(line: Line, statuses: tuple[DiseaseStatus, ...]) -> Disease
     )
     on = [s for d, _, s in dated if since is None or d >= since]
     return on[-1] if on else None
+
+
+# Drug classes whose end before a relapse trial criteria and guidelines time: KEYNOTE-355 (>= 6 months since curative
+# treatment), DESTINY-Breast04 and ASCENT (a relapse within 6 / 12 months of (neo)adjuvant chemotherapy counts as a
+# line), CLEOPATRA (>= 12 months since (neo)adjuvant HER2 therapy), endocrine resistance (assess/resistance.py).
+_EARLY_CLASSES = (
+    ("chemotherapy", "chemotherapy"),
+    ("her2_directed", "HER2-directed therapy"),
+    ("immunotherapy", "immunotherapy"),
+    ("endocrine", "endocrine therapy"),
+)
+
+
+def relapse_after_early_treatment(
+    courses: list[Course], first_metastasis: PartialDate | None
+) -> list[dict[str, object]]:
+    """For recurrent disease, per drug class of (neo)adjuvant treatment: its last course, when it ended and the months
+    from that end to the first distant metastasis (a range's midpoint when dates are partial), or that the relapse came
+    while it was still given. Pure: courses with their settings in, one row per class given in the early setting."""
+    if first_metastasis is None:
+        return []
+    cat = catalogue()
+    out: list[dict[str, object]] = []
+    for klass, label in _EARLY_CLASSES:
+        early = [
+            c
+            for c in courses
+            if c.setting in ("neoadjuvant", "adjuvant")
+            and cat.has_class(c.drug, klass)
+            and (c.start is None or c.start.earliest <= first_metastasis.latest)
+        ]
+        if not early:
+            continue
+        running = [c for c in early if c.end is None or c.end.earliest >= first_metastasis.latest]
+        if running:
+            c = running[-1]
+            out.append(
+                {
+                    "class": klass,
+                    "label": label,
+                    "drug": c.drug,
+                    "ended": None,
+                    "months": None,
+                    "approximate": False,
+                    "on_treatment": True,
+                }
+            )
+            continue
+        last = max(early, key=lambda c: c.end.latest if c.end else date.min)
+        assert last.end is not None
+        span = interval(last.end, first_metastasis)
+        out.append(
+            {
+                "class": klass,
+                "label": label,
+                "drug": last.drug,
+                "ended": str(last.end),
+                "months": span.mid_months,
+                "approximate": not span.exact,
+                "on_treatment": False,
+            }
+        )
+    return out

@@ -76,6 +76,15 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
         if j["metastasis_free_interval_approximate"]:
             pres += " (approx., partial dates)"
     grid.add_row("Presentation", _fact(pres, escape(j["presentation_basis"])))
+    after = [
+        f"on {r['label']} ({r['drug']})"
+        if r["on_treatment"]
+        else f"{'~' if r['approximate'] else ''}{r['months']:g} months after {r['label']} "
+        f"({r['drug']}, ended {r['ended']})"
+        for r in j.get("relapse_after_early_treatment") or []
+    ]
+    if after:
+        grid.add_row("Relapse", escape("; ".join(after)))
     sub = (
         f"{st['group']} — ER {st['er']}"
         + (f" ({st['er_percent']:g}%)" if st["er_percent"] is not None else "")
