@@ -714,6 +714,23 @@ def test_the_esr1_pathway_question_names_only_the_genes_not_yet_tested() -> None
     assert u["why"].startswith("not yet tested: ESR1.")
 
 
+def test_the_esr1_pathway_question_waits_for_progression() -> None:
+    # fresh11 writer (t01, t05, t06): asked while the first line was working; ASCO 2023 tests ESR1 at progression
+    item = "ESR1 / PIK3CA / AKT1 / PTEN status"
+    first = [drug("letrozole", "2025-02-10", None, setting="metastatic")]
+    working = DiseaseStatus(d("2026-10-01"), "stable", src("s1"))
+    j = run(receptors=HR_POS, therapies=first, metastases=[met("bone", "2025-02-01")], disease_statuses=[working])
+    assert item not in [u["item"] for u in j["unknowns"]]
+    progressing = DiseaseStatus(d("2026-11-01"), "progression", src("s2"))
+    j = run(
+        receptors=HR_POS,
+        therapies=first,
+        metastases=[met("bone", "2025-02-01")],
+        disease_statuses=[working, progressing],
+    )
+    assert item in [u["item"] for u in j["unknowns"]]
+
+
 def test_a_subtype_from_two_specimens_shows_each_date() -> None:
     # fresh9 writer (r01): ER from the bone biopsy, HER2 from the primary, one date printed for both
     from mbcnav.assess.assessment import assessment_json

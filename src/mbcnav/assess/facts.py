@@ -8,6 +8,7 @@ from typing import Any
 
 from mbcnav.assess.assessment import Assessment
 from mbcnav.assess.labs import LabSummary
+from mbcnav.assess.therapy import latest_status_on
 from mbcnav.knowledge.drugs import catalogue
 
 # Fact names with a fixed meaning; `prior_met.<x>`, `prior_any.<x>`, `progressed_on.<x>` and `current.<x>` take
@@ -34,6 +35,8 @@ FACTS: dict[str, str] = {
     "ecog": "latest ECOG performance status",
     "lines_so_far": "number of lines of therapy for metastatic disease so far",
     "last_line_stopped": "why the latest metastatic line stopped (progression, toxicity ...), 'ongoing', or none",
+    "current_line_progressing": "the latest disease status since the ongoing line started says progression (true), "
+    "says otherwise (false); none recorded, or no ongoing line: null",
     "endocrine_lines_met": "metastatic lines that included endocrine therapy",
     "chemo_lines_met": "metastatic lines that included cytotoxic chemotherapy",
     "her2_lines_met": "metastatic lines that included HER2-directed therapy",
@@ -262,6 +265,8 @@ def build_facts(a: Assessment, *, visceral_crisis: bool | None = None) -> tuple[
     f["last_line_stopped"] = (
         None if last is None else "ongoing" if last.ongoing else (last.reason_stopped or "not_recorded")
     )
+    latest = latest_status_on(last, a.record.disease_statuses) if last is not None and last.ongoing else None
+    f["current_line_progressing"] = None if latest is None else latest.status == "progression"
     f["endocrine_resistance"] = None if a.resistance.value == "unknown" else a.resistance.value
     basis["endocrine_resistance"] = "; ".join(a.resistance.basis)
     f["relapse_within_12m_adjuvant_et"] = _relapse_within(a, "endocrine", 365)
