@@ -609,6 +609,28 @@ def test_the_interval_from_early_treatment_to_relapse_is_given_per_class() -> No
     assert j["relapse_after_early_treatment"] == []
 
 
+def test_local_treatments_and_the_latest_disease_status_are_shown() -> None:
+    # fresh11 writer (t02, t09, t10): SRS, WBRT and SBRT, and "no evidence of disease", were not in the assessment
+    from mbcnav.record.model import LocalTreatment
+
+    wbrt = LocalTreatment(
+        "radiotherapy",
+        "whole-brain radiotherapy 30 Gy",
+        d("2025-11-10"),
+        d("2025-11-25"),
+        "brain",
+        "palliative",
+        src("rt"),
+    )
+    old = DiseaseStatus(d("2025-10-01"), "progression", src("s1"))
+    ned = DiseaseStatus(d("2026-10-01"), "no_evidence_of_disease", src("s2"))
+    j = run(metastases=[met("brain", "2025-10-01")], local_treatments=[wbrt], disease_statuses=[ned, old])
+    (t,) = j["local_treatments"]
+    assert (t["kind"], t["site"], t["start"], t["end"]) == ("radiotherapy", "brain", "2025-11-10", "2025-11-25")
+    assert j["latest_disease_status"]["status"] == "no_evidence_of_disease"
+    assert run(metastases=[met("bone", "2025-10-01")])["latest_disease_status"] is None
+
+
 def test_adjuvant_therapy_is_not_a_metastatic_line() -> None:
     therapies = [drug("anastrozole", "2020-03-01", "2022-01-01", ongoing=False)]
     j = run(therapies=therapies, metastases=[met("bone", "2023-01-01")])

@@ -290,6 +290,21 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
             }
             for c in r.comorbidities
         ],
+        # 1.1 (additive, 2026-12-06): surgery and radiotherapy as recorded (brain radiotherapy, SBRT, resection decide
+        # "treated brain metastases" and radiotherapy wash-outs), and the latest recorded disease status
+        "local_treatments": [
+            {
+                "kind": t.kind,
+                "description": t.description,
+                "site": t.site,
+                "start": str(t.start) if t.start else None,
+                "end": str(t.end) if t.end else None,
+                "intent": t.intent,
+                "source": t.source.resource,
+            }
+            for t in sorted(r.local_treatments, key=lambda t: t.start.earliest if t.start else date.min)
+        ],
+        "latest_disease_status": _latest_status(r),
         "visceral_crisis": a.visceral_crisis.as_json() if a.visceral_crisis else None,
         "unknowns": [u.as_json() for u in a.unknowns],
         "conflicts": list(a.conflicts),
@@ -310,3 +325,12 @@ def _progression_on(line: Line, record: Record) -> dict[str, str] | None:
     if latest is None or latest.status != "progression":
         return None
     return {"date": str(latest.date), "source": latest.source.resource}
+
+
+def _latest_status(record: Record) -> dict[str, str] | None:
+    """The latest dated disease status of the record (mCODE CancerDiseaseStatus), or None."""
+    dated = [d for d in record.disease_statuses if d.date is not None]
+    if not dated:
+        return None
+    last = max(dated, key=lambda d: d.date.latest if d.date else date.min)
+    return {"status": last.status, "date": str(last.date), "source": last.source.resource}

@@ -194,6 +194,21 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
                 escape(rng),
             )
         con.print(lt)
+    if j.get("local_treatments"):
+        con.print(
+            "[bold]Local treatment[/bold]  "
+            + escape(
+                "; ".join(
+                    f"{t['kind']}: {t['description']} ({t['start'] or '?'}"
+                    + (f" to {t['end']}" if t["end"] and t["end"] != t["start"] else "")
+                    + ")"
+                    for t in j["local_treatments"]
+                )
+            )
+        )
+    if j.get("latest_disease_status"):
+        ds = j["latest_disease_status"]
+        con.print(f"[bold]Disease status[/bold]  {escape(ds['status'].replace('_', ' '))} ({ds['date']})")
     if j["lines"]:
         t = Table(title="Lines of therapy in the metastatic setting", title_justify="left")
         for col in ("line", "drugs", "start", "end", "stopped because"):
