@@ -20,6 +20,7 @@ from mbcnav.assess.therapy import (
     Line,
     build_lines,
     exposures,
+    latest_status,
     latest_status_on,
     relapse_after_early_treatment,
     resolve_settings,
@@ -329,8 +330,5 @@ def _progression_on(line: Line, record: Record) -> dict[str, str] | None:
 
 def _latest_status(record: Record) -> dict[str, str] | None:
     """The latest dated disease status of the record (mCODE CancerDiseaseStatus), or None."""
-    dated = [d for d in record.disease_statuses if d.date is not None]
-    if not dated:
-        return None
-    last = max(dated, key=lambda d: d.date.latest if d.date else date.min)
-    return {"status": last.status, "date": str(last.date), "source": last.source.resource}
+    last = latest_status(record.disease_statuses)
+    return None if last is None else {"status": last.status, "date": str(last.date), "source": last.source.resource}

@@ -308,16 +308,20 @@ def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
     return out
 
 
-def latest_status_on(line: Line, statuses: tuple[DiseaseStatus, ...]) -> DiseaseStatus | None:
-    """The latest dated disease status on or after the line's start (any dated one when the start is unknown): what
-    the record last said about the disease during this line."""
-    since = line.start.earliest if line.start is not None else None
+def latest_status(statuses: tuple[DiseaseStatus, ...], since: PartialDate | None = None) -> DiseaseStatus | None:
+    """The latest dated disease status, on or after `since` when given (record order breaks a tie)."""
     dated = sorted(
         ((s.date.earliest, i, s) for i, s in enumerate(statuses) if s.date is not None),
         key=lambda x: (x[0], x[1]),
     )
-    on = [s for d, _, s in dated if since is None or d >= since]
+    on = [s for d, _, s in dated if since is None or d >= since.earliest]
     return on[-1] if on else None
+
+
+def latest_status_on(line: Line, statuses: tuple[DiseaseStatus, ...]) -> DiseaseStatus | None:
+    """What the record last said about the disease during this line: the latest dated disease status on or after the
+    line's start (any dated one when the start is unknown)."""
+    return latest_status(statuses, line.start)
 
 
 # Drug classes whose end before a relapse trial criteria and guidelines time: KEYNOTE-355 (>= 6 months since curative
