@@ -45,6 +45,7 @@ class _Table:
     later_entry: re.Pattern[str]
     unnamed_arm: re.Pattern[str]
     id_pattern: re.Pattern[str]
+    section_label: re.Pattern[str]
 
 
 @cache
@@ -84,6 +85,7 @@ def _table() -> _Table:
         later_entry=re.compile(data["later_entry"]),
         unnamed_arm=re.compile(data["unnamed_arm"]),
         id_pattern=re.compile(rf"\b{one_id}"),
+        section_label=re.compile(data["section_label"]),
     )
 
 
@@ -219,6 +221,12 @@ def cohort_of(own_text: str, ancestors: list[str], heading: str) -> str | None:
     if len(combos) > _MAX_LABELS:
         return None
     return ", ".join(" ".join(combo) for combo in combos)
+
+
+def is_section_label(text: str) -> bool:
+    """A cohort's heading that is only its label ("Additional Criteria for the Palbociclib Combination (Arm D):"):
+    cohorts.yaml `section_label`, on the whole (stripped, lower-cased) text."""
+    return bool(_table().section_label.search(" ".join(text.lower().split())))
 
 
 def split_labels(label: str | None) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from mbcnav.assess import Assessment
 from mbcnav.knowledge.drugs import catalogue
 from mbcnav.trials import kinds, labs_criteria, novel_therapies, permissions, subgroups
-from mbcnav.trials.cohorts import applies, candidates, split_labels
+from mbcnav.trials.cohorts import applies, candidates, is_section_label, split_labels
 from mbcnav.trials.model import NON_DECISIVE_TYPES, Constraint, Criterion
 from mbcnav.trials.patient_view import Check as Check
 from mbcnav.trials.patient_view import PatientView as PatientView
@@ -404,7 +404,8 @@ def _evaluate(c: Criterion, p: PatientView) -> CriterionResult:
         # only allows something (trials/permissions.py): it restricts no one. Beside a decisive constraint (a lab
         # bound with "transfusion is acceptable") the permission is always satisfied and the bound decides.
         verdict = "met" if c.kind == "inclusion" else "not_met"
-        return CriterionResult(c, verdict, False, [permissions.EVIDENCE], not_applicable=True)
+        why = next(permissions.evidence(x) for x in own if x.type == "permission")
+        return CriterionResult(c, verdict, False, [why], not_applicable=True)
     if all(x.type == "screening" and x.params.get("item") == "contraception" for x in own) and _no_potential(p):
         # contraception rules are about people who could conceive or father a child: not a postmenopausal woman
         verdict = "met" if c.kind == "inclusion" else "not_met"
@@ -515,6 +516,19 @@ def _heads_from_children(results: list[CriterionResult]) -> None:
     for r in results:
         if r.criterion.parent is not None and r.applies:
             children.setdefault(r.criterion.parent, []).append(r)
+    for i in children:
+        # a cohort's heading that is only its label ("Additional Criteria for the Palbociclib Combination (Arm D):")
+        # requires nothing itself: its sub-bullets are the criteria (cohorts.yaml section_label)
+        if not 0 <= i < len(results):
+            continue
+        head = results[i]
+        c = head.criterion
+        if c.cohort is not None and not c.constraints and head.verdict == "unknown" and is_section_label(c.text):
+            head.verdict = "met" if c.kind == "inclusion" else "not_met"
+            head.excludes = False
+            head.not_applicable = True
+            head.evidence = [f"the heading of {c.cohort}: its sub-criteria are read one by one"]
+            head.open = ()
     for i, kids in children.items():
         # a sub-bullet of one cohort ("Part A only: ...") decides only for that cohort, and counts there on its own:
         # it never decides a head that binds every cohort (NCT04389632: Part A failing made "Disease indication" fail
@@ -756,7 +770,7 @@ def match_trial(trial: Trial, criteria: list[Criterion], p: PatientView, text_re
     timing = [r for r in applicable if r.excludes and _timing_only(r, results, p)]
     hard_fail = [r for r in applicable if r.excludes and not any(r is x for x in timing)]
     unknown = [r for r in applicable if r.excludes is None and r.criterion.constraints]
-    free = [r for r in applicable if not r.criterion.constraints and not r.from_children]
+    free = [r for r in applicable if not r.criterion.constraints and not r.from_children and not r.not_applicable]
     if rel == "other_cancer":
         verdict = "ineligible"
         notes.append("not a breast cancer or solid-tumour study")

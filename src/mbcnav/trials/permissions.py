@@ -13,6 +13,7 @@ from mbcnav.trials.tables import alternation, read_table
 
 TYPES: tuple[str, ...] = ("permission",)
 EVIDENCE = "a permission: it allows something and restricts no one"
+DEFINITION_EVIDENCE = "a definition (a formula or an answer code): it requires nothing"
 _SENTENCE = re.compile(r"(?<=[.;])\s+(?=\S)")
 _PARENTHESIS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|incl)\.")
@@ -22,12 +23,17 @@ _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|incl)\.")
 class _Table:
     permits: re.Pattern[str]
     blockers: re.Pattern[str]
+    definitions: re.Pattern[str]
 
 
 @cache
 def _table() -> _Table:
     data: dict[str, Any] = read_table("permissions.yaml")
-    table = _Table(re.compile(alternation(data["permits"])), re.compile(alternation(data["blockers"])))
+    table = _Table(
+        re.compile(alternation(data["permits"])),
+        re.compile(alternation(data["blockers"])),
+        re.compile(alternation(data["definitions"])),
+    )
     for section, examples in data["examples"].items():  # the table's own examples must read as permissions
         for example in examples:
             if not is_permission(example.lower(), table):
@@ -36,10 +42,13 @@ def _table() -> _Table:
 
 
 def is_permission(text: str, table: _Table | None = None) -> bool:
-    """No condition, duty, bound or ban anywhere in the (lower-cased) criterion, and every sentence allows something."""
+    """No condition, duty, bound or ban anywhere in the (lower-cased) criterion, and every sentence allows something
+    (or the criterion is only a definition: a formula, an answer code)."""
     t = table or _table()
     if t.blockers.search(text):
         return False
+    if t.definitions.search(text.strip()):
+        return True  # a formula, an answer code or a variable: it defines, it requires nothing
     # a parenthesis gives examples or a definition ("(e.g. topical, ocular ...)"), and its "e.g." is no sentence end
     plain = text.strip()
     while (stripped := _PARENTHESIS.sub(" ", plain)) != plain:  # nested parentheses, innermost first
@@ -53,9 +62,17 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     if negated or not is_permission(text):
         return []
     polarity = "required" if section == "inclusion" else "excluded"
+    if _table().definitions.search(text.strip()):
+        span = (offset, offset + len(text))
+        return [Constraint("permission", polarity, {"definition": True}, span, "a definition, no restriction")]
     return [Constraint("permission", polarity, {}, (offset, offset + len(text)), "a permission, no restriction")]
+
+
+def evidence(c: Constraint) -> str:
+    """What the verdict of a permission constraint rests on."""
+    return DEFINITION_EVIDENCE if c.params.get("definition") else EVIDENCE
 
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     """Always satisfied: the inclusion holds and the exclusion does not apply, for every patient."""
-    return c.polarity == "required", EVIDENCE
+    return c.polarity == "required", evidence(c)

@@ -95,9 +95,11 @@ def _table() -> _Table:
     )
 
 
-def _subject(text: str) -> tuple[list[_Group], int, int]:
-    """The subgroups a criterion starts with (joined by "and", "or", ","), and the span of that subject."""
+def _subject(text: str, cohort_names: bool = True) -> tuple[list[_Group], int, int]:
+    """The subgroups a criterion starts with (joined by "and", "or", ","), and the span of that subject
+    (`cohort_names` False: not the groups that only name another tumour type's cohort)."""
     t = _table()
+    pool = t.groups if cohort_names else tuple(g for g in t.groups if not g.names_cohort)
     pos = len(text) - len(text.lstrip(" *-•\t\n·"))
     start = pos
     while m := t.lead_in.match(text, pos):
@@ -107,7 +109,7 @@ def _subject(text: str) -> tuple[list[_Group], int, int]:
     while True:
         while q := t.qualifier.match(text, pos):
             pos = q.end()
-        hit = max(((g, g.pattern.match(text, pos)) for g in t.groups), key=lambda gm: gm[1].end() if gm[1] else -1)
+        hit = max(((g, g.pattern.match(text, pos)) for g in pool), key=lambda gm: gm[1].end() if gm[1] else -1)
         group, m = hit
         if m is None:
             break
@@ -126,10 +128,10 @@ def extract(text: str, offset: int, below: str = "", *, is_head: bool = False) -
     is the normalised (lower-case) criterion; `offset` its position in the whole eligibility text; `below` the
     sub-bullet a list head `text` is read for ("Male participants:" then "- agree to use condoms"); `is_head` that
     `text` heads a list of its own (a heading that is only its subject is then marked `cohort_head`)."""
-    groups, start, end = _subject(text)
-    if below:  # another tumour type's indication names its own cohort; it binds no sub-bullet ("Uterine carcinoma",
-        # a bare line the segmenter may hang every later bullet on)
-        groups = [g for g in groups if not g.names_cohort]
+    # read for a sub-bullet, another tumour type's indication names its own cohort and binds nothing ("Uterine
+    # carcinoma", a bare line the segmenter may hang every later bullet on); a rule for that tumour type's patients
+    # (other_cancer_types: "Non-small cell lung cancer (NSCLC)" over that cohort's bullets) still binds them
+    groups, start, end = _subject(text, cohort_names=not below)
     if not groups:
         return []
     t = _table()

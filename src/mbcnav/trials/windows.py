@@ -47,6 +47,7 @@ class _Table:
     non_endocrine: re.Pattern[str]
     de_novo: re.Pattern[str]
     current_investigational: re.Pattern[str]
+    current_investigational_more: re.Pattern[str]
 
 
 def _alt(phrases: list[str]) -> str:
@@ -87,6 +88,7 @@ def _table() -> _Table:
         non_endocrine=re.compile(iv["non_endocrine"]),
         de_novo=re.compile(iv["de_novo"]),
         current_investigational=re.compile(rf"(?<![a-z0-9])(?:{data['current_investigational']})(?![a-z0-9])"),
+        current_investigational_more=re.compile(data["current_investigational_more"]),
     )
 
 
@@ -461,6 +463,7 @@ def _current_investigational(text: str, offset: int, negated: bool) -> list[Cons
     if (
         m is None
         or _ALLOWED_POST.search(text[m.end() :])
+        or _table().current_investigational_more.search(text[m.end() :])
         or re.search(r"\b(?:while|when|during)\s+$", text[: m.start()])
     ):
         return []  # an allowance, or a time ("should not receive a live vaccine while receiving investigational ...")
