@@ -69,6 +69,7 @@ FRESH_SETS = {
         "fresh9",
         "fresh10",
         "fresh11",
+        "fresh12",
     )
 }
 TODAY = date(2026, 11, 26)
