@@ -505,6 +505,27 @@ def test_ovarian_suppression_continued_into_the_next_line_is_part_of_both_regime
     assert [x["drugs"] for x in j["lines"]][1] == ["fulvestrant"]
 
 
+def test_adjuvant_ovarian_suppression_still_given_joins_the_first_metastatic_line() -> None:
+    # fresh12 u05: adjuvant goserelin + tamoxifen, bone relapse on them, then goserelin (never stopped) + fulvestrant
+    # + abemaciclib. Line 1 without goserelin reads as fulvestrant for a premenopausal woman without OFS.
+    therapies = [
+        drug("goserelin", "2023-10-30", setting="adjuvant"),
+        drug("tamoxifen", "2023-11-06", "2025-04-28", setting="adjuvant", reason="progression", ongoing=False),
+        drug("fulvestrant", "2025-05-12", setting="metastatic"),
+        drug("abemaciclib", "2025-05-12", setting="metastatic"),
+    ]
+    j = run(therapies=therapies, metastases=[met("bone", "2025-04-20")])
+    assert [(x["number"], sorted(x["drugs"])) for x in j["lines"]] == [(1, ["abemaciclib", "fulvestrant", "goserelin"])]
+    ofs = j["exposures"]["ovarian_suppression"]
+    assert (ofs["early"], ofs["metastatic"]) == (True, True)
+    assert [t["ongoing"] for t in j["therapies"] if t["drug"] == "goserelin"] == [True]
+    # stopped before the relapse: adjuvant only, not part of line 1
+    stopped = [drug("goserelin", "2023-10-30", "2025-03-01", setting="adjuvant", ongoing=False), *therapies[1:]]
+    j = run(therapies=stopped, metastases=[met("bone", "2025-04-20")])
+    assert sorted(j["lines"][0]["drugs"]) == ["abemaciclib", "fulvestrant"]
+    assert j["exposures"]["ovarian_suppression"]["metastatic"] is False
+
+
 def test_maintenance_after_dropping_chemo_is_same_line() -> None:
     therapies = [
         drug("trastuzumab", "2021-01-01"),

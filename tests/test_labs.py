@@ -95,8 +95,13 @@ def test_converted_values_are_shown_to_three_significant_digits_and_kept_whole_i
     # the JSON (a contract) keeps the converted value as the reader stored it.
     r = read(PATIENT, PRIMARY, lab("b1", "14631-6", 15.0, "umol/L", "2026-11-09", low=3.0, high=21.0))
     (s,) = summarize_labs(r, TODAY)
-    assert s.describe().startswith("total bilirubin 0.877 mg/dL = 0.71 × ULN")
+    # fresh10-12 writers: the value as the laboratory reported it comes first, so it can be matched to the report
+    assert s.describe().startswith("total bilirubin 15 umol/L (0.877 mg/dL) = 0.71 × ULN")
     assert s.as_json()["value"] == pytest.approx(15.0 / 17.1, rel=1e-3) and s.as_json()["value"] != 0.877
+    assert s.as_json()["reported"] == {"value": 15.0, "unit": "umol/L", "reference_range": {"low": 3.0, "high": 21.0}}
+    # a value reported in the canonical unit has no "reported" twin
+    (same,) = summarize_labs(read(PATIENT, PRIMARY, lab("b2", "14631-6", 0.9, "mg/dL", "2026-11-09", high=1.2)), TODAY)
+    assert same.as_json()["reported"] is None and same.describe().startswith("total bilirubin 0.9 mg/dL")
     assert [display_number(x) for x in (15 / 17.1, 3 / 17.1, 11.9, 150.0, 224, 1234.6, 0, 0.0049)] == [
         "0.877",
         "0.175",
@@ -306,7 +311,9 @@ def test_assess_json_labs_contract() -> None:
         "trend",
         "previous",
         "source",
+        "reported",  # 1.1, additive (2026-12-07): as the laboratory reported it; null in the canonical unit
     }
+    assert b["reported"] is None
     assert b["reference_range"] == {"low": 0.1, "high": 1.2, "source": "record", "assumed": False}
     assert b["previous"] == {"value": 1.0, "date": "2026-09-01"}
     assert (b["analyte"], b["loinc"], b["flag"], b["trend"], b["source"]) == (

@@ -123,7 +123,7 @@ def assess(record: Record, *, as_of: date | None = None, config: AssessmentConfi
         tuple(courses),
         tuple(lines),
         resistance,
-        exposures(courses),
+        exposures(courses, lines),
         ecog,
         kps,
         (),
@@ -249,6 +249,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
                 "setting_basis": c.basis,
                 "start": str(c.start) if c.start else None,
                 "end": str(c.end) if c.end else None,
+                "ongoing": c.exposure.ongoing and c.end is None,  # 1.1, additive: still given on the as-of date
                 "reason_stopped": c.exposure.reason_stopped,
                 "in_catalogue": c.exposure.known_drug,
                 "source": c.exposure.source.resource,

@@ -45,10 +45,27 @@ class LabSummary:
     trend: Trend
     previous: LabResult | None
     source: str  # "Observation/id", or "computed from Observation/a and Observation/b"
+    # the value as the laboratory reported it, when in another unit than the canonical one ("9 umol/L" for a
+    # bilirubin of 0.526 mg/dL): shown first, so that a clinician can match it against the report (fresh10-12)
+    reported_value: float | None = None
+    reported_unit: str | None = None
+
+    def reported_range(self) -> tuple[float | None, float | None] | None:
+        """The reference range in the reported unit (the canonical range scaled back; units differ by a factor)."""
+        rr = self.reference_range
+        if rr is None or self.reported_value is None or self.reported_unit is None or not self.value:
+            return None
+        factor = self.reported_value / self.value
+        return tuple(None if b is None else float(f"{b * factor:.4g}") for b in (rr.low, rr.high))  # type: ignore[return-value]
 
     def describe(self) -> str:
         """'bilirubin 4.1 mg/dL = 3.4 × ULN (2026-11-10, rising) — Observation/x'."""
         parts = [f"{self.name} {display_number(self.value)} {self.unit}"]
+        if self.reported_value is not None and self.reported_unit is not None:  # as on the laboratory's report
+            parts = [
+                f"{self.name} {display_number(self.reported_value)} {self.reported_unit} "
+                f"({display_number(self.value)} {self.unit})"
+            ]
         rr = self.reference_range
         if self.times_uln is not None:
             parts.append(f"= {self.times_uln:g} × ULN")
@@ -83,6 +100,21 @@ class LabSummary:
                 else None
             ),
             "source": self.source,
+            # 1.1, additive: the value, unit and range as the laboratory reported them (null when the record used
+            # the canonical unit)
+            "reported": (
+                {
+                    "value": self.reported_value,
+                    "unit": self.reported_unit,
+                    "reference_range": (
+                        dict(zip(("low", "high"), reported, strict=True))
+                        if (reported := self.reported_range()) is not None
+                        else None
+                    ),
+                }
+                if self.reported_unit is not None
+                else None
+            ),
         }
 
 
@@ -184,9 +216,18 @@ def summarize_labs(record: Record, as_of: date) -> tuple[LabSummary, ...]:
                 _trend(latest, previous),
                 previous,
                 latest.source.resource,
+                *_reported(latest),
             )
         )
     return tuple(out)
+
+
+def _reported(r: LabResult) -> tuple[float | None, str | None]:
+    """The reported value and unit, when the record used another unit than the canonical one."""
+    unit = (r.reported_unit or "").strip()
+    if not unit or unit == r.unit or r.source.resource.startswith("computed"):
+        return None, None
+    return r.reported_value, unit
 
 
 def latest_lab(labs: tuple[LabSummary, ...], analyte: str) -> LabSummary | None:

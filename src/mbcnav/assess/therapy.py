@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -199,7 +200,16 @@ def build_lines(
         notes.append("metastatic therapy without a start date: " + ", ".join(sorted({c.drug for c in undated})))
     dated = sorted((c for c in met if c.start is not None), key=lambda c: (c.start.earliest, c.drug))  # type: ignore[union-attr]
     groups: list[tuple[list[Course], str]] = []
-    companions: list[Course] = []
+    # ovarian suppression begun for early disease and still given when the metastatic line starts (adjuvant
+    # goserelin + tamoxifen, relapse, then goserelin + fulvestrant + abemaciclib: fresh12 u05) is part of that line
+    companions: list[Course] = [
+        c
+        for c in courses
+        if c.setting in ("neoadjuvant", "adjuvant")
+        and c.start is not None
+        and c.drug in cat.drugs
+        and "ovarian_suppression" in cat.drugs[c.drug].classes
+    ]
     for c in dated:
         drug = cat.drugs.get(c.drug)
         if drug is not None and not drug.line_defining:
@@ -252,10 +262,15 @@ def build_lines(
         next_start = groups[i][0][0].start if i < len(groups) else None
         for comp in companions:
             assert comp.start is not None
-            began_with_line = comp.start.earliest >= start.earliest - _days(config.regimen_window_days)
+            early = comp.setting != "metastatic"  # joins only while still given (never "began with" the line)
+            began_with_line = not early and comp.start.earliest >= start.earliest - _days(config.regimen_window_days)
             # ovarian suppression given without a break into the next line is part of that regimen too
             # (goserelin + anastrozole + ribociclib, then goserelin + fulvestrant: line 2 is not fulvestrant alone)
-            still_running = comp.end is None or comp.exposure.ongoing or comp.end.latest >= start.earliest
+            still_running = (
+                comp.exposure.ongoing
+                or (comp.end is None and not early)
+                or (comp.end is not None and comp.end.latest >= start.earliest)
+            )
             if (began_with_line or still_running) and (next_start is None or comp.start.earliest < next_start.earliest):
                 members = [*members, comp]
         ongoing = any(
@@ -283,8 +298,11 @@ def _days(n: int) -> timedelta:
     return timedelta(days=n)
 
 
-def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
-    """For every drug class and flagged drug: ever given, given for metastatic disease, given for early disease."""
+def exposures(courses: list[Course], lines: Sequence[Line] = ()) -> dict[str, dict[str, object]]:
+    """For every drug class and flagged drug: ever given, given for metastatic disease, given for early disease. A
+    course begun for early disease that joined a metastatic line (ovarian suppression given on into it) counts for
+    both."""
+    joined = {id(m) for line in lines for m in line.courses}
     cat = catalogue()
     keys = list(cat.classes) + list(FLAG_DRUGS)
     out: dict[str, dict[str, object]] = {
@@ -297,9 +315,9 @@ def exposures(courses: list[Course]) -> dict[str, dict[str, object]]:
         for k in [*drug.classes, *([drug.name] if drug.name in FLAG_DRUGS else [])]:
             row = out[k]
             row["any"] = True
-            if c.setting == "metastatic":
+            if c.setting == "metastatic" or id(c) in joined:
                 row["metastatic"] = True
-            elif c.setting in ("neoadjuvant", "adjuvant"):
+            if c.setting in ("neoadjuvant", "adjuvant"):
                 row["early"] = True
             names = row["drugs"]
             assert isinstance(names, list)

@@ -173,7 +173,11 @@ def _from_rules(record: Record, spread: Spread, labs: tuple[LabSummary, ...], as
             source,
             confirm,
         )
-    return VisceralCrisis("not_suspected", evidence or ("no rule of visceral.yaml met",), source, None)
+    checked = "; ".join(str(r["text"]) for r in rules["rules"])
+    # in clinical words, not the table's file name (fresh12 writer finding 15)
+    return VisceralCrisis(
+        "not_suspected", evidence or (f"none of the signs checked is present ({checked})",), source, None
+    )
 
 
 def _since_judgement(j: ClinicalJudgement, record: Record, labs: tuple[LabSummary, ...], as_of: date) -> list[str]:

@@ -142,7 +142,13 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
     if early:
         grid.add_row(
             "Early-disease therapy",
-            escape("; ".join(f"{t['drug']} ({t['setting']}, {t['start'] or '?'} to {t['end'] or '?'})" for t in early)),
+            escape(
+                "; ".join(
+                    f"{t['drug']} ({t['setting']}, {t['start'] or '?'} to "
+                    f"{t['end'] or ('ongoing' if t.get('ongoing') else '?')})"
+                    for t in early
+                )
+            ),
         )
     if j["biomarkers"]:
         grid.add_row(
@@ -177,16 +183,23 @@ def render_assessment(a: Assessment, console: Console | None = None) -> None:
             lt.add_column(col, overflow="fold")
         for lab in j["labs"]:
             rr = lab.get("reference_range") or {}
+            # as the laboratory reported it (µmol/L, g/L), the canonical value after it: the report is what the
+            # clinician holds (fresh10-12 writers)
+            reported = lab.get("reported") or {}
+            shown = reported.get("reference_range") or rr
             rng = (
-                "–".join("" if rr.get(k) is None else display_number(rr[k]) for k in ("low", "high"))
+                "–".join("" if shown.get(k) is None else display_number(shown[k]) for k in ("low", "high"))
                 + (" (assumed)" if rr.get("assumed") else "")
                 if rr
                 else "none"
             )
+            value = f"{display_number(lab['value'])} {lab['unit']}"
+            if reported:
+                value = f"{display_number(reported['value'])} {reported['unit']} ({value})"
             name = lab["analyte"].replace("_", " ")
             lt.add_row(
                 escape(name.upper() if len(name) <= 3 else name),
-                escape(f"{display_number(lab['value'])} {lab['unit']}"),
+                escape(value),
                 lab["date"] or "?",
                 "" if lab["times_uln"] is None else f"{lab['times_uln']:g}",
                 lab["flag"] or "",
