@@ -167,3 +167,23 @@ def test_a_cohorts_section_heading_is_not_a_criterion_of_its_own(t08: PatientVie
     # a list head with a requirement of its own is still read from its sub-bullets
     (organ,) = [r for r in results if r.criterion.text.startswith("Participant has adequate bone marrow and organ")]
     assert not organ.not_applicable
+
+
+FRESH12 = Path(__file__).resolve().parents[1] / "benchmarks" / "trials_fresh12" / "patients"
+
+
+def test_no_evidence_of_disease_after_the_last_recist_assessment_leaves_nothing_measurable() -> None:
+    # fresh12 u08: de novo oligometastatic, measurable at baseline (2024), then mastectomy and SBRT, and "no evidence
+    # of disease" recorded since 2025. "latest RECIST assessment has a measurable lesion" ranked measurable-disease
+    # studies first for a woman with nothing left to measure.
+    u08 = patient_view(FRESH12 / "u08-denovo-oligometastatic-sternum-her2low-ned-on-letrozole-ribociclib.yaml")
+    sentence = q(
+        "NCT06657222",
+        "Radiologically measurable disease by RECIST v1.1, 4 weeks before C1D1, that can include a lesion in an "
+        "irradiated field that shows progression according to RECIST v1.1 after irradiation.",
+    )
+    r = one(inc(sentence), u08)
+    assert r.verdict == "not_met" and "no evidence of disease recorded" in r.evidence[0]
+    # a patient whose disease is still there keeps her measurable lesion
+    u01 = patient_view(FRESH12 / "u01-denovo-hrpos-her2low-pik3ca-post-cdk46.yaml")
+    assert one(inc(sentence), u01).verdict == "met"

@@ -190,13 +190,14 @@ def check(c: Constraint, p: PatientView) -> Check:
         # measurable disease or another kind the criterion allows (bone-only with a lytic lesion, evaluable disease
         # in one phase): without a measurable lesion, a person reads the alternative
         why = "no measurable lesion recorded" if p.measurable is False else "no tumour measurements recorded"
+        why = p.measurable_evidence or why
         return Check(None, f"{why}; the criterion allows another kind of disease, which a person reads")
     if t == "measurable_disease":
         return result(
             p.measurable,
             "latest RECIST assessment has a measurable lesion"
             if p.measurable
-            else "no measurable lesion recorded"
+            else p.measurable_evidence or "no measurable lesion recorded"
             if p.measurable is False
             else "no tumour measurements recorded",
         )

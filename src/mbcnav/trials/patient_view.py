@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from mbcnav.assess import Assessment
 from mbcnav.assess.facts import build_facts
 from mbcnav.assess.labs import LabSummary
-from mbcnav.assess.therapy import latest_status_on
+from mbcnav.assess.therapy import latest_status, latest_status_on
 from mbcnav.dates import PartialDate, interval
 from mbcnav.record.model import LocalTreatment, Record
 
@@ -51,6 +51,8 @@ class PatientView:
     # started says progression), with its evidence; None: the record does not say
     progressing_now: bool | None = None
     progressing_evidence: str = ""
+    # why `measurable` is what it is, when the latest RECIST time point alone does not say it ("" otherwise)
+    measurable_evidence: str = ""
 
     @classmethod
     def of(cls, a: Assessment) -> PatientView:
@@ -61,12 +63,22 @@ class PatientView:
             span = interval(birth, PartialDate.of(a.as_of))
             age = (span.min_days / 365.25, span.max_days / 365.25)
         measurable: bool | None = None
+        measurable_evidence = ""
         if a.record.measurements:
             dated = [m for m in a.record.measurements if m.date is not None and m.size_mm is not None]
             if dated:
                 last = max(m.date.earliest for m in dated if m.date)
                 at_last = [m for m in dated if m.date and m.date.earliest == last]
                 measurable = any((m.size_mm or 0) >= (15 if m.axis == "short" else 10) for m in at_last)
+                # no evidence of disease recorded after that time point (resection, SBRT: fresh12 u08): nothing is
+                # left to measure now, whatever the last RECIST assessment showed
+                later = latest_status(a.record.disease_statuses, PartialDate.of(last + timedelta(days=1)))
+                if measurable and later is not None and later.status == "no_evidence_of_disease":
+                    measurable = False
+                    measurable_evidence = (
+                        f"no evidence of disease recorded ({later.date}) after the last RECIST assessment ({last}): "
+                        "no measurable lesion now"
+                    )
         now = _progressing_now(a)
         brain = _brain_state(a) if "brain" in a.spread.sites else (None, "")
         return cls(
@@ -85,6 +97,7 @@ class PatientView:
             progressing_evidence=now[1],
             brain_state=brain[0],
             brain_evidence=brain[1],
+            measurable_evidence=measurable_evidence,
         )
 
 
