@@ -153,7 +153,10 @@ def test_oligoprogression_needs_progression_now() -> None:
         )
     )[0]
     assert {"now": True} in of([c], "standard_therapy")
-    assert verdict(c, HR_POS) == "met"  # fulvestrant stopped for progression, no new line yet
+    # fulvestrant stopped for progression, no new line yet; three liver lesions progressed (1-4 allowed), which the
+    # team confirms (parser 2.20: the count is read, trials/progression.py): no longer "met" from progression alone
+    r = evaluate_criterion(c, view(HR_POS))
+    assert r.verdict == "unknown" and "3 lesion(s) progressing" in r.evidence[-1]
     stable = view("01-de-novo-hr-pos-bone-only")
     assert stable.progressing_now is not True
     assert evaluate_criterion(c, stable).verdict != "met"

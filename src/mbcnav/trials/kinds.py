@@ -13,6 +13,7 @@ from mbcnav.trials import (
     menopause,
     permissions,
     plans,
+    progression,
     screening,
     standard_therapy,
     windows,
@@ -41,7 +42,17 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = tuple(
     Kind(m.TYPES, m.extract, m.check)
-    for m in (labs_criteria, windows, screening, standard_therapy, permissions, histology, menopause, plans)
+    for m in (
+        labs_criteria,
+        windows,
+        screening,
+        standard_therapy,
+        permissions,
+        histology,
+        menopause,
+        plans,
+        progression,
+    )
 )
 _BY_TYPE: dict[str, Kind] = {t: k for k in KINDS for t in k.types}
 

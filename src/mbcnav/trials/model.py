@@ -40,6 +40,7 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "planned_therapy",  # trials/plans.py: a treatment the patient is to receive ("anticipated to receive paclitaxel")
     "trial_enrolment",  # trials/plans.py: currently enrolled in a treatment trial
     "tracer_uptake",  # trials/plans.py: a lesion positive on PET with a study tracer (SSTR, PSMA, FES ...)
+    "oligoprogression",  # trials/progression.py: progression in N or fewer lesions ("1-3 sites of oligoprogression")
 )
 POLARITIES = ("required", "excluded")
 
