@@ -625,7 +625,9 @@ def _choose_cohort(results: list[CriterionResult]) -> str | None:
     def rank(label: str) -> tuple[int, int, int]:
         own = [r for r in results if applies(r.criterion.cohort, label)]
         return (
-            sum(1 for r in own if r.excludes),
+            # a cohort named for another tumour type ("Cohort A2/B1/B2: urothelial carcinoma": not met, not
+            # applicable) is not hers, though its heading excludes no one (fresh11 t01 was placed in cohort A2)
+            sum(1 for r in own if r.excludes or _another_cohorts_heading(r)),
             sum(1 for r in own if r.excludes is None and r.decisive),
             -sum(1 for r in own if r.excludes is False),
         )
@@ -645,6 +647,18 @@ def _choose_cohort(results: list[CriterionResult]) -> str | None:
         if not applies(r.criterion.cohort, best):
             r.applies = False
     return best
+
+
+def _another_cohorts_heading(r: CriterionResult) -> bool:
+    """The heading of another tumour type's cohort, as _evaluate reports it (not met, not applicable)."""
+    c = r.criterion
+    return (
+        c.kind == "inclusion"
+        and r.not_applicable
+        and r.verdict == "not_met"
+        and c.cohort is not None
+        and any(x.type == subgroups.TYPE and _other_cancer(x) for x in c.constraints)
+    )
 
 
 @dataclass
