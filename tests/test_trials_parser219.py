@@ -187,3 +187,22 @@ def test_no_evidence_of_disease_after_the_last_recist_assessment_leaves_nothing_
     # a patient whose disease is still there keeps her measurable lesion
     u01 = patient_view(FRESH12 / "u01-denovo-hrpos-her2low-pik3ca-post-cdk46.yaml")
     assert one(inc(sentence), u01).verdict == "met"
+
+
+def test_bone_lesions_recorded_without_a_size_are_not_measurable() -> None:
+    # fresh12 u05 (and fresh9 r01, fresh11 t06): bone-only disease followed as "present" sclerotic lesions. "No tumour
+    # measurements recorded" left measurable-disease studies open and ranked high; RECIST 1.1 §3.1.2: bone lesions
+    # without a measured soft-tissue component are not measurable
+    u05 = patient_view(FRESH12 / "u05-premenopausal-bone-only-relapse-on-adjuvant-tam-ofs-fulv-abema.yaml")
+    r = one(inc("Measurable disease as defined by RECIST v1.1"), u05)
+    assert r.verdict == "not_met" and "only bone lesions without a measured size" in r.evidence[0]
+    # an unsized lesion elsewhere (a lymph node recorded "present") could be measurable: left open
+    from mbcnav.pathway import assess_with_response
+    from mbcnav.record import read_path
+
+    from .trials_corpus import AS_OF
+
+    record = read_path(FRESH12 / "u05-premenopausal-bone-only-relapse-on-adjuvant-tam-ofs-fulv-abema.yaml", today=AS_OF)
+    node = dataclasses.replace(record.measurements[-1], lesion_id="axillary node", site="axillary lymph node")
+    a, _ = assess_with_response(dataclasses.replace(record, measurements=(*record.measurements, node)), as_of=AS_OF)
+    assert PatientView.of(a).measurable is None

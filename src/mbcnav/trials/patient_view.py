@@ -66,6 +66,19 @@ class PatientView:
         measurable_evidence = ""
         if a.record.measurements:
             dated = [m for m in a.record.measurements if m.date is not None and m.size_mm is not None]
+            assessed = [m for m in a.record.measurements if m.date is not None]
+            newest = max((m.date.earliest for m in assessed if m.date), default=None)
+            at_newest = [m for m in assessed if m.date and m.date.earliest == newest]
+            if at_newest and all(m.size_mm is None and _bone(m.site) for m in at_newest):
+                # the latest assessment holds only bone lesions recorded without a size (sclerotic, "present"): bone
+                # without a measured soft-tissue component is not measurable (RECIST 1.1 §3.1.2), nothing else is
+                # there to measure (fresh9-12: bone-only patients ranked first for measurable-disease studies)
+                dated = []
+                measurable = False
+                measurable_evidence = (
+                    f"the latest tumour assessment ({newest}) records only bone lesions without a measured size "
+                    "(not measurable by RECIST 1.1 §3.1.2)"
+                )
             if dated:
                 last = max(m.date.earliest for m in dated if m.date)
                 at_last = [m for m in dated if m.date and m.date.earliest == last]
@@ -102,6 +115,12 @@ class PatientView:
 
 
 _BRAIN_LOCAL = re.compile(r"brain|cerebr|srs|stereotactic radiosurg|crani", re.I)
+
+
+def _bone(site: str | None) -> bool:
+    return bool(site) and bool(
+        re.search(r"\bbone|osseous|skelet|vertebra|spine|rib|pelvi|sacrum|femur|humer", site or "", re.I)
+    )
 
 
 def _brain_state(a: Assessment) -> tuple[str, str]:
