@@ -87,3 +87,29 @@ def test_within_the_limit_a_person_confirms(u01: PatientView) -> None:
     r = one(inc(SBRT), u01)
     assert r.verdict == "unknown" and "1 lesion(s) progressing" in r.evidence[-1]
     assert one(exc(BOSS_EXCLUSION), u01).verdict == "unknown"
+
+
+CRR = q(
+    "NCT05959291",
+    "Patients in complete radiological remission (CRR), including a stable bone scan, as determined by computed "
+    "tomography (CT), positron-emission tomography (PET), or PET-CT.",
+)
+
+
+def test_complete_remission_is_read_from_the_latest_disease_status(s04: PatientView, u05: PatientView) -> None:
+    # Free-HER (stopping maintenance anti-HER2 therapy) ranked in the top 10 of twelve HER2+ patients who were
+    # progressing or responding; the judges' grade: 1
+    (c,) = inc(CRR)
+    assert [x.type for x in c.constraints] == ["complete_response"]
+    assert one([c], s04).verdict == "not_met"  # progression
+    assert one([c], u05).verdict == "not_met"  # stable disease
+    u08 = patient_view(
+        BENCH / "trials_fresh12/patients/u08-denovo-oligometastatic-sternum-her2low-ned-on-letrozole-ribociclib.yaml"
+    )
+    assert one([c], u08).verdict == "met"  # no evidence of disease
+    # not this requirement: a pathological complete response, another cancer's remission
+    for other in (
+        "Pathological complete response following treatment with neoadjuvant therapy",
+        "Other cancer that has been in complete remission for ≥2 years.",
+    ):
+        assert not any(x.type == "complete_response" for cc in inc(other) for x in cc.constraints)

@@ -42,7 +42,7 @@ from mbcnav.trials.tables import read_table
 if TYPE_CHECKING:
     from mbcnav.trials.store import TrialStore
 
-PARSER_VERSION = "2.21.0"
+PARSER_VERSION = "2.22.0"
 # The longest criterion (one bullet) of the shared corpus has 2,230 characters; one over 5,000 is read as free text
 # (verdict unknown), which bounds the parse of one criterion (some rules look at a whole sentence per mention).
 MAX_CRITERION_CHARS = 5_000

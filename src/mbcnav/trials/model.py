@@ -41,6 +41,7 @@ CONSTRAINT_TYPES: tuple[str, ...] = (
     "trial_enrolment",  # trials/plans.py: currently enrolled in a treatment trial
     "tracer_uptake",  # trials/plans.py: a lesion positive on PET with a study tracer (SSTR, PSMA, FES ...)
     "oligoprogression",  # trials/progression.py: progression in N or fewer lesions ("1-3 sites of oligoprogression")
+    "complete_response",  # trials/progression.py: the breast cancer in complete remission now
 )
 POLARITIES = ("required", "excluded")
 

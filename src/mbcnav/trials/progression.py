@@ -1,6 +1,7 @@
-"""Oligoprogression (progression.yaml): "1-3 extracranial sites of oligoprogressive disease", "progression in 1-4
-lesions", "More than 3 sites of oligoprogressive disease", checked against progression now and the lesions that
-progressed at the latest tumour assessment."""
+"""Oligoprogression and complete remission (progression.yaml): "1-3 extracranial sites of oligoprogressive disease",
+"progression in 1-4 lesions", "More than 3 sites of oligoprogressive disease", checked against progression now and
+the lesions that progressed at the latest tumour assessment; "Patients in complete radiological remission", checked
+against the latest disease status."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from mbcnav.record.model import Record, TumorMeasurement
     from mbcnav.trials.patient_view import PatientView
 
-TYPES: tuple[str, ...] = ("oligoprogression",)
+TYPES: tuple[str, ...] = ("oligoprogression", "complete_response")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class _Table:
     exclusion: tuple[re.Pattern[str], ...]
     growth_fraction: float
     growth_mm: float
+    complete_response: re.Pattern[str]
 
 
 @cache
@@ -37,6 +39,7 @@ def _table() -> _Table:
         tuple(re.compile(p) for p in raw["exclusion"]),
         float(raw["growth_fraction"]),
         float(raw["growth_mm"]),
+        re.compile(raw["complete_response"]),
     )
 
 
@@ -45,6 +48,11 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     if negated:
         return []
     t = _table()
+    cr = t.complete_response.search(text.strip(" *-•\t\n·"))
+    if section == "inclusion" and cr is not None:
+        start = text.find(cr.group(0))
+        span = (offset + start, offset + start + len(cr.group(0)))
+        return [Constraint("complete_response", "required", {}, span, f'complete remission: "{cr.group(0)}"')]
     for pattern in t.inclusion if section == "inclusion" else t.exclusion:
         m = pattern.search(text)
         if m is None:
@@ -105,7 +113,9 @@ def _brain(site: str | None) -> bool:
 
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
-    """Whether the patient has the progression the constraint describes (registry: polarity applied after)."""
+    """Whether the patient has the progression (or remission) the constraint describes (polarity applied after)."""
+    if c.type == "complete_response":
+        return _complete_response(p)
     if p.progressing_now is False:
         return False, f"not progressing now ({p.progressing_evidence}): no oligoprogression"
     if p.record is None:
@@ -129,3 +139,17 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
     # of response before, continuing the current therapy): a person confirms. Measured on the judged sets: "met" here
     # ranked studies whose other requirements she failed above others (mean NDCG@10 0.772 -> 0.769)
     return None, said + f"; {limit} or fewer measured: whether others progress unmeasured, a person reads"
+
+
+def _complete_response(p: PatientView) -> tuple[bool | None, str]:
+    """Complete remission now, from the latest disease status (see progression.yaml complete_response)."""
+    statuses = [s for s in (p.record.disease_statuses if p.record else ()) if s.date is not None]
+    if not statuses:
+        return None, "no disease status recorded: whether the disease is in complete remission, the scans say"
+    latest = max(statuses, key=lambda s: s.date.earliest if s.date else date.min)
+    said = f"latest disease status: {latest.status.replace('_', ' ')} ({latest.date})"
+    if latest.status == "no_evidence_of_disease":
+        return True, said
+    if latest.status in ("progression", "stable"):
+        return False, said
+    return None, said + "; a complete response is not told from a partial one: the scans say"
