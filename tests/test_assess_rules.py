@@ -526,6 +526,32 @@ def test_adjuvant_ovarian_suppression_still_given_joins_the_first_metastatic_lin
     assert j["exposures"]["ovarian_suppression"]["metastatic"] is False
 
 
+def test_planned_maintenance_after_completed_induction_is_the_same_line() -> None:
+    # fresh13 v05: weekly paclitaxel for a visceral crisis, completed with a response, then goserelin + letrozole +
+    # ribociclib 12 days later: one first line (before: two, with "ESR1 at progression" asked of a woman who had never
+    # progressed)
+    therapies = [
+        drug("paclitaxel", "2025-08-27", "2026-02-04", setting="metastatic", reason="completed", ongoing=False),
+        drug("goserelin", "2025-08-27", setting="metastatic"),
+        drug("letrozole", "2026-02-16", setting="metastatic"),
+        drug("ribociclib", "2026-02-16", setting="metastatic"),
+    ]
+    j = run(therapies=therapies, metastases=[met("liver", "2025-08-10")])
+    assert [sorted(x["drugs"]) for x in j["lines"]] == [["goserelin", "letrozole", "paclitaxel", "ribociclib"]]
+    # a switch after a drug stopped for another reason, or long after the planned end, is still a new line
+    late = [
+        *therapies[:2],
+        drug("letrozole", "2026-06-01", setting="metastatic"),
+        drug("ribociclib", "2026-06-01", setting="metastatic"),
+    ]
+    assert len(run(therapies=late, metastases=[met("liver", "2025-08-10")])["lines"]) == 2
+    chose = [
+        drug("paclitaxel", "2025-08-27", "2026-02-04", setting="metastatic", reason="patient_choice", ongoing=False),
+        *therapies[1:],
+    ]
+    assert len(run(therapies=chose, metastases=[met("liver", "2025-08-10")])["lines"]) == 2
+
+
 def test_maintenance_after_dropping_chemo_is_same_line() -> None:
     therapies = [
         drug("trastuzumab", "2021-01-01"),

@@ -233,3 +233,35 @@ def test_no_fresh_labs_names_only_the_visceral_sites() -> None:
     v = crisis(BONE, LUNG)
     assert v["status"] == "unknown"
     assert "visceral metastases (lung) but no laboratory values from the last 30 days" in v["evidence"], v
+
+
+def count(rid: str, loinc: str, value: float, unit: str, low: float, when: str = "2026-11-20") -> dict[str, Any]:
+    """A blood count Observation with the laboratory's own range."""
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": loinc}]},
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+        "referenceRange": [{"low": {"value": low, "unit": unit}}],
+    }
+
+
+def test_bone_marrow_infiltration_with_a_cytopenia_raises_the_suspicion() -> None:
+    # fresh13 v09: trephine-proven marrow infiltration, Hb 8.5 g/dL and platelets 70: "not suspected" before (only
+    # bilirubin and lymphangitic spread were read), which let endocrine monotherapy stand. Bone-only disease too.
+    marrow = condition("bm", {"text": "Bone marrow infiltration by metastatic breast carcinoma"})
+    hb = count("hb", "718-7", 8.5, "g/dL", 12.0)
+    plt = count("plt", "777-3", 70, "10*9/L", 150)
+    v = crisis(BONE, marrow, hb, plt)
+    assert v["status"] == "suspected" and any("bone-marrow infiltration" in e for e in v["evidence"])
+    assert v["confirm"]  # a suspicion for a clinician to confirm, never a diagnosis
+    # counts in range: not suspected; no count in the last 30 days: unknown
+    assert crisis(BONE, marrow, count("hb", "718-7", 13.0, "g/dL", 12.0))["status"] == "not_suspected"
+    assert crisis(BONE, marrow, count("hb", "718-7", 8.5, "g/dL", 12.0, when="2026-08-01"))["status"] == "unknown"
+    # marrow infiltration negated, or not stated: bone-only disease is not a visceral crisis
+    negated = condition("bm", {"text": "No bone marrow infiltration on trephine"})
+    assert crisis(BONE, negated, hb, plt)["status"] == "not_applicable"
+    assert crisis(BONE, hb, plt)["status"] == "not_applicable"

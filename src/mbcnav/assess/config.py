@@ -15,6 +15,11 @@ class AssessmentConfig:
     # Drugs started within this many days of a regimen's first drug belong to that regimen (project convention
     # after the line-of-therapy framework of Saini & Twelves, Br J Cancer 2021;125:155-63).
     regimen_window_days: int = 28
+    # A regimen that follows, within this many days and without documented progression, a line whose every drug
+    # stopped as planned ("completed": induction chemotherapy, then maintenance endocrine therapy + CDK4/6 inhibitor)
+    # is maintenance of that line, not a new line (project convention after Saini & Twelves 2021: a line ends with
+    # progression or a switch for another reason; a planned switch to maintenance is not one).
+    maintenance_window_days: int = 56
     # ESO-ESMO ABC4 (Cardoso et al., Ann Oncol 2018;29:1634-57) endocrine-resistance time points.
     adjuvant_primary_resistance_months: float = 24.0
     post_adjuvant_secondary_months: float = 12.0

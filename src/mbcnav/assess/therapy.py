@@ -186,7 +186,8 @@ def build_lines(
     2. Drugs started within `regimen_window_days` of a line's start belong to that line.
     3. A new line starts when a new drug begins after a drug of the current line stopped for progression, or after
        documented progression, or after every drug of the current line has stopped (a switch) — except a switch
-       for toxicity within the same drug class (e.g. paclitaxel -> nab-paclitaxel), which stays in the line.
+       for toxicity within the same drug class (e.g. paclitaxel -> nab-paclitaxel), and maintenance begun within
+       `maintenance_window_days` after every drug stopped as planned ("completed"), which stay in the line.
     4. A drug added while the current line is still running without progression joins it (maintenance/add-on);
        dropping drugs (e.g. THP -> HP maintenance) stays the same line."""
     cat = catalogue()
@@ -245,6 +246,15 @@ def build_lines(
             line.append(c)
             continue
         last = max(line, key=lambda x: x.end.earliest if x.end else date.min)
+        if (
+            all(x.exposure.reason_stopped == "completed" for x in line)
+            and last.end is not None
+            and (c.start.earliest - last.end.latest).days <= config.maintenance_window_days
+        ):
+            # planned induction then maintenance without progression (fresh13 v05: weekly paclitaxel for visceral
+            # crisis, completed, then goserelin + letrozole + ribociclib): one first line, not two
+            line.append(c)
+            continue
         if (
             last.exposure.reason_stopped == "toxicity"
             and drug is not None

@@ -94,6 +94,30 @@ def _liver_bilirubin(
     return "suspected", [bili.describe(), site_ev]
 
 
+def _marrow_cytopenia(
+    rule: dict[str, Any], record: Record, labs: tuple[LabSummary, ...], as_of: date, max_days: int
+) -> tuple[RuleResult, list[str]]:
+    """Bone-marrow infiltration (a finding, or stated in an active bone metastasis) with a current value below the
+    reference range of one of the rule's analytes; no evidence when the record states no infiltration."""
+    stated = _findings(record, rule["finding"], as_of)
+    bone = [m for m in _active(record, rule["site"]) if finding_in_text(m.detail or "", rule["finding"])]
+    if stated:
+        where = f"bone-marrow infiltration ({stated[-1].text}) — {stated[-1].source.resource}"
+    elif bone:
+        where = f"bone-marrow infiltration ({bone[0].detail}) — {bone[0].source.resource}"
+    else:
+        return "not_suspected", []
+    current = [
+        x for x in (latest_lab(labs, a) for a in rule["analytes"]) if x is not None and _fresh(x, as_of, max_days)
+    ]
+    if not current:
+        return "unknown", [where, f"no blood count from the last {max_days} days"]
+    low = [x for x in current if x.flag == "low"]
+    if low:
+        return "suspected", [where, *(x.describe() for x in low)]
+    return "not_suspected", [where, *(x.describe() for x in current)]
+
+
 def _lymphangitic(rule: dict[str, Any], record: Record, as_of: date) -> tuple[RuleResult, list[str]]:
     evidence: list[str] = []
     spread = _findings(record, "lymphangitic_spread", as_of)
@@ -143,10 +167,16 @@ def _from_rules(record: Record, spread: Spread, labs: tuple[LabSummary, ...], as
     """The status the rules of visceral.yaml give, without a clinician's judgement."""
     rules = _rules()
     source = str(rules["source"])
-    if not spread.visceral:
-        return VisceralCrisis("not_applicable", ("no active visceral metastasis recorded",), source, None)
     max_days = int(rules["max_lab_age_days"])
     results: list[tuple[RuleResult, list[str]]] = []
+    # marrow failure is organ dysfunction without a visceral site (bone-only disease can have it)
+    for rule in rules["rules"]:
+        if rule["id"] == "marrow_cytopenia":
+            marrow = _marrow_cytopenia(rule, record, labs, as_of, max_days)
+            if marrow[1]:
+                results.append(marrow)
+    if not spread.visceral and not results:
+        return VisceralCrisis("not_applicable", ("no active visceral metastasis recorded",), source, None)
     for rule in rules["rules"]:
         if rule["id"] == "liver_bilirubin" and "liver" in spread.sites:
             results.append(_liver_bilirubin(rule, record, labs, as_of, max_days))

@@ -22,6 +22,7 @@ FindingName = Literal[
     "lymphangitic_spread",
     "dyspnoea_at_rest",
     "amenorrhoea",
+    "bone_marrow_infiltration",
 ]
 FINDING_NAMES: tuple[FindingName, ...] = get_args(FindingName)
 
