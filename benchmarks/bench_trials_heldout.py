@@ -70,6 +70,7 @@ FRESH_SETS = {
         "fresh10",
         "fresh11",
         "fresh12",
+        "fresh13",
     )
 }
 TODAY = date(2026, 11, 26)
