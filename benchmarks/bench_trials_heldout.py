@@ -14,7 +14,8 @@ more, pooled at parser 2.10 (benchmarks/trials_fresh5/). Fresh6: ten more, poole
 (benchmarks/trials_fresh6/). Fresh7: ten more, pooled at parser 2.12 (benchmarks/trials_fresh7/). Fresh8: ten more,
 pooled at parser 2.14 (benchmarks/trials_fresh8/). Fresh9: ten more, pooled at parser 2.15 (benchmarks/trials_fresh9/).
 Fresh10: ten more, pooled at parser 2.16 (benchmarks/trials_fresh10/). Fresh11: ten more, pooled at parser 2.18.1
-(benchmarks/trials_fresh11/). Fresh12: ten more, pooled at parser 2.19.0 (benchmarks/trials_fresh12/). For each set
+(benchmarks/trials_fresh11/). Fresh12: ten more, pooled at parser 2.19.0 (benchmarks/trials_fresh12/). Fresh13: ten
+more, pooled at parser 2.22.0 (benchmarks/trials_fresh13/). For each set
 and system this prints precision@10 and NDCG@10 (TREC Clinical Trials gains 2/1/0, unjudged studies count 0), the
 condensed variants (unjudged studies removed, Sakai 2007), judged@10 (share of the top 10 that was judged) and, for
 mbcnav, criterion-level agreement with criteria.tsv (criteria matched by text, as in bench_trials_match.py; BM25 gives
@@ -53,8 +54,8 @@ SHARED = ROOT.parent / "shared" / "data" / "trials"
 TUNING = ROOT / "benchmarks" / "trials_judgements"
 HELDOUT = ROOT / "benchmarks" / "trials_heldout"
 # held-out set -> folder: fresh after the trials-v2 parser work, fresh2 after parser 2.6, fresh3 2.8, fresh4 2.9,
-# fresh5 2.10, fresh6 2.11, fresh7 2.12, fresh8 2.14, fresh9 2.15, fresh10 2.16, fresh11 2.18.1, fresh12 2.19.0
-# (parser pooled and scored at)
+# fresh5 2.10, fresh6 2.11, fresh7 2.12, fresh8 2.14, fresh9 2.15, fresh10 2.16, fresh11 2.18.1, fresh12 2.19.0,
+# fresh13 2.22.0 (parser pooled and scored at)
 FRESH_SETS = {
     name: ROOT / "benchmarks" / f"trials_{name}"
     for name in (
