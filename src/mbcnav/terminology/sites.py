@@ -143,6 +143,15 @@ def classify_site(code: Any, body_sites: list[Any], extra_text: list[str], prima
     return SiteMatch(site, detail, visceral, region, how)
 
 
+def site_of_text(text: str | None) -> str | None:
+    """The site key (bone, brain, liver ...) a free-text lesion site names, by the same vocabulary as metastases
+    (None when the text names none)."""
+    if not text:
+        return None
+    site = classify_site(None, [], [text], None).site
+    return None if site == "other" else site
+
+
 def nodal_region(code: Any, words: list[str], primary_laterality: str | None) -> Literal["regional", "distant"] | None:
     """AJCC 8th ch. 48: ipsilateral axillary / internal mammary / infra- and supraclavicular nodes are regional (N);
     contralateral or other non-regional nodes (cervical, mediastinal, abdominal...) are distant (M1)."""

@@ -13,6 +13,7 @@ from mbcnav.assess.labs import LabSummary
 from mbcnav.assess.therapy import latest_status, latest_status_on
 from mbcnav.dates import PartialDate, interval
 from mbcnav.record.model import LocalTreatment, Record
+from mbcnav.terminology.sites import site_of_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +119,7 @@ _BRAIN_LOCAL = re.compile(r"brain|cerebr|srs|stereotactic radiosurg|crani", re.I
 
 
 def _bone(site: str | None) -> bool:
-    return bool(site) and bool(
-        re.search(r"\bbone|osseous|skelet|vertebra|spine|rib|pelvi|sacrum|femur|humer", site or "", re.I)
-    )
+    return site_of_text(site) == "bone"
 
 
 def _brain_state(a: Assessment) -> tuple[str, str]:

@@ -12,6 +12,8 @@ from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from mbcnav.assess.therapy import latest_status
+from mbcnav.terminology.sites import site_of_text
 from mbcnav.trials.model import Constraint
 from mbcnav.trials.tables import read_table
 
@@ -70,10 +72,12 @@ def extract(text: str, offset: int, section: str, negated: bool, head: str = "")
     return []
 
 
-def progressing_lesions(record: Record, as_of: date | None, extracranial: bool) -> tuple[list[str] | None, str]:
+def progressing_lesions(
+    record: Record, as_of: date | None, extracranial: bool
+) -> tuple[list[str] | None, date | None, str]:
     """The lesions that progressed at the latest dated tumour assessment (new, unequivocal progression, or grown by
-    the table's fraction and millimetres over their own smallest earlier size), with that date; None when the record
-    has no assessment with an earlier one to compare."""
+    the table's fraction and millimetres over their own smallest earlier size), that date and a description; None
+    when the record has no assessment with an earlier one to compare."""
     t = _table()
     rows: list[TumorMeasurement] = [
         m
@@ -82,7 +86,7 @@ def progressing_lesions(record: Record, as_of: date | None, extracranial: bool) 
     ]
     dates = sorted({m.date.earliest for m in rows if m.date is not None})
     if len(dates) < 2:
-        return None, "no two dated tumour assessments to compare"
+        return None, None, "no two dated tumour assessments to compare"
     last = dates[-1]
     history: dict[str, list[TumorMeasurement]] = defaultdict(list)
     for m in rows:
@@ -105,11 +109,11 @@ def progressing_lesions(record: Record, as_of: date | None, extracranial: bool) 
             nadir = min(sizes)
             if size - nadir >= t.growth_mm and size >= nadir * (1 + t.growth_fraction):
                 out.append(f"{lesion} ({nadir:g} -> {size:g} mm)")
-    return out, f"tumour assessment {last}"
+    return out, last, f"tumour assessment {last}"
 
 
 def _brain(site: str | None) -> bool:
-    return bool(site) and bool(re.search(r"brain|cerebr|intracranial|lepto", site or "", re.I))
+    return site_of_text(site) in ("brain", "leptomeninges")
 
 
 def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
@@ -122,13 +126,12 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
         return None, "no record"
     limit = int(c.params.get("max") or c.params.get("more_than") or 0)
     where = "extracranial " if c.params.get("extracranial") else ""
-    lesions, when = progressing_lesions(p.record, p.as_of, bool(c.params.get("extracranial")))
+    lesions, last, when = progressing_lesions(p.record, p.as_of, bool(c.params.get("extracranial")))
     if p.progressing_now is None or lesions is None:
         return None, f"whether the disease progresses in {limit} or fewer {where}lesions: {when}; a person reads it"
     statuses = [s for s in p.record.disease_statuses if s.status == "progression" and s.date is not None]
-    assessed = when.removeprefix("tumour assessment ")
-    if statuses and max(s.date.earliest for s in statuses if s.date) > date.fromisoformat(assessed):
-        return None, f"progression recorded after the last measured assessment ({assessed}): a person counts"
+    if last is not None and statuses and max(s.date.earliest for s in statuses if s.date) > last:
+        return None, f"progression recorded after the last measured assessment ({last}): a person counts"
     said = f"{len(lesions)} {where}lesion(s) progressing at the {when}" + (f": {', '.join(lesions)}" if lesions else "")
     if len(lesions) > limit:
         # more than the study accepts: the inclusion is not met, the "more than N" exclusion applies
@@ -143,10 +146,9 @@ def check(c: Constraint, p: PatientView) -> tuple[bool | None, str]:
 
 def _complete_response(p: PatientView) -> tuple[bool | None, str]:
     """Complete remission now, from the latest disease status (see progression.yaml complete_response)."""
-    statuses = [s for s in (p.record.disease_statuses if p.record else ()) if s.date is not None]
-    if not statuses:
+    latest = latest_status(p.record.disease_statuses) if p.record else None
+    if latest is None:
         return None, "no disease status recorded: whether the disease is in complete remission, the scans say"
-    latest = max(statuses, key=lambda s: s.date.earliest if s.date else date.min)
     said = f"latest disease status: {latest.status.replace('_', ' ')} ({latest.date})"
     if latest.status == "no_evidence_of_disease":
         return True, said
