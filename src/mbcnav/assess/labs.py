@@ -60,12 +60,10 @@ class LabSummary:
 
     def describe(self) -> str:
         """'bilirubin 4.1 mg/dL = 3.4 × ULN (2026-11-10, rising) — Observation/x'."""
-        parts = [f"{self.name} {display_number(self.value)} {self.unit}"]
+        value = f"{display_number(self.value)} {self.unit}"
         if self.reported_value is not None and self.reported_unit is not None:  # as on the laboratory's report
-            parts = [
-                f"{self.name} {display_number(self.reported_value)} {self.reported_unit} "
-                f"({display_number(self.value)} {self.unit})"
-            ]
+            value = f"{display_number(self.reported_value)} {self.reported_unit} ({value})"
+        parts = [f"{self.name} {value}"]
         rr = self.reference_range
         if self.times_uln is not None:
             parts.append(f"= {self.times_uln:g} × ULN")

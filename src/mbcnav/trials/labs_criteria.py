@@ -611,13 +611,11 @@ def check_adequate(systems: list[str], p: PatientView, *, normal: bool = False) 
 def _fails_usual(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None, p: PatientView) -> bool:
     """A value that fails the threshold most breast studies write (lab_criteria.yaml usual_threshold); liver tests
     with liver metastases are left out (most studies then allow up to 5 x ULN, grade 3 already decides)."""
-    if bound is None:
+    if bound is None or (
+        "max_times_uln" in bound and "liver" in p.sites and lab.analyte in ("alt", "ast", "bilirubin")
+    ):
         return False
-    if "min" in bound:
-        return lab.unit == canonical and lab.value < bound["min"]
-    if "liver" in p.sites and lab.analyte in ("alt", "ast", "bilirubin"):
-        return False
-    return lab.times_uln is not None and lab.times_uln > bound["max_times_uln"]
+    return _within(lab, bound, canonical) is False
 
 
 def _grade3(lab: LabSummary, bound: dict[str, float] | None, canonical: str | None) -> bool:
@@ -633,6 +631,11 @@ def _grade1(lab: LabSummary, bound: dict[str, float] | None, canonical: str | No
     """A value outside the reference range but within CTCAE v5.0 grade 1 (lab_criteria.yaml adequate_grade1)."""
     if bound is None:
         return False
+    return lab.flag == ("low" if "min" in bound else "high") and _within(lab, bound, canonical) is True
+
+
+def _within(lab: LabSummary, bound: dict[str, float], canonical: str | None) -> bool | None:
+    """The value against a `min` (canonical unit) or `max_times_uln` bound; None when it cannot be compared."""
     if "min" in bound:
-        return lab.flag == "low" and lab.unit == canonical and lab.value >= bound["min"]
-    return lab.flag == "high" and lab.times_uln is not None and lab.times_uln <= bound["max_times_uln"]
+        return lab.value >= bound["min"] if lab.unit == canonical else None
+    return lab.times_uln <= bound["max_times_uln"] if lab.times_uln is not None else None
